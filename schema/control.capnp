@@ -1,0 +1,161 @@
+@0xd3b1a0c8e4f27a61;
+# Control messages between batonctl and batond.
+#
+# Framing (supervisor/control_frame.h): each message is a 4-byte little-endian length N followed
+# by N bytes of a single-segment-or-more Cap'n Proto message in standard stream encoding
+# (capnp::messageToFlatArray). Frames larger than 1 MiB are refused. Every Request carries an id;
+# batond sends exactly one Response with the same id. Requests that wait (start/stop/restart
+# without noWait, emit without noWait) are answered when what they wait for has happened.
+#
+# Enums and unions are append-only.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("baton::wire");
+
+struct JobRef {
+  name @0 :Text;             # job name, e.g. "tty" or "net/dhcp"
+  env @1 :List(Text);        # KEY=VALUE: instance variables / job environment for this start
+  noWait @2 :Bool;           # answer as soon as the goal is changed
+}
+
+struct EmitArgs {
+  name @0 :Text;
+  env @1 :List(Text);        # KEY=VALUE
+  noWait @2 :Bool;
+}
+
+struct ReexecArgs {
+  binary @0 :Text;           # empty: the path batond was started from
+}
+
+struct Request {
+  id @0 :UInt64;
+  union {
+    start @1 :JobRef;
+    stop @2 :JobRef;
+    restart @3 :JobRef;
+    reload @4 :JobRef;               # send the reload signal to the main process
+    status @5 :JobRef;               # name empty + daemon: status of batond itself
+    list @6 :Void;
+    emit @7 :EmitArgs;
+    showConfig @8 :Text;             # job name, or empty for all
+    checkConfig @9 :Void;
+    reloadConfiguration @10 :Void;
+    logPriority @11 :Text;           # empty: query; otherwise set
+    version @12 :Void;
+    reexec @13 :ReexecArgs;
+    snapshot @14 :Void;
+    daemonStatus @15 :Void;
+  }
+}
+
+# Outcome of a request. batonctl maps these to its exit codes (see README).
+enum ResultCode {
+  ok @0;
+  failed @1;             # the operation was tried and failed (job failed to start, ...)
+  usage @2;              # malformed request
+  unknownJob @3;
+  permissionDenied @4;
+  unknownInstance @5;
+  alreadyInGoal @6;      # e.g. start of a job that is already running
+  unsupported @7;
+  internal @8;
+}
+
+struct ProcessStatus {
+  type @0 :Text;             # "main", "pre-start", ...
+  pid @1 :Int32;
+  spawning @2 :Bool;         # setup still in flight (status pipe not yet answered)
+}
+
+struct JobStatus {
+  job @0 :Text;
+  instance @1 :Text;
+  goal @2 :Text;             # "start" / "stop" / "respawn"
+  state @3 :Text;            # "running", "spawned", ...
+  processes @4 :List(ProcessStatus);
+  failed @5 :Bool;
+  failedProcess @6 :Text;
+  exitStatus @7 :Int32;      # exit code, or signal number if exitSignal
+  exitSignal @8 :Bool;
+  reason @9 :Text;           # e.g. "respawn limit reached"
+  newerDefinitionPending @10 :Bool;   # file changed; applies to the next start
+  task @11 :Bool;
+  respawnCount @12 :UInt32;
+}
+
+struct JobConfig {
+  job @0 :Text;
+  path @1 :Text;
+  description @2 :Text;
+  startOn @3 :Text;          # canonical text of the expression
+  stopOn @4 :Text;
+  emits @5 :List(Text);
+  instance @6 :Text;
+  task @7 :Bool;
+  respawn @8 :Bool;
+  unsupported @9 :List(Text);
+}
+
+struct ConfigCheck {
+  problems @0 :List(Text);   # FILE:LINE: message (jobs skipped)
+  warnings @1 :List(Text);   # FILE:LINE: unsupported stanzas and the like (job loaded)
+}
+
+struct ReexecTiming {
+  # All in nanoseconds; absolute points are CLOCK_MONOTONIC.
+  serializeNs @0 :Int64;
+  preflightNs @1 :Int64;
+  execNs @2 :Int64;
+  loadNs @3 :Int64;
+  restoreNs @4 :Int64;
+  rearmNs @5 :Int64;
+  downtimeNs @6 :Int64;      # first event handled by the new binary minus serialization start
+}
+
+struct ReexecOutcome {
+  ok @0 :Bool;
+  message @1 :Text;
+  fromBinary @2 :Text;
+  toBinary @3 :Text;
+  timing @4 :ReexecTiming;
+  rolledBack @5 :Bool;
+  atNs @6 :Int64;
+  snapshotBytes @7 :UInt64;
+}
+
+struct DaemonStatus {
+  version @0 :Text;
+  pid @1 :Int32;
+  pid1 @2 :Bool;
+  subreaper @3 :Bool;
+  jobs @4 :UInt32;
+  instances @5 :UInt32;
+  pendingEvents @6 :UInt32;
+  connections @7 :UInt32;
+  confDir @8 :Text;
+  logDir @9 :Text;
+  socket @10 :Text;
+  logPriority @11 :Text;
+  lastReexec @12 :ReexecOutcome;      # ok=false and empty message: none yet
+  degraded @13 :Text;                 # non-empty: wait-only mode and why
+  binary @14 :Text;
+}
+
+struct Response {
+  id @0 :UInt64;
+  code @1 :ResultCode;
+  message @2 :Text;          # human readable error or note
+  union {
+    none @3 :Void;
+    jobs @4 :List(JobStatus);          # start/stop/restart/status/list
+    config @5 :List(JobConfig);        # show-config
+    check @6 :ConfigCheck;             # check-config, reload-configuration
+    version @7 :Text;
+    logPriority @8 :Text;
+    daemon @9 :DaemonStatus;
+    reexec @10 :ReexecOutcome;
+    snapshot @11 :Data;
+    emitted @12 :UInt64;               # event id
+  }
+}

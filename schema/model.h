@@ -1,0 +1,289 @@
+// The plain C++ model of batond's state: values only.
+//
+// Everything batond knows at run time lives in `Model` (below) as plain values: job definitions
+// as loaded, instances with goal and state, process slots with pids and their identity, in-flight
+// spawns, events and the links between events and jobs, log pipes, control connections and the
+// requests that wait on something. File descriptors appear here only as numbers; the resources
+// that use them (epoll registrations, cached log-file fds, the signalfd) are re-created from these
+// values. This is what makes a stateful re-exec possible: the model is the one thing that has to
+// cross `execve`, and schema/state.capnp will describe exactly these fields.
+//
+// This header is a leaf: it includes nothing of baton's and every layer may include it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace baton {
+
+// Process slots of a job instance. Values are stable (they index arrays and will be serialized).
+enum class ProcessType : uint8_t { Main = 0, PreStart, PostStart, PreStop, PostStop };
+constexpr int kProcessTypes = 5;
+const char* processTypeName(ProcessType p);  // "main", "pre-start", ...
+
+// What the job should be doing.
+enum class Goal : uint8_t { Stop = 0, Start, Respawn };
+const char* goalName(Goal g);
+
+// Where the job is. The state machine is documented in supervisor/job_state.h.
+enum class JobState : uint8_t {
+  Waiting = 0, Starting, PreStarting, PreStart, Spawning, Spawned, PostStarting, PostStart,
+  Running, PreStopping, PreStop, Stopping, Killed, PostStopping, PostStop
+};
+constexpr int kJobStates = 15;
+const char* jobStateName(JobState s);
+
+enum class ConsoleType : uint8_t { Log = 0, None, Output, Owner };
+enum class ExpectType : uint8_t { None = 0, Stop, Fork, Daemon };
+
+// ---------------------------------------------------------------------------------------------
+// Event expressions (`start on` / `stop on`).
+//
+// A tree kept as a flat vector in post-order: children come before their parent and the root is
+// the last node. `matched` and `eventId` are match state (an event that satisfied a Match node is
+// held, "blocked", until the job it started or stopped reaches its goal).
+struct EventNode {
+  enum class Type : uint8_t { Or = 0, And, Match };
+  Type type = Type::Match;
+  std::string name;               // Match: event name (may be a glob)
+  std::vector<std::string> args;  // Match: positional VALUE, KEY=VALUE or KEY!=VALUE (may hold $VAR)
+  int32_t left = -1, right = -1;  // Or/And: indices of the children in `nodes`
+  bool matched = false;           // match state: this subtree is currently true
+  uint64_t eventId = 0;           // Match: the event that matched it (0 = none)
+
+  bool operator==(const EventNode&) const = default;
+};
+
+struct EventExpr {
+  std::vector<EventNode> nodes;  // post-order; empty = no expression
+  bool empty() const { return nodes.empty(); }
+  bool operator==(const EventExpr&) const = default;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Job definitions: the parsed content of NAME.conf (+ NAME.override). Immutable once loaded.
+
+struct ProcessDef {
+  bool script = false;      // true: `script ... end script` (run by /bin/sh -e); false: `exec`
+  std::string command;      // empty = the job has no such process
+  bool present() const { return !command.empty(); }
+  bool operator==(const ProcessDef&) const = default;
+};
+
+struct RLimitDef {
+  int resource = 0;             // RLIMIT_* number
+  uint64_t soft = 0, hard = 0;  // UINT64_MAX = unlimited (RLIM_INFINITY)
+  bool operator==(const RLimitDef&) const = default;
+};
+
+struct CgroupSetting {
+  std::string key, value;
+  bool operator==(const CgroupSetting&) const = default;
+};
+
+// One `cgroup` stanza. An empty `name` means the job-specific group `$JOB-$INSTANCE`.
+struct CgroupDef {
+  std::string controller;  // "cpu", "memory", ... or "unified" for the v2 hierarchy
+  std::string name;        // may contain $VARs and $UPSTART_CGROUP / $BATON_CGROUP
+  std::vector<CgroupSetting> settings;
+  bool operator==(const CgroupDef&) const = default;
+};
+
+struct JobDef {
+  std::string name;  // "foo" or "dir/foo" (from the path under confdir, without .conf)
+  std::string path;  // the .conf file it came from
+  std::string description, author, version, usage;
+  std::vector<std::string> env;           // KEY=VALUE (KEY alone was resolved from batond's env)
+  std::vector<std::string> exportVars;    // names exported into the job's events
+  std::string instance;                   // instance name pattern ("" = single instance)
+  EventExpr startOn, stopOn;
+  std::vector<std::string> emits;
+  std::array<ProcessDef, kProcessTypes> process;
+  ExpectType expect = ExpectType::None;
+  bool task = false;
+  int killSignal = 15;                    // SIGTERM
+  int64_t killTimeoutMs = 5000;
+  int reloadSignal = 1;                   // SIGHUP
+  bool respawn = false;
+  uint32_t respawnLimit = 10;             // 0 = unlimited
+  uint32_t respawnIntervalSec = 5;
+  std::vector<int32_t> normalExitCodes;   // exit statuses that are not failures (0 always is)
+  std::vector<int32_t> normalExitSignals; // signals that are not failures
+  ConsoleType console = ConsoleType::Log;
+  uint32_t umask = 022;
+  bool hasNice = false;   int32_t nice = 0;
+  bool hasOomScore = false; int32_t oomScore = 0;
+  std::vector<RLimitDef> limits;
+  std::string chroot, chdir, setuid, setgid;
+  std::vector<CgroupDef> cgroups;
+  std::vector<std::string> unsupported;   // "FILE:LINE: stanza 'apparmor' is not supported"
+  std::string contentHash;                // identity of the file contents it was parsed from
+
+  bool operator==(const JobDef&) const = default;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Run-time state.
+
+// A reference to a control request that waits for something (`start --wait`, `emit`).
+struct RequestRef {
+  uint64_t connId = 0;
+  uint64_t requestId = 0;
+  bool operator==(const RequestRef&) const = default;
+};
+
+// Something a job instance holds until it reaches its goal: an event that started or stopped
+// it (the event cannot finish before), or a control request waiting for the job.
+struct Blocked {
+  enum class Kind : uint8_t { Event = 0, Request };
+  Kind kind = Kind::Event;
+  uint64_t eventId = 0;  // Kind::Event
+  RequestRef request;    // Kind::Request
+  bool operator==(const Blocked&) const = default;
+};
+
+// ptrace progress for `expect fork` / `expect daemon`.
+enum class TraceState : uint8_t { None = 0, New, NewChild, Normal };
+
+// One process slot of an instance, including an in-flight spawn (Upstart's JobProcessData).
+struct ProcessSlot {
+  int32_t pid = 0;              // 0 = no process
+  uint64_t startTime = 0;       // field 22 of /proc/PID/stat: identity against pid reuse
+  // In-flight spawn: valid until the outcome of the child's setup has been applied.
+  bool spawnValid = false;
+  int32_t statusFd = -1;        // read end of the close-on-exec status pipe
+  std::string pendingScript;    // script text still to be written to the shell
+  int32_t scriptFd = -1;        // write end of the script pipe (-1 = none)
+  bool earlyExit = false;       // the child's exit was seen before its status-pipe EOF/record
+  int32_t earlyExitStatus = 0;  // the wait status of that exit
+  bool operator==(const ProcessSlot&) const = default;
+};
+
+struct Instance {
+  std::string name;                   // expanded instance name ("" for a single-instance job)
+  std::shared_ptr<const JobDef> def;  // the definition this instance runs (invariant 9)
+  Goal goal = Goal::Stop;
+  JobState state = JobState::Waiting;
+  std::vector<std::string> env;       // the environment of its processes
+  std::vector<std::string> stopEnv;   // environment of the event that stopped it
+  EventExpr stopOn;                   // per-instance copy with match state
+  std::array<ProcessSlot, kProcessTypes> procs;
+  uint64_t blocker = 0;               // event this instance waits on (its starting/stopping)
+  std::vector<Blocked> blocking;      // what it holds until it reaches its goal
+  int64_t killDeadlineNs = 0;         // CLOCK_MONOTONIC; 0 = no kill timer
+  ProcessType killProcess = ProcessType::Main;
+  bool failed = false;
+  ProcessType failedProcess = ProcessType::Main;
+  int32_t exitStatus = 0;             // wait status of the failed process
+  std::string failReason;             // human readable: "respawn limit reached", ...
+  int64_t respawnWindowStartNs = 0;   // CLOCK_MONOTONIC
+  uint32_t respawnCount = 0;
+  TraceState traceState = TraceState::None;
+  uint32_t traceForks = 0;
+
+  bool operator==(const Instance& o) const;  // compares *def by value, not the pointer
+};
+
+struct JobClass {
+  std::shared_ptr<const JobDef> def;  // newest loaded definition
+  EventExpr startOn;                  // copy of def->startOn with match state
+  bool deleted = false;               // its file is gone: drop the class once all instances stop
+  std::map<std::string, Instance> instances;
+
+  bool operator==(const JobClass& o) const;
+};
+
+inline bool sameDef(const std::shared_ptr<const JobDef>& a, const std::shared_ptr<const JobDef>& b) {
+  if (!a || !b) return a == b;
+  return a == b || *a == *b;
+}
+
+inline bool Instance::operator==(const Instance& o) const {
+  return name == o.name && sameDef(def, o.def) && goal == o.goal && state == o.state &&
+         env == o.env && stopEnv == o.stopEnv && stopOn == o.stopOn && procs == o.procs &&
+         blocker == o.blocker && blocking == o.blocking && killDeadlineNs == o.killDeadlineNs &&
+         killProcess == o.killProcess && failed == o.failed && failedProcess == o.failedProcess &&
+         exitStatus == o.exitStatus && failReason == o.failReason &&
+         respawnWindowStartNs == o.respawnWindowStartNs && respawnCount == o.respawnCount &&
+         traceState == o.traceState && traceForks == o.traceForks;
+}
+
+inline bool JobClass::operator==(const JobClass& o) const {
+  return sameDef(def, o.def) && startOn == o.startOn && deleted == o.deleted &&
+         instances == o.instances;
+}
+
+enum class EventProgress : uint8_t { Pending = 0, Handling, Finished };
+
+struct Event {
+  uint64_t id = 0;
+  std::string name;
+  std::vector<std::string> env;       // KEY=VALUE (positional args are stored as such)
+  EventProgress progress = EventProgress::Pending;
+  bool failed = false;
+  uint32_t blockers = 0;              // jobs holding it
+  std::vector<RequestRef> waiters;    // `emit` requests waiting for it to finish
+  bool operator==(const Event&) const = default;
+};
+
+// The output of one process, on its way from a pipe to LOGDIR/NAME.log.
+struct LogPipe {
+  int32_t fd = -1;          // read end; batond holds no write end, so EOF means all writers gone
+  std::string logName;      // JOB or JOB-INSTANCE (`/` replaced by `_`)
+  std::string unwritten;    // bytes read but not yet written (log dir not writable yet)
+  bool operator==(const LogPipe&) const = default;
+};
+
+struct Connection {
+  uint64_t id = 0;
+  int32_t fd = -1;
+  uint32_t uid = 0;        // SO_PEERCRED
+  int32_t pid = 0;
+  std::string inBuf;       // bytes of a request not yet complete
+  std::string outBuf;      // response bytes not yet written
+  bool closing = false;    // close once outBuf is flushed
+  bool operator==(const Connection&) const = default;
+};
+
+// An internal child that is not a job process (e.g. the pre-flight of a re-exec).
+struct HelperChild {
+  int32_t pid = 0;
+  uint64_t startTime = 0;
+  std::string role;
+  bool operator==(const HelperChild&) const = default;
+};
+
+struct Config {
+  std::string confDir = "/etc/baton/jobs";
+  std::string logDir = "/var/log/baton";
+  std::string socketPath = "/run/baton/control";
+  std::string cgroupBase = "baton";
+  std::string cgroupRoot = "/sys/fs/cgroup";
+  std::string logPriority = "message";
+  bool testHooks = false;             // honour test-only job variables (BATON_TEST_HOLD)
+  bool operator==(const Config&) const = default;
+};
+
+struct Model {
+  Config config;
+  std::map<std::string, JobClass> classes;
+  std::vector<Event> events;           // queue, oldest first
+  uint64_t nextEventId = 1;
+  std::vector<LogPipe> logPipes;
+  int32_t listenFd = -1;
+  std::vector<Connection> connections;
+  uint64_t nextConnId = 1;
+  std::vector<HelperChild> helpers;
+  std::vector<std::string> configProblems;  // FILE:LINE: message, from the last (re)load
+  bool reloadPending = false;
+  uint32_t daemonUid = 0;
+  int64_t bootTimeNs = 0;              // CLOCK_MONOTONIC when batond first started
+
+  bool operator==(const Model&) const = default;
+};
+
+}  // namespace baton

@@ -1,0 +1,26 @@
+// Framing of control messages over a Unix stream socket: a 4-byte little-endian payload length,
+// then the payload: one Cap'n Proto message in stream encoding (capnp::messageToFlatArray).
+#pragma once
+#include <capnp/message.h>
+#include <kj/array.h>
+#include <string>
+
+namespace baton {
+
+constexpr size_t kMaxFrameBytes = 1 << 20;
+
+// Frame a message: length prefix + flat array.
+std::string encodeFrame(capnp::MessageBuilder& message);
+
+enum class FrameStatus { NeedMore, Complete, Error };
+
+// Try to take one complete frame off the front of `buf`. Complete: the payload is copied into
+// `words` (word aligned, ready for capnp::FlatArrayMessageReader) and removed from `buf`.
+// Error (length 0, length > kMaxFrameBytes, length not a multiple of 8, payload whose segment
+// table does not match its length): `error` says why; the connection must be closed.
+FrameStatus takeFrame(std::string& buf, kj::Array<capnp::word>& words, std::string& error);
+
+// Reader options for untrusted control input (small traversal limit).
+capnp::ReaderOptions controlReaderOptions();
+
+}  // namespace baton

@@ -1,0 +1,47 @@
+// `start on` / `stop on` expressions: parsing, canonical text, and matching against events.
+//
+// Grammar (Upstart's): expr := term (("and"|"or") term)*, with "and" binding tighter than "or"
+// is NOT the Upstart rule: Upstart evaluates left to right with equal precedence... see
+// event_expr.cpp for the exact rule implemented and the tests that pin it down.
+// term := "(" expr ")" | EVENT [ARG]...   ARG := VALUE | KEY=VALUE | KEY!=VALUE
+// Line breaks are allowed inside parentheses (the job-file parser joins those lines).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "schema/model.h"
+
+namespace baton {
+
+// Parse `text` into `out` (post-order nodes, root last). On error returns false and sets
+// `error` (no "file:line" prefix: the caller adds it).
+bool parseEventExpr(std::string_view text, EventExpr& out, std::string& error);
+
+// Canonical text, e.g. "(filesystem and net-device-up IFACE=lo) or runlevel [2345]".
+std::string eventExprToString(const EventExpr& expr);
+
+// Offer `event` to the expression. Match nodes that are not yet matched and that match the event
+// (name glob, positional args against the event's env values in order, KEY=VALUE / KEY!=VALUE
+// with globs; args are first $-expanded with `jobEnv`) become matched with eventId = event.id.
+// And/Or nodes are recomputed. Returns true if any Match node newly matched.
+bool eventExprHandle(EventExpr& expr, const Event& event, const std::vector<std::string>& jobEnv);
+
+// True if the root is currently satisfied.
+bool eventExprSatisfied(const EventExpr& expr);
+
+// Ids of the events that matched nodes which contribute to the root being true (in node order,
+// no duplicates). Used to collect the environment and to block those events.
+std::vector<uint64_t> eventExprMatchedEvents(const EventExpr& expr);
+
+// Clear all match state.
+void eventExprReset(EventExpr& expr);
+
+// Every event name the expression mentions (for show-config / check-config).
+std::vector<std::string> eventExprNames(const EventExpr& expr);
+
+// fnmatch(3)-style glob (*, ?, [...]) without flags.
+bool globMatch(std::string_view pattern, std::string_view text);
+
+}  // namespace baton
