@@ -1,8 +1,7 @@
 // `start on` / `stop on` expressions: parsing, canonical text, and matching against events.
 //
-// Grammar (Upstart's): expr := term (("and"|"or") term)*, with "and" binding tighter than "or"
-// is NOT the Upstart rule: Upstart evaluates left to right with equal precedence... see
-// event_expr.cpp for the exact rule implemented and the tests that pin it down.
+// Grammar (Upstart's): expr := term (("and"|"or") term)*, "and" binding tighter than "or",
+// both left-associative.
 // term := "(" expr ")" | EVENT [ARG]...   ARG := VALUE | KEY=VALUE | KEY!=VALUE
 // Line breaks are allowed inside parentheses (the job-file parser joins those lines).
 #pragma once
