@@ -1,0 +1,301 @@
+// Job life cycle: services, tasks, instances, respawn, kill timeout, the four extra processes,
+// environment. batond runs as PID 1 of a PID namespace; pids from batonctl are namespace pids.
+#include <signal.h>
+
+#include "harness.h"
+
+namespace baton::itest {
+namespace {
+
+class IntegrationJobs : public BatonTest {};
+
+TEST_F(IntegrationJobs, ServiceStartRestartStop) {
+  b().writeJob("web", R"(description "a service"
+script
+  echo "web pid $$"
+  exec sleep 1000
+end script
+)");
+  BATON_START();
+  EXPECT_EQ(b().statusLine("web"), "web stop/waiting");
+
+  CmdResult r = b().ctl({"start", "web"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(b().statusLine("web"), "web start/running, process "))
+      << b().status("web");
+  pid_t pid1 = b().mainPid("web");
+  ASSERT_GT(pid1, 0);
+  EXPECT_TRUE(b().waitLog("web", "web pid " + std::to_string(pid1) + "\n"))
+      << "main pid in status differs from the one the job printed:\n" << b().readLog("web");
+  pid_t host1 = b().hostPid(pid1);
+  ASSERT_GT(host1, 0) << "main process not found in the namespace";
+
+  r = b().ctl({"restart", "web"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  pid_t pid2 = b().mainPid("web");
+  EXPECT_GT(pid2, 0);
+  EXPECT_NE(pid2, pid1);
+  EXPECT_TRUE(contains(b().statusLine("web"), "start/running")) << b().status("web");
+  EXPECT_TRUE(waitFor([&] { return !pidExists(host1); }, 5s)) << "old main process not gone";
+  pid_t host2 = b().hostPid(pid2);
+  EXPECT_GT(host2, 0);
+
+  r = b().ctl({"stop", "web"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(b().statusLine("web"), "web stop/waiting");
+  EXPECT_TRUE(waitFor([&] { return !pidExists(host2); }, 5s)) << "main process not gone";
+
+  CmdResult l = b().ctl({"list"});
+  EXPECT_EQ(l.exitCode, 0) << l.describe();
+  EXPECT_TRUE(contains(l.out, "web stop/waiting")) << l.out;
+}
+
+TEST_F(IntegrationJobs, UnknownJobExits3) {
+  BATON_START();
+  CmdResult r = b().ctl({"start", "no-such-job"});
+  EXPECT_EQ(r.exitCode, 3) << r.describe();
+  r = b().ctl({"status", "no-such-job"});
+  EXPECT_EQ(r.exitCode, 3) << r.describe();
+}
+
+TEST_F(IntegrationJobs, TaskStartWaitsUntilFinished) {
+  b().writeJob("work", R"(task
+script
+  echo task-begin
+  sleep 0.5
+  echo task-end
+  touch @WORK@/task.done
+end script
+)");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "work"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(pathExists(b().work("task.done"))) << "start returned before the task finished";
+  EXPECT_EQ(b().statusLine("work"), "work stop/waiting");
+  ASSERT_TRUE(b().waitLog("work", "task-end\n"));
+  EXPECT_TRUE(linesInOrder(b().readLog("work"), {"task-begin", "task-end"}));
+}
+
+TEST_F(IntegrationJobs, FailingTaskMakesStartFail) {
+  b().writeJob("bad-task", "task\nscript\n  echo failing\n  exit 3\nend script\n");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "bad-task"});
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  std::string st = b().status("bad-task");
+  EXPECT_TRUE(contains(st, "stop/waiting")) << st;
+  EXPECT_TRUE(contains(st, "\tfailed: ")) << st;
+}
+
+TEST_F(IntegrationJobs, InstancesRunSideBySide) {
+  b().writeJob("inst", R"(instance $NAME
+script
+  echo "instance $NAME"
+  exec sleep 1000
+end script
+)");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "inst", "NAME=a"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  r = b().ctl({"start", "inst", "NAME=b"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+
+  EXPECT_TRUE(contains(b().statusLine("inst", "a"), "inst (a) start/running, process "))
+      << b().ctl({"list"}).out;
+  EXPECT_TRUE(contains(b().statusLine("inst", "b"), "inst (b) start/running, process "))
+      << b().ctl({"list"}).out;
+  pid_t a = b().mainPid("inst", "a"), bb = b().mainPid("inst", "b");
+  EXPECT_GT(a, 0);
+  EXPECT_GT(bb, 0);
+  EXPECT_NE(a, bb);
+  EXPECT_TRUE(b().waitLog("inst-a", "instance a\n"));
+  EXPECT_TRUE(b().waitLog("inst-b", "instance b\n"));
+  EXPECT_FALSE(b().logExists("inst"));
+
+  pid_t hostA = b().hostPid(a);
+  r = b().ctl({"stop", "inst", "NAME=a"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  std::string lineA = b().statusLine("inst", "a");
+  EXPECT_FALSE(contains(lineA, "start/")) << lineA;
+  EXPECT_TRUE(contains(b().statusLine("inst", "b"), "inst (b) start/running")) << b().ctl({"list"}).out;
+  EXPECT_EQ(b().mainPid("inst", "b"), bb);
+  EXPECT_TRUE(waitFor([&] { return !pidExists(hostA); }, 5s));
+}
+
+TEST_F(IntegrationJobs, RespawnAfterKill) {
+  b().writeJob("phoenix", R"(respawn
+script
+  echo "pid $$"
+  exec sleep 1000
+end script
+)");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "phoenix"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  pid_t pid1 = b().mainPid("phoenix");
+  ASSERT_GT(pid1, 0);
+  pid_t host1 = b().hostPid(pid1);
+  ASSERT_GT(host1, 0);
+  ASSERT_EQ(kill(host1, SIGKILL), 0);  // a process of this test's own namespace
+  pid_t pid2 = 0;
+  EXPECT_TRUE(waitFor([&] {
+    pid2 = b().mainPid("phoenix");
+    return pid2 > 0 && pid2 != pid1 && contains(b().statusLine("phoenix"), "start/running");
+  }, 10s)) << b().status("phoenix");
+  EXPECT_TRUE(b().waitLog("phoenix", "pid " + std::to_string(pid2) + "\n"));
+  r = b().ctl({"stop", "phoenix"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(b().statusLine("phoenix"), "phoenix stop/waiting");
+}
+
+TEST_F(IntegrationJobs, RespawnLimitStopsTheJob) {
+  b().writeJob("flap", R"(respawn
+respawn limit 3 10
+script
+  echo try
+  exit 1
+end script
+)");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "flap", "-n"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitStatusOutput("flap", "\tfailed: respawn limit reached", 15s))
+      << b().status("flap");
+  EXPECT_TRUE(contains(b().statusLine("flap"), "flap stop/waiting")) << b().status("flap");
+  EXPECT_TRUE(waitFor([&] { return countLines(b().readLog("flap"), "try") >= 3; }, 5s))
+      << b().readLog("flap");
+  // It stays stopped.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(contains(b().statusLine("flap"), "stop/waiting"));
+}
+
+TEST_F(IntegrationJobs, KillTimeoutEscalatesToSigkill) {
+  b().writeJob("stubborn", R"(kill timeout 1
+script
+  trap '' TERM
+  echo "pid $$"
+  while true; do sleep 0.2; done
+end script
+)");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "stubborn"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  pid_t pid = b().mainPid("stubborn");
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(b().waitLog("stubborn", "pid " + std::to_string(pid)));
+  pid_t host = b().hostPid(pid);
+  ASSERT_GT(host, 0);
+  r = b().ctl({"stop", "stubborn"}, 20s);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(b().statusLine("stubborn"), "stubborn stop/waiting");
+  EXPECT_TRUE(waitFor([&] { return !pidExists(host); }, 5s)) << "main process survived";
+  // The whole process group got SIGKILL: only batond is left in the namespace.
+  EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 1; }, 5s))
+      << b().daemonProcesses().size() << " processes left in the namespace";
+}
+
+TEST_F(IntegrationJobs, ExtraProcessesRunInOrder) {
+  b().writeJob("hooks", R"(pre-start script
+  echo pre-start
+  echo pre-start >> @WORK@/marks
+end script
+post-start script
+  echo post-start
+  echo post-start >> @WORK@/marks
+end script
+script
+  echo main
+  echo main >> @WORK@/marks
+  exec sleep 1000
+end script
+pre-stop script
+  echo pre-stop
+  echo pre-stop >> @WORK@/marks
+end script
+post-stop script
+  echo post-stop
+  echo post-stop >> @WORK@/marks
+end script
+)");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "hooks"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  std::string marks = readFile(b().work("marks"));
+  EXPECT_TRUE(linesInOrder(marks, {"pre-start", "post-start"}))
+      << "start returned before post-start finished";
+  ASSERT_TRUE(waitFor([&] { return lineIndex(readFile(b().work("marks")), "main") >= 0; }, 5s));
+  ASSERT_TRUE(b().waitLog("hooks", "main\n"));
+  r = b().ctl({"stop", "hooks"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  marks = readFile(b().work("marks"));
+  EXPECT_TRUE(linesInOrder(marks, {"pre-start", "main", "pre-stop", "post-stop"}));
+  EXPECT_TRUE(linesInOrder(marks, {"pre-start", "post-start", "pre-stop", "post-stop"}));
+  ASSERT_TRUE(b().waitLog("hooks", "post-stop\n"));
+  std::string log = b().readLog("hooks");
+  EXPECT_TRUE(linesInOrder(log, {"pre-start", "main", "pre-stop", "post-stop"}));
+  EXPECT_TRUE(linesInOrder(log, {"pre-start", "post-start", "pre-stop", "post-stop"}));
+  EXPECT_EQ(b().statusLine("hooks"), "hooks stop/waiting");
+}
+
+TEST_F(IntegrationJobs, PreStartFailureFailsStart) {
+  b().writeJob("nostart", R"(pre-start script
+  echo pre-start-fails
+  exit 1
+end script
+script
+  touch @WORK@/main-ran
+  exec sleep 1000
+end script
+)");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "nostart"});
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  std::string st = b().status("nostart");
+  EXPECT_TRUE(contains(st, "nostart stop/waiting")) << st;
+  EXPECT_TRUE(contains(st, "\tfailed: ")) << st;
+  EXPECT_FALSE(pathExists(b().work("main-ran")));
+  EXPECT_TRUE(b().waitLog("nostart", "pre-start-fails\n"));
+}
+
+TEST_F(IntegrationJobs, EnvIsVisibleAndStartArgsOverride) {
+  b().writeJob("envjob", R"(env FOO=bar
+env OTHER="two words"
+task
+script
+  echo "FOO=$FOO OTHER=$OTHER"
+end script
+)");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "envjob"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitLog("envjob", "FOO=bar OTHER=two words\n")) << b().readLog("envjob");
+  r = b().ctl({"start", "envjob", "FOO=baz"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitLog("envjob", "FOO=baz OTHER=two words\n")) << b().readLog("envjob");
+}
+
+TEST_F(IntegrationJobs, ExportedVariableReachesEventMatch) {
+  b().writeJob("exp", R"(env FOO=bar
+export FOO
+exec sleep 1000
+)");
+  b().writeJob("listener", R"(start on started exp FOO=bar
+task
+script
+  echo "listener saw FOO=$FOO"
+end script
+)");
+  b().writeJob("other", R"(start on started exp FOO=nope
+task
+exec touch @WORK@/other-ran
+)");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "exp"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitLog("listener", "listener saw FOO=bar\n")) << b().readLog("listener");
+  EXPECT_TRUE(waitFor([&] { return contains(b().statusLine("listener"), "stop/waiting"); }, 5s));
+  EXPECT_FALSE(pathExists(b().work("other-ran")));
+  EXPECT_EQ(b().statusLine("other"), "other stop/waiting");
+}
+
+}  // namespace
+}  // namespace baton::itest
