@@ -147,7 +147,8 @@ struct Blocked {
 };
 
 // ptrace progress for `expect fork` / `expect daemon`.
-enum class TraceState : uint8_t { None = 0, New, NewChild, Normal };
+// `Done` means the expect condition is met (also used by `expect stop` once SIGSTOP was seen).
+enum class TraceState : uint8_t { None = 0, New, NewChild, Normal, Done };
 
 // One process slot of an instance, including an in-flight spawn (Upstart's JobProcessData).
 struct ProcessSlot {
@@ -238,6 +239,15 @@ struct LogPipe {
   bool operator==(const LogPipe&) const = default;
 };
 
+// A request that has not been answered yet because it waits for a job or an event.
+struct PendingRequest {
+  enum class Kind : uint8_t { Start = 0, Stop, Restart, Emit };
+  uint64_t requestId = 0;
+  Kind kind = Kind::Start;
+  std::string job, instance;
+  bool operator==(const PendingRequest&) const = default;
+};
+
 struct Connection {
   uint64_t id = 0;
   int32_t fd = -1;
@@ -246,6 +256,7 @@ struct Connection {
   std::string inBuf;       // bytes of a request not yet complete
   std::string outBuf;      // response bytes not yet written
   bool closing = false;    // close once outBuf is flushed
+  std::vector<PendingRequest> pending;
   bool operator==(const Connection&) const = default;
 };
 
@@ -278,6 +289,7 @@ struct Model {
   std::vector<Connection> connections;
   uint64_t nextConnId = 1;
   std::vector<HelperChild> helpers;
+  std::vector<int32_t> unclaimedTraceStops;  // traced children seen stopped before their fork event
   std::vector<std::string> configProblems;  // FILE:LINE: message, from the last (re)load
   bool reloadPending = false;
   uint32_t daemonUid = 0;

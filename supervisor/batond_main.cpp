@@ -1,1 +1,88 @@
-int main(){return 0;}
+// batond: the baton supervisor.
+//
+// Exit codes: 0 clean shutdown (not PID 1), 1 cannot start serving, 2 usage error.
+// As PID 1, batond never exits on its own.
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "supervisor/supervisor.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: batond [OPTIONS]\n"
+    "  --confdir DIR       job files (default /etc/baton/jobs)\n"
+    "  --socket PATH       control socket (default /run/baton/control; non-root:\n"
+    "                      $XDG_RUNTIME_DIR/baton/control)\n"
+    "  --logdir DIR        job logs (default /var/log/baton; non-root: $HOME/.local/state/baton)\n"
+    "  --cgroup-base NAME  parent group of job cgroups in every hierarchy (default baton)\n"
+    "  --cgroup-root DIR   where the cgroup hierarchies are mounted (default /sys/fs/cgroup)\n"
+    "  --log-priority P    debug|info|message|warn|error|fatal (default message)\n"
+    "  --debug, --verbose  shorthands for --log-priority debug / info\n"
+    "  --test-hooks        honour test-only job variables (BATON_TEST_HOLD)\n"
+    "  --version           print the version and exit\n";
+
+std::string selfPath() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return {};
+  return std::string(buf, size_t(n));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  baton::Options opts;
+  const bool root = geteuid() == 0;
+  if (!root) {
+    if (const char* xdg = getenv("XDG_RUNTIME_DIR")) opts.config.socketPath = std::string(xdg) + "/baton/control";
+    if (const char* home = getenv("HOME")) opts.config.logDir = std::string(home) + "/.local/state/baton";
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= argc) {
+        std::cerr << "batond: " << a << " needs a value\n" << kUsage;
+        exit(2);
+      }
+      out = argv[++i];
+    };
+    if (a == "--confdir") value(opts.config.confDir);
+    else if (a == "--socket") { value(opts.config.socketPath); opts.socketGiven = true; }
+    else if (a == "--logdir") value(opts.config.logDir);
+    else if (a == "--cgroup-base") value(opts.config.cgroupBase);
+    else if (a == "--cgroup-root") value(opts.config.cgroupRoot);
+    else if (a == "--log-priority") value(opts.config.logPriority);
+    else if (a == "--debug") opts.config.logPriority = "debug";
+    else if (a == "--verbose") opts.config.logPriority = "info";
+    else if (a == "--test-hooks") opts.config.testHooks = true;
+    else if (a == "--version") {
+      std::cout << "batond (baton) " << BATON_VERSION << "\n";
+      return 0;
+    } else if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else {
+      std::cerr << "batond: unknown option '" << a << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (opts.config.cgroupBase.empty() || opts.config.cgroupBase.find("..") != std::string::npos) {
+    std::cerr << "batond: --cgroup-base must be a relative group name\n";
+    return 2;
+  }
+  opts.selfPath = selfPath();
+  baton::Supervisor supervisor(std::move(opts));
+  if (!supervisor.start()) {
+    if (getpid() == 1) {
+      // PID 1 must not exit: stay as a reaper so the system does not panic.
+      for (;;) pause();
+    }
+    return 1;
+  }
+  return supervisor.run();
+}

@@ -1,1 +1,546 @@
-// placeholder
+// The control server: framed Cap'n Proto requests over a Unix stream socket.
+//
+// Connections, their partially read bytes, unsent responses and the requests that wait for a job
+// or an event are all model values (Model::connections, Instance::blocking, Event::waiters), so
+// they can be carried across a re-exec. Authorization is by SO_PEERCRED: root or the user batond
+// runs as may change things; anyone else may only read.
+#include <errno.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <algorithm>
+
+#include "supervisor/control_frame.h"
+#include "supervisor/environ.h"
+#include "supervisor/event_expr.h"
+#include "supervisor/jobfile.h"
+#include "supervisor/supervisor.h"
+#include "supervisor/syscalls.h"
+
+namespace baton {
+
+namespace {
+
+constexpr size_t kMaxPendingOutput = 16 << 20;  // a client that never reads is dropped
+
+bool validPriority(const std::string& p) {
+  for (const char* name : {"debug", "info", "message", "warn", "error", "fatal"})
+    if (p == name) return true;
+  return false;
+}
+
+bool splitEnv(capnp::List<capnp::Text>::Reader list, std::vector<std::string>& out, std::string& error) {
+  for (auto t : list) {
+    std::string kv = t;
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0 || !environ::validName(kv.substr(0, eq))) {
+      error = "expected KEY=VALUE, got '" + kv + "'";
+      return false;
+    }
+    out.push_back(kv);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Supervisor::openControlSocket() {
+  const std::string& path = model_.config.socketPath;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    log(Priority::Fatal, "socket path '" + path + "' is empty or too long");
+    return false;
+  }
+  size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) sys::mkdirs(path.substr(0, slash));
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    log(Priority::Fatal, "socket: " + sys::errnoText(errno));
+    return false;
+  }
+  unlink(path.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 128) != 0) {
+    log(Priority::Fatal, "cannot listen on " + path + ": " + sys::errnoText(errno));
+    close(fd);
+    return false;
+  }
+  // Everyone may connect and read; SO_PEERCRED decides who may change things.
+  chmod(path.c_str(), 0666);
+  model_.listenFd = fd;
+  return true;
+}
+
+void Supervisor::acceptConnections() {
+  for (;;) {
+    int fd = accept4(model_.listenFd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) log(Priority::Warn, "accept: " + sys::errnoText(errno));
+      return;
+    }
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      close(fd);
+      continue;
+    }
+    Connection c;
+    c.id = model_.nextConnId++;
+    c.fd = fd;
+    c.uid = cred.uid;
+    c.pid = cred.pid;
+    model_.connections.push_back(c);
+    Watch w{Watch::Kind::Connection};
+    w.connId = c.id;
+    watch(fd, EPOLLIN, w);
+  }
+}
+
+Connection* Supervisor::findConnection(uint64_t connId) {
+  for (Connection& c : model_.connections)
+    if (c.id == connId) return &c;
+  return nullptr;
+}
+
+void Supervisor::closeConnection(uint64_t connId) {
+  auto it = std::find_if(model_.connections.begin(), model_.connections.end(),
+                         [&](const Connection& c) { return c.id == connId; });
+  if (it == model_.connections.end()) return;
+  unwatch(it->fd);
+  close(it->fd);
+  // Requests it was waiting for stay referenced by jobs and events; answering a vanished
+  // connection is a no-op.
+  model_.connections.erase(it);
+}
+
+void Supervisor::flushConnection(Connection& conn) {
+  while (!conn.outBuf.empty()) {
+    ssize_t n = send(conn.fd, conn.outBuf.data(), conn.outBuf.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n <= 0) {
+      closeConnection(conn.id);
+      return;
+    }
+    conn.outBuf.erase(0, size_t(n));
+  }
+  Watch w{Watch::Kind::Connection};
+  w.connId = conn.id;
+  modifyWatch(conn.fd, EPOLLIN | (conn.outBuf.empty() ? 0u : uint32_t(EPOLLOUT)));
+  if (conn.outBuf.empty() && conn.closing) closeConnection(conn.id);
+}
+
+void Supervisor::onConnection(uint64_t connId, uint32_t events) {
+  Connection* conn = findConnection(connId);
+  if (!conn) return;
+  if (events & EPOLLOUT) {
+    flushConnection(*conn);
+    if (!(conn = findConnection(connId))) return;
+  }
+  if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+  char buf[65536];
+  bool eof = false;
+  for (;;) {
+    ssize_t n = read(conn->fd, buf, sizeof buf);
+    if (n > 0) {
+      conn->inBuf.append(buf, size_t(n));
+      if (conn->inBuf.size() > kMaxFrameBytes + 8) break;  // takeFrame refuses it below
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 || errno != EAGAIN) eof = true;
+    break;
+  }
+  for (;;) {
+    conn = findConnection(connId);
+    if (!conn) return;
+    kj::Array<capnp::word> words;
+    std::string error;
+    FrameStatus st = takeFrame(conn->inBuf, words, error);
+    if (st == FrameStatus::NeedMore) break;
+    if (st == FrameStatus::Error) {
+      log(Priority::Warn, "control connection " + std::to_string(connId) + " (pid " +
+                              std::to_string(conn->pid) + "): " + error + "; closing it");
+      closeConnection(connId);
+      return;
+    }
+    try {
+      capnp::FlatArrayMessageReader reader(words, controlReaderOptions());
+      handleRequest(connId, reader.getRoot<wire::Request>());
+    } catch (const kj::Exception& e) {
+      log(Priority::Warn, "control connection " + std::to_string(connId) +
+                              ": malformed request: " + e.getDescription().cStr() + "; closing it");
+      closeConnection(connId);
+      return;
+    }
+  }
+  if (eof) {
+    // The client is gone (or half-closed): nothing more can be read; pending answers to it are
+    // dropped. A client that only shut down its write side still gets what was queued.
+    conn = findConnection(connId);
+    if (conn && conn->outBuf.empty() && conn->pending.empty()) closeConnection(connId);
+    else if (conn) {
+      conn->closing = true;
+      if (conn->pending.empty()) flushConnection(*conn);
+      else modifyWatch(conn->fd, conn->outBuf.empty() ? 0u : uint32_t(EPOLLOUT));
+    }
+  }
+}
+
+void Supervisor::sendResponse(uint64_t connId, capnp::MessageBuilder& message) {
+  Connection* conn = findConnection(connId);
+  if (!conn) return;
+  conn->outBuf += encodeFrame(message);
+  if (conn->outBuf.size() > kMaxPendingOutput) {
+    log(Priority::Warn, "control connection " + std::to_string(connId) + " does not read; closing it");
+    closeConnection(connId);
+    return;
+  }
+  flushConnection(*conn);
+}
+
+void Supervisor::answerSimple(uint64_t connId, uint64_t requestId, int code, const std::string& message) {
+  capnp::MallocMessageBuilder msg;
+  auto resp = msg.initRoot<wire::Response>();
+  resp.setId(requestId);
+  resp.setCode(wire::ResultCode(code));
+  resp.setMessage(message);
+  resp.setNone();
+  sendResponse(connId, msg);
+}
+
+void Supervisor::fillJobStatus(wire::JobStatus::Builder out, const JobClass& cls, const Instance* inst) const {
+  out.setJob(cls.def->name);
+  out.setTask(cls.def->task);
+  if (!inst) {
+    out.setGoal("stop");
+    out.setState("waiting");
+    return;
+  }
+  out.setInstance(inst->name);
+  out.setGoal(goalName(inst->goal));
+  out.setState(jobStateName(inst->state));
+  int live = 0;
+  for (const ProcessSlot& s : inst->procs) live += s.pid > 0;
+  auto procs = out.initProcesses(live);
+  int i = 0;
+  for (int t = 0; t < kProcessTypes; ++t) {
+    const ProcessSlot& s = inst->procs[t];
+    if (s.pid <= 0) continue;
+    procs[i].setType(processTypeName(ProcessType(t)));
+    procs[i].setPid(s.pid);
+    procs[i].setSpawning(s.spawnValid);
+    ++i;
+  }
+  out.setFailed(inst->failed);
+  if (inst->failed) {
+    out.setFailedProcess(processTypeName(inst->failedProcess));
+    bool sig = WIFSIGNALED(inst->exitStatus);
+    out.setExitSignal(sig);
+    out.setExitStatus(sig ? WTERMSIG(inst->exitStatus) : WEXITSTATUS(inst->exitStatus));
+    out.setReason(inst->failReason);
+  }
+  out.setNewerDefinitionPending(inst->def && cls.def && inst->def->contentHash != cls.def->contentHash &&
+                                inst->state != JobState::Waiting);
+  out.setRespawnCount(inst->respawnCount);
+}
+
+void Supervisor::answerPending(uint64_t connId, uint64_t requestId, bool failed) {
+  Connection* conn = findConnection(connId);
+  if (!conn) return;
+  auto it = std::find_if(conn->pending.begin(), conn->pending.end(),
+                         [&](const PendingRequest& p) { return p.requestId == requestId; });
+  if (it == conn->pending.end()) return;
+  PendingRequest req = *it;
+  conn->pending.erase(it);
+
+  capnp::MallocMessageBuilder msg;
+  auto resp = msg.initRoot<wire::Response>();
+  resp.setId(requestId);
+  resp.setCode(failed ? wire::ResultCode::FAILED : wire::ResultCode::OK);
+  if (req.kind == PendingRequest::Kind::Emit) {
+    if (failed) resp.setMessage("event " + req.job + " failed");
+    resp.setNone();
+  } else {
+    JobClass* cls = findClass(req.job);
+    Instance* inst = findInstance(req.job, req.instance);
+    if (failed) {
+      std::string reason = inst && !inst->failReason.empty() ? inst->failReason : "job failed";
+      resp.setMessage(req.job + (req.instance.empty() ? "" : " (" + req.instance + ")") + ": " + reason);
+    }
+    if (cls) {
+      auto jobs = resp.initJobs(1);
+      fillJobStatus(jobs[0], *cls, inst);
+    } else {
+      resp.setNone();
+    }
+  }
+  sendResponse(connId, msg);
+  conn = findConnection(connId);
+  if (conn && conn->closing && conn->pending.empty()) flushConnection(*conn);
+}
+
+void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
+  Connection* conn = findConnection(connId);
+  if (!conn) return;
+  const uint64_t id = req.getId();
+  const bool privileged = conn->uid == 0 || conn->uid == model_.daemonUid;
+  capnp::MallocMessageBuilder msg;
+  auto resp = msg.initRoot<wire::Response>();
+  resp.setId(id);
+  resp.setCode(wire::ResultCode::OK);
+  resp.setNone();
+  auto fail = [&](wire::ResultCode code, const std::string& text) {
+    resp.setCode(code);
+    resp.setMessage(text);
+    resp.setNone();
+    sendResponse(connId, msg);
+  };
+  auto needPrivilege = [&]() {
+    if (privileged) return true;
+    fail(wire::ResultCode::PERMISSION_DENIED,
+         "permission denied: uid " + std::to_string(conn->uid) + " may only query");
+    return false;
+  };
+  auto liveClass = [&](const std::string& name) -> JobClass* {
+    JobClass* cls = findClass(name);
+    return cls && !cls->deleted ? cls : nullptr;
+  };
+
+  switch (req.which()) {
+    case wire::Request::START:
+    case wire::Request::STOP:
+    case wire::Request::RESTART:
+    case wire::Request::RELOAD: {
+      if (!needPrivilege()) return;
+      wire::JobRef::Reader ref = req.which() == wire::Request::START  ? req.getStart()
+                                 : req.which() == wire::Request::STOP ? req.getStop()
+                                 : req.which() == wire::Request::RESTART ? req.getRestart()
+                                                                         : req.getReload();
+      std::string name = ref.getName();
+      JobClass* cls = liveClass(name);
+      if (!cls) return fail(wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
+      std::vector<std::string> extra;
+      std::string error;
+      if (!splitEnv(ref.getEnv(), extra, error)) return fail(wire::ResultCode::USAGE, error);
+      environ::Table env;
+      std::string instName;
+      if (!startEnvironment(*cls, extra, "", env, instName, error))
+        return fail(wire::ResultCode::USAGE, name + ": " + error);
+      const std::string label = name + (instName.empty() ? "" : " (" + instName + ")");
+      const bool wait = !ref.getNoWait();
+
+      if (req.which() == wire::Request::START) {
+        if (shuttingDown_) return fail(wire::ResultCode::FAILED, "batond is shutting down");
+        Instance& inst = instanceFor(*cls, instName);
+        if (inst.goal == Goal::Start || inst.goal == Goal::Respawn)
+          return fail(wire::ResultCode::ALREADY_IN_GOAL, "job is already running: " + label);
+        inst.env = env;
+        if (wait) {
+          conn->pending.push_back({id, PendingRequest::Kind::Start, name, instName});
+          inst.blocking.push_back({Blocked::Kind::Request, 0, {connId, id}});
+        }
+        changeGoal(*cls, inst, Goal::Start);
+        if (wait) return;  // answered when the job reaches its goal or fails
+        fillJobStatus(resp.initJobs(1)[0], *cls, &inst);
+        return sendResponse(connId, msg);
+      }
+
+      Instance* inst = findInstance(name, instName);
+      if (!inst || (inst->state == JobState::Waiting && inst->goal == Goal::Stop)) {
+        if (!cls->def->instance.empty() && !inst)
+          return fail(wire::ResultCode::UNKNOWN_INSTANCE, "unknown instance: " + label);
+        return fail(wire::ResultCode::ALREADY_IN_GOAL, "job is not running: " + label);
+      }
+      if (req.which() == wire::Request::RELOAD) {
+        if (inst->procs[0].pid <= 0) return fail(wire::ResultCode::FAILED, "job has no main process: " + label);
+        kill(inst->procs[0].pid, inst->def->reloadSignal);
+        fillJobStatus(resp.initJobs(1)[0], *cls, inst);
+        return sendResponse(connId, msg);
+      }
+      if (req.which() == wire::Request::STOP) {
+        if (inst->goal == Goal::Stop)
+          return fail(wire::ResultCode::ALREADY_IN_GOAL, "job is already stopping: " + label);
+        inst->stopEnv = extra;
+        if (wait) {
+          conn->pending.push_back({id, PendingRequest::Kind::Stop, name, instName});
+          inst->blocking.push_back({Blocked::Kind::Request, 0, {connId, id}});
+        }
+        changeGoal(*cls, *inst, Goal::Stop);
+      } else {  // restart: stop, then start again; answered when it is running again
+        if (shuttingDown_) return fail(wire::ResultCode::FAILED, "batond is shutting down");
+        if (!extra.empty()) inst->env = env;
+        changeGoal(*cls, *inst, Goal::Stop);
+        if (wait) {
+          conn = findConnection(connId);
+          if (!conn) return;
+          conn->pending.push_back({id, PendingRequest::Kind::Restart, name, instName});
+          inst->blocking.push_back({Blocked::Kind::Request, 0, {connId, id}});
+        }
+        changeGoal(*cls, *inst, Goal::Start);
+      }
+      if (wait) return;
+      fillJobStatus(resp.initJobs(1)[0], *cls, findInstance(name, instName));
+      return sendResponse(connId, msg);
+    }
+
+    case wire::Request::STATUS:
+    case wire::Request::LIST: {
+      std::vector<std::pair<const JobClass*, const Instance*>> rows;
+      std::string name = req.which() == wire::Request::STATUS ? std::string(req.getStatus().getName()) : "";
+      auto addClass = [&](const JobClass& cls, const std::string* onlyInstance) {
+        if (cls.instances.empty()) {
+          if (!onlyInstance || onlyInstance->empty()) rows.push_back({&cls, nullptr});
+          return;
+        }
+        for (auto& [iname, inst] : cls.instances)
+          if (!onlyInstance || *onlyInstance == iname) rows.push_back({&cls, &inst});
+      };
+      if (name.empty()) {
+        for (auto& [n, cls] : model_.classes) addClass(cls, nullptr);
+      } else {
+        JobClass* cls = findClass(name);
+        if (!cls) return fail(wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
+        std::vector<std::string> extra;
+        std::string error, instName;
+        if (!splitEnv(req.getStatus().getEnv(), extra, error)) return fail(wire::ResultCode::USAGE, error);
+        if (!cls->def->instance.empty() && !extra.empty()) {
+          environ::Table env;
+          if (!startEnvironment(*cls, extra, "", env, instName, error))
+            return fail(wire::ResultCode::USAGE, name + ": " + error);
+          addClass(*cls, &instName);
+          if (rows.empty()) return fail(wire::ResultCode::UNKNOWN_INSTANCE, "unknown instance: " + name + " (" + instName + ")");
+        } else {
+          addClass(*cls, nullptr);
+        }
+      }
+      auto jobs = resp.initJobs(unsigned(rows.size()));
+      for (size_t i = 0; i < rows.size(); ++i) fillJobStatus(jobs[unsigned(i)], *rows[i].first, rows[i].second);
+      return sendResponse(connId, msg);
+    }
+
+    case wire::Request::EMIT: {
+      if (!needPrivilege()) return;
+      auto args = req.getEmit();
+      std::string name = args.getName();
+      std::vector<std::string> env;
+      std::string error;
+      if (name.empty() || name.find_first_of(" \t\n=") != std::string::npos)
+        return fail(wire::ResultCode::USAGE, "invalid event name '" + name + "'");
+      if (!splitEnv(args.getEnv(), env, error)) return fail(wire::ResultCode::USAGE, error);
+      uint64_t evId = emitEvent(name, env);
+      if (!args.getNoWait()) {
+        findEvent(evId)->waiters.push_back({connId, id});
+        conn->pending.push_back({id, PendingRequest::Kind::Emit, name, ""});
+        return;  // answered when the event has finished
+      }
+      resp.setEmitted(evId);
+      return sendResponse(connId, msg);
+    }
+
+    case wire::Request::SHOW_CONFIG: {
+      std::string name = req.getShowConfig();
+      std::vector<const JobClass*> list;
+      for (auto& [n, cls] : model_.classes)
+        if (!cls.deleted && (name.empty() || n == name)) list.push_back(&cls);
+      if (!name.empty() && list.empty()) return fail(wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
+      auto out = resp.initConfig(unsigned(list.size()));
+      for (size_t i = 0; i < list.size(); ++i) {
+        const JobDef& d = *list[i]->def;
+        auto c = out[unsigned(i)];
+        c.setJob(d.name);
+        c.setPath(d.path);
+        c.setDescription(d.description);
+        c.setStartOn(eventExprToString(d.startOn));
+        c.setStopOn(eventExprToString(d.stopOn));
+        auto emits = c.initEmits(unsigned(d.emits.size()));
+        for (size_t k = 0; k < d.emits.size(); ++k) emits.set(unsigned(k), d.emits[k]);
+        c.setInstance(d.instance);
+        c.setTask(d.task);
+        c.setRespawn(d.respawn);
+        auto un = c.initUnsupported(unsigned(d.unsupported.size()));
+        for (size_t k = 0; k < d.unsupported.size(); ++k) un.set(unsigned(k), d.unsupported[k]);
+      }
+      return sendResponse(connId, msg);
+    }
+
+    case wire::Request::CHECK_CONFIG:
+    case wire::Request::RELOAD_CONFIGURATION: {
+      std::vector<std::string> problems, warnings;
+      if (req.which() == wire::Request::RELOAD_CONFIGURATION) {
+        if (!needPrivilege()) return;
+        loadConfiguration();
+        problems = model_.configProblems;
+        warnings = configWarnings_;
+      } else {
+        // What the files on disk say now (without applying them).
+        LoadedConfig fresh = loadConfigDir(model_.config.confDir);
+        problems = fresh.errors;
+        warnings = fresh.warnings;
+        if (!problems.empty()) {
+          resp.setCode(wire::ResultCode::FAILED);
+          resp.setMessage(std::to_string(problems.size()) + " problem(s) in " + model_.config.confDir);
+        }
+      }
+      auto check = resp.initCheck();
+      auto p = check.initProblems(unsigned(problems.size()));
+      for (size_t i = 0; i < problems.size(); ++i) p.set(unsigned(i), problems[i]);
+      auto w = check.initWarnings(unsigned(warnings.size()));
+      for (size_t i = 0; i < warnings.size(); ++i) w.set(unsigned(i), warnings[i]);
+      return sendResponse(connId, msg);
+    }
+
+    case wire::Request::LOG_PRIORITY: {
+      std::string p = req.getLogPriority();
+      if (!p.empty()) {
+        if (!needPrivilege()) return;
+        if (!validPriority(p)) return fail(wire::ResultCode::USAGE, "unknown log priority '" + p + "'");
+        model_.config.logPriority = p;
+      }
+      resp.setLogPriority(model_.config.logPriority);
+      return sendResponse(connId, msg);
+    }
+
+    case wire::Request::VERSION:
+      resp.setVersion(BATON_VERSION);
+      return sendResponse(connId, msg);
+
+    case wire::Request::DAEMON_STATUS: {
+      auto d = resp.initDaemon();
+      d.setVersion(BATON_VERSION);
+      d.setPid(getpid());
+      d.setPid1(pid1_);
+      d.setSubreaper(!pid1_);
+      uint32_t instances = 0;
+      for (auto& [n, cls] : model_.classes) instances += uint32_t(cls.instances.size());
+      d.setJobs(uint32_t(model_.classes.size()));
+      d.setInstances(instances);
+      d.setPendingEvents(uint32_t(model_.events.size()));
+      d.setConnections(uint32_t(model_.connections.size()));
+      d.setConfDir(model_.config.confDir);
+      d.setLogDir(model_.config.logDir);
+      d.setSocket(model_.config.socketPath);
+      d.setLogPriority(model_.config.logPriority);
+      d.setBinary(options_.selfPath);
+      return sendResponse(connId, msg);
+    }
+
+    case wire::Request::REEXEC:
+    case wire::Request::SNAPSHOT:
+      if (!needPrivilege()) return;
+      return fail(wire::ResultCode::UNSUPPORTED, "stateful re-exec and snapshots are not in this build yet");
+  }
+  fail(wire::ResultCode::USAGE, "unknown request");
+}
+
+}  // namespace baton

@@ -1,0 +1,147 @@
+// batond's core: the event loop, the job state machine, the event engine, the reaper, the log
+// writer and the control server, all working on one Model (schema/model.h).
+//
+// Ownership: the Model holds values (including fd numbers). The Supervisor owns the resources
+// built from those values: the epoll set and its watches, the signalfd, cached log-file fds and
+// the pid index. `rearm()` rebuilds them from the model, which is what a restore after a re-exec
+// will call. Exceptions from request handling are caught in one place (Supervisor::dispatch);
+// batond as PID 1 never exits because of bad input.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "schema/model.h"
+#include "supervisor/spawn.h"
+
+#include "schema/control.capnp.h"
+
+namespace baton {
+
+struct Options {
+  Config config;
+  bool socketGiven = false;
+  std::string selfPath;  // the binary batond was started from
+};
+
+class Supervisor {
+ public:
+  explicit Supervisor(Options options);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Open the control socket, load the job files, emit `startup`. False (with a message on
+  // stderr) if batond cannot serve at all (e.g. the socket cannot be bound).
+  bool start();
+  // Run the loop until a non-PID-1 batond has finished its shutdown. Returns the exit code.
+  int run();
+
+  const Model& model() const { return model_; }
+
+  // ---- diagnostics (stderr) ----
+  enum class Priority { Debug = 0, Info, Message, Warn, Error, Fatal };
+  void log(Priority p, const std::string& text) const;
+
+ private:
+  // What an epoll registration stands for.
+  struct Watch {
+    enum class Kind { Signal, Listen, Connection, StatusPipe, ScriptPipe, LogPipe } kind;
+    std::string job, instance;  // StatusPipe/ScriptPipe
+    ProcessType process = ProcessType::Main;
+    uint64_t connId = 0;        // Connection
+  };
+  struct ProcKey {
+    std::string job, instance;
+    ProcessType process;
+  };
+
+  // ---- loop and resources ----
+  void rearm();
+  void watch(int fd, uint32_t events, Watch w);
+  void unwatch(int fd);
+  void modifyWatch(int fd, uint32_t events);
+  void dispatch(int fd, uint32_t events);
+  int nextTimeoutMs() const;
+  void runTimers();
+  void onSignal();
+  void reapChildren();
+  void onChildStopped(pid_t pid, int code, int status);
+
+  // ---- job engine (supervisor.cpp) ----
+  JobClass* findClass(const std::string& name);
+  Instance* findInstance(const std::string& job, const std::string& instance);
+  Instance& instanceFor(JobClass& cls, const std::string& name);
+  void changeGoal(JobClass& cls, Instance& inst, Goal goal);
+  void changeState(JobClass& cls, Instance& inst, JobState state);
+  void enterState(JobClass& cls, Instance& inst, JobState& state, bool& wait);
+  bool spawnProcess(JobClass& cls, Instance& inst, ProcessType type);
+  bool buildPlan(const JobClass& cls, const Instance& inst, ProcessType type, SpawnPlan& plan,
+                 std::string& pendingScript, std::string& error);
+  void onStatusPipe(const std::string& job, const std::string& instance, ProcessType type);
+  void onScriptPipe(const std::string& job, const std::string& instance, ProcessType type);
+  void onProcessExit(JobClass& cls, Instance& inst, ProcessType type, int status);
+  void maybeLeaveSpawned(JobClass& cls, Instance& inst);
+  void killMain(JobClass& cls, Instance& inst, int sig);
+  void failJob(JobClass& cls, Instance& inst, ProcessType type, int status, const std::string& why);
+  void finished(JobClass& cls, Instance& inst, bool failed);
+  bool isNormalExit(const JobDef& def, int status) const;
+  bool respawnAllowed(Instance& inst);
+  void clearSlot(ProcessSlot& slot);
+  std::vector<std::string> eventEnvFor(const JobClass& cls, const Instance& inst, bool stopping) const;
+  void sweepIdle();
+  // The environment and instance name of a new run of `cls`, with `extra` (event or request
+  // variables) on top of the job's own `env` stanzas; `events`: names for UPSTART_EVENTS.
+  bool startEnvironment(const JobClass& cls, const std::vector<std::string>& extra,
+                        const std::string& events, std::vector<std::string>& env,
+                        std::string& instName, std::string& error) const;
+  bool allAtRest() const;
+
+  // ---- events ----
+  uint64_t emitEvent(const std::string& name, std::vector<std::string> env);
+  Event* findEvent(uint64_t id);
+  void pollEvents();
+  void handleEvent(uint64_t id);
+  void finishEvent(uint64_t id);
+  void releaseEvent(uint64_t id, bool failed);
+
+  // ---- configuration ----
+  void loadConfiguration();
+
+  // ---- logs ----
+  void onLogPipe(int fd);
+  void writeLog(LogPipe& lp);
+  int logFileFd(const std::string& name);
+
+  // ---- control (control_server.cpp) ----
+  bool openControlSocket();
+  void acceptConnections();
+  void onConnection(uint64_t connId, uint32_t events);
+  Connection* findConnection(uint64_t connId);
+  void closeConnection(uint64_t connId);
+  void flushConnection(Connection& conn);
+  void handleRequest(uint64_t connId, wire::Request::Reader req);
+  void sendResponse(uint64_t connId, capnp::MessageBuilder& message);
+  void answerPending(uint64_t connId, uint64_t requestId, bool failed);
+  void answerSimple(uint64_t connId, uint64_t requestId, int code, const std::string& message);
+  void fillJobStatus(wire::JobStatus::Builder out, const JobClass& cls, const Instance* inst) const;
+
+  Model model_;
+  Options options_;
+  bool pid1_ = false;
+  bool shuttingDown_ = false;
+  bool exitRequested_ = false;
+  int epollFd_ = -1;
+  int signalFd_ = -1;
+  std::unordered_map<int, Watch> watches_;
+  std::unordered_map<pid_t, ProcKey> pids_;
+  std::map<std::string, int> logFiles_;
+  std::vector<std::string> configWarnings_;
+};
+
+}  // namespace baton
