@@ -10,12 +10,12 @@ namespace {
 class IntegrationJobs : public BatonTest {};
 
 TEST_F(IntegrationJobs, ServiceStartRestartStop) {
-  b().writeJob("web", R"(description "a service"
+  b().writeJob("web", R"JOB(description "a service"
 script
   echo "web pid $$"
   exec sleep 1000
 end script
-)");
+)JOB");
   BATON_START();
   EXPECT_EQ(b().statusLine("web"), "web stop/waiting");
 
@@ -59,14 +59,14 @@ TEST_F(IntegrationJobs, UnknownJobExits3) {
 }
 
 TEST_F(IntegrationJobs, TaskStartWaitsUntilFinished) {
-  b().writeJob("work", R"(task
+  b().writeJob("work", R"JOB(task
 script
   echo task-begin
   sleep 0.5
   echo task-end
   touch @WORK@/task.done
 end script
-)");
+)JOB");
   BATON_START();
   CmdResult r = b().ctl({"start", "work"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -87,12 +87,12 @@ TEST_F(IntegrationJobs, FailingTaskMakesStartFail) {
 }
 
 TEST_F(IntegrationJobs, InstancesRunSideBySide) {
-  b().writeJob("inst", R"(instance $NAME
+  b().writeJob("inst", R"JOB(instance $NAME
 script
   echo "instance $NAME"
   exec sleep 1000
 end script
-)");
+)JOB");
   BATON_START();
   CmdResult r = b().ctl({"start", "inst", "NAME=a"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -122,12 +122,12 @@ end script
 }
 
 TEST_F(IntegrationJobs, RespawnAfterKill) {
-  b().writeJob("phoenix", R"(respawn
+  b().writeJob("phoenix", R"JOB(respawn
 script
   echo "pid $$"
   exec sleep 1000
 end script
-)");
+)JOB");
   BATON_START();
   CmdResult r = b().ctl({"start", "phoenix"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -148,13 +148,13 @@ end script
 }
 
 TEST_F(IntegrationJobs, RespawnLimitStopsTheJob) {
-  b().writeJob("flap", R"(respawn
+  b().writeJob("flap", R"JOB(respawn
 respawn limit 3 10
 script
   echo try
   exit 1
 end script
-)");
+)JOB");
   BATON_START();
   CmdResult r = b().ctl({"start", "flap", "-n"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -169,13 +169,13 @@ end script
 }
 
 TEST_F(IntegrationJobs, KillTimeoutEscalatesToSigkill) {
-  b().writeJob("stubborn", R"(kill timeout 1
+  b().writeJob("stubborn", R"JOB(kill timeout 1
 script
   trap '' TERM
   echo "pid $$"
   while true; do sleep 0.2; done
 end script
-)");
+)JOB");
   BATON_START();
   CmdResult r = b().ctl({"start", "stubborn"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -194,7 +194,7 @@ end script
 }
 
 TEST_F(IntegrationJobs, ExtraProcessesRunInOrder) {
-  b().writeJob("hooks", R"(pre-start script
+  b().writeJob("hooks", R"JOB(pre-start script
   echo pre-start
   echo pre-start >> @WORK@/marks
 end script
@@ -215,7 +215,7 @@ post-stop script
   echo post-stop
   echo post-stop >> @WORK@/marks
 end script
-)");
+)JOB");
   BATON_START();
   CmdResult r = b().ctl({"start", "hooks"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -237,7 +237,7 @@ end script
 }
 
 TEST_F(IntegrationJobs, PreStartFailureFailsStart) {
-  b().writeJob("nostart", R"(pre-start script
+  b().writeJob("nostart", R"JOB(pre-start script
   echo pre-start-fails
   exit 1
 end script
@@ -245,7 +245,7 @@ script
   touch @WORK@/main-ran
   exec sleep 1000
 end script
-)");
+)JOB");
   BATON_START();
   CmdResult r = b().ctl({"start", "nostart"});
   EXPECT_EQ(r.exitCode, 1) << r.describe();
@@ -257,13 +257,13 @@ end script
 }
 
 TEST_F(IntegrationJobs, EnvIsVisibleAndStartArgsOverride) {
-  b().writeJob("envjob", R"(env FOO=bar
+  b().writeJob("envjob", R"JOB(env FOO=bar
 env OTHER="two words"
 task
 script
   echo "FOO=$FOO OTHER=$OTHER"
 end script
-)");
+)JOB");
   BATON_START();
   CmdResult r = b().ctl({"start", "envjob"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -274,20 +274,20 @@ end script
 }
 
 TEST_F(IntegrationJobs, ExportedVariableReachesEventMatch) {
-  b().writeJob("exp", R"(env FOO=bar
+  b().writeJob("exp", R"JOB(env FOO=bar
 export FOO
 exec sleep 1000
-)");
-  b().writeJob("listener", R"(start on started exp FOO=bar
+)JOB");
+  b().writeJob("listener", R"JOB(start on started exp FOO=bar
 task
 script
   echo "listener saw FOO=$FOO"
 end script
-)");
-  b().writeJob("other", R"(start on started exp FOO=nope
+)JOB");
+  b().writeJob("other", R"JOB(start on started exp FOO=nope
 task
 exec touch @WORK@/other-ran
-)");
+)JOB");
   BATON_START();
   CmdResult r = b().ctl({"start", "exp"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();

@@ -1,0 +1,191 @@
+// The control socket: authorization and robustness against malformed input.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <random>
+
+#include "harness.h"
+
+namespace baton::itest {
+namespace {
+
+class IntegrationControl : public BatonTest {};
+
+constexpr int kNobody = 65534;
+
+TEST_F(IntegrationControl, NobodyMayReadButNotChange) {
+  b().writeJob("svc", "exec sleep 1000\n");
+  BATON_START();
+  CmdResult r = b().ctl({"status", "svc"}, 10s, kNobody, kNobody);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.out, "svc stop/waiting")) << r.describe();
+  r = b().ctl({"list"}, 10s, kNobody, kNobody);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  r = b().ctl({"version"}, 10s, kNobody, kNobody);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+
+  r = b().ctl({"start", "svc"}, 10s, kNobody, kNobody);
+  EXPECT_EQ(r.exitCode, 4) << r.describe();
+  EXPECT_EQ(b().statusLine("svc"), "svc stop/waiting");
+  r = b().ctl({"emit", "something"}, 10s, kNobody, kNobody);
+  EXPECT_EQ(r.exitCode, 4) << r.describe();
+  r = b().ctl({"reload-configuration"}, 10s, kNobody, kNobody);
+  EXPECT_EQ(r.exitCode, 4) << r.describe();
+
+  r = b().ctl({"start", "svc"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  pid_t pid = b().mainPid("svc");
+  r = b().ctl({"stop", "svc"}, 10s, kNobody, kNobody);
+  EXPECT_EQ(r.exitCode, 4) << r.describe();
+  r = b().ctl({"restart", "svc"}, 10s, kNobody, kNobody);
+  EXPECT_EQ(r.exitCode, 4) << r.describe();
+  EXPECT_TRUE(contains(b().statusLine("svc"), "start/running")) << b().status("svc");
+  EXPECT_EQ(b().mainPid("svc"), pid);
+}
+
+int connectTo(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool sendAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// True if the peer closes (EOF or reset) within the timeout; anything it sends is skipped.
+bool peerCloses(int fd, Duration timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return true;
+  }
+}
+
+std::string le32(uint32_t v) {
+  std::string s(4, '\0');
+  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  return s;
+}
+
+TEST_F(IntegrationControl, SurvivesGarbageOnTheSocket) {
+  b().writeJob("svc", "exec sleep 1000\n");
+  BATON_START();
+  auto versionWorks = [&] {
+    CmdResult r = b().ctl({"version"}, 10s);
+    return r.exitCode == 0 && contains(r.out, "baton ");
+  };
+
+  // A slow client holding half a frame must not block anyone else.
+  int slow = connectTo(b().socket());
+  ASSERT_GE(slow, 0);
+  ASSERT_TRUE(sendAll(slow, le32(64) + std::string(10, 'x')));
+  EXPECT_TRUE(versionWorks()) << "a partial frame blocked other clients";
+
+  // Random bytes, then close.
+  std::mt19937 rng(12345);
+  for (int round = 0; round < 5; ++round) {
+    int fd = connectTo(b().socket());
+    ASSERT_GE(fd, 0);
+    std::string junk(100 + round * 300, '\0');
+    for (auto& c : junk) c = static_cast<char>(rng());
+    sendAll(fd, junk);
+    close(fd);
+  }
+  EXPECT_TRUE(versionWorks()) << "after random bytes";
+
+  // A huge length prefix: refused, the connection is closed by batond.
+  {
+    int fd = connectTo(b().socket());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(sendAll(fd, le32(0xfffffff0u) + std::string(64, 'A')));
+    EXPECT_TRUE(peerCloses(fd, 5s)) << "connection with a 4 GiB frame length left open";
+    close(fd);
+  }
+  {
+    int fd = connectTo(b().socket());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(sendAll(fd, le32((1u << 20) + 8)));
+    EXPECT_TRUE(peerCloses(fd, 5s)) << "connection with a frame over 1 MiB left open";
+    close(fd);
+  }
+  // A complete frame whose payload is not a valid message (segment table claims far more
+  // words than the frame holds).
+  {
+    int fd = connectTo(b().socket());
+    ASSERT_GE(fd, 0);
+    std::string payload = le32(0) + le32(1000) + std::string(8, '\x55');
+    ASSERT_TRUE(sendAll(fd, le32(static_cast<uint32_t>(payload.size())) + payload));
+    EXPECT_TRUE(peerCloses(fd, 5s)) << "connection with an invalid frame left open";
+    close(fd);
+  }
+  // Zero length.
+  {
+    int fd = connectTo(b().socket());
+    ASSERT_GE(fd, 0);
+    sendAll(fd, le32(0));
+    EXPECT_TRUE(peerCloses(fd, 5s)) << "connection with a zero-length frame left open";
+    close(fd);
+  }
+  // Truncated frame, then close.
+  {
+    int fd = connectTo(b().socket());
+    ASSERT_GE(fd, 0);
+    sendAll(fd, le32(4096) + std::string(100, '\0'));
+    close(fd);
+  }
+  // Many connections opened and dropped at once.
+  {
+    std::vector<int> fds;
+    for (int i = 0; i < 50; ++i) {
+      int fd = connectTo(b().socket());
+      if (fd >= 0) fds.push_back(fd);
+    }
+    for (int fd : fds) close(fd);
+  }
+  close(slow);
+  EXPECT_TRUE(versionWorks()) << "batond stopped answering after garbage";
+  CmdResult r = b().ctl({"start", "svc"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(b().statusLine("svc"), "svc start/running")) << b().status("svc");
+  EXPECT_FALSE(b().exited());
+}
+
+TEST_F(IntegrationControl, UsageErrorsExit2) {
+  BATON_START();
+  CmdResult r = b().ctl({"no-such-verb"});
+  EXPECT_EQ(r.exitCode, 2) << r.describe();
+  r = b().ctl({"start"});
+  EXPECT_EQ(r.exitCode, 2) << r.describe();
+}
+
+TEST(IntegrationControlNoDaemon, CannotConnectExits5) {
+  Baton b;  // never started: the socket does not exist
+  CmdResult r = b.ctl({"version"}, 10s);
+  EXPECT_EQ(r.exitCode, 5) << r.describe();
+}
+
+}  // namespace
+}  // namespace baton::itest

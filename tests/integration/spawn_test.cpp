@@ -1,0 +1,202 @@
+// Process setup: credentials, chdir, umask, rlimits, nice, oom score, console, logging, fds,
+// the spawn hold test hook and setup failures.
+#include <sys/stat.h>
+
+#include "harness.h"
+
+namespace baton::itest {
+namespace {
+
+class IntegrationSpawn : public BatonTest {};
+
+// Start a task and wait for `expect` to appear in its log.
+::testing::AssertionResult runTaskExpecting(Baton& b, const std::string& job,
+                                            const std::string& expect) {
+  CmdResult r = b.ctl({"start", job});
+  if (r.exitCode != 0) return ::testing::AssertionFailure() << "start " << job << ": " << r.describe();
+  if (!b.waitLog(job, expect, 5s))
+    return ::testing::AssertionFailure()
+           << "log of " << job << " lacks [" << expect << "]:\n" << b.readLog(job);
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(IntegrationSpawn, SetuidSetgid) {
+  b().writeJob("creds", R"JOB(setuid nobody
+setgid nogroup
+task
+script
+  echo "uid=$(id -u) gid=$(id -g) groups=$(id -G)"
+  touch @WORK@/creds-file
+end script
+)JOB");
+  BATON_START();
+  EXPECT_TRUE(runTaskExpecting(b(), "creds", "uid=65534 gid=65534 groups=65534\n"));
+  struct stat st{};
+  ASSERT_EQ(stat(b().work("creds-file").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(st.st_gid, 65534u);
+}
+
+TEST_F(IntegrationSpawn, Chdir) {
+  std::string d = b().work("cd-here");
+  mkdir(d.c_str(), 0755);
+  b().writeJob("cd", "chdir @WORK@/cd-here\ntask\nscript\n  echo \"pwd=$(pwd)\"\nend script\n");
+  BATON_START();
+  EXPECT_TRUE(runTaskExpecting(b(), "cd", "pwd=" + d + "\n"));
+}
+
+TEST_F(IntegrationSpawn, Umask) {
+  b().writeJob("um", "umask 027\ntask\nscript\n  echo \"umask=$(umask)\"\nend script\n");
+  BATON_START();
+  EXPECT_TRUE(runTaskExpecting(b(), "um", "umask=0027\n"));
+}
+
+TEST_F(IntegrationSpawn, LimitNofile) {
+  b().writeJob("lim", R"JOB(limit nofile 123 456
+task
+script
+  echo "soft=$(ulimit -S -n) hard=$(ulimit -H -n)"
+end script
+)JOB");
+  BATON_START();
+  EXPECT_TRUE(runTaskExpecting(b(), "lim", "soft=123 hard=456\n"));
+}
+
+TEST_F(IntegrationSpawn, Nice) {
+  b().writeJob("nic", "nice 5\ntask\nscript\n  echo \"nice=$(nice)\"\nend script\n");
+  BATON_START();
+  EXPECT_TRUE(runTaskExpecting(b(), "nic", "nice=5\n"));
+}
+
+TEST_F(IntegrationSpawn, OomScore) {
+  b().writeJob("oom", R"JOB(oom score 500
+task
+script
+  echo "oom=$(cat /proc/self/oom_score_adj)"
+end script
+)JOB");
+  BATON_START();
+  EXPECT_TRUE(runTaskExpecting(b(), "oom", "oom=500\n"));
+}
+
+TEST_F(IntegrationSpawn, ConsoleNoneWritesNoLog) {
+  b().writeJob("quiet", R"JOB(console none
+task
+script
+  echo should-not-be-logged
+  touch @WORK@/quiet-ran
+end script
+)JOB");
+  b().writeJob("loud", "task\nscript\n  echo loud-line\nend script\n");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "quiet"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(pathExists(b().work("quiet-ran")));
+  // A job with a log, run afterwards, as a sentinel that logging had its chance.
+  EXPECT_TRUE(runTaskExpecting(b(), "loud", "loud-line\n"));
+  EXPECT_FALSE(b().logExists("quiet")) << b().readLog("quiet");
+}
+
+TEST_F(IntegrationSpawn, LogOfQuicklyExitingJobIsComplete) {
+  b().writeJob("counter", "task\nexec @PROGS@/baton_counter 10000 0\n");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "counter"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  std::vector<std::string> lines;
+  waitFor([&] {
+    lines = splitLines(b().readLog("counter"));
+    return lines.size() >= 10000;
+  }, 10s);
+  ASSERT_EQ(lines.size(), 10000u) << "log has " << lines.size() << " lines";
+  for (size_t i = 0; i < lines.size(); ++i) {
+    ASSERT_EQ(lines[i], std::to_string(i + 1)) << "at line " << i + 1;
+  }
+}
+
+TEST_F(IntegrationSpawn, LogOfInstanceAndSlashedName) {
+  b().writeJob("net/dhcp", "instance $IF\ntask\nscript\n  echo \"dhcp on $IF\"\nend script\n");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "net/dhcp", "IF=eth0"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitLog("net/dhcp-eth0", "dhcp on eth0\n"))
+      << "expected " << b().logPath("net/dhcp-eth0");
+}
+
+TEST_F(IntegrationSpawn, ChildrenInheritOnlyStdio) {
+  b().writeJob("fds", R"JOB(pre-start exec @PROGS@/baton_fdlist
+exec @PROGS@/baton_fdlist --sleep
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "fds"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(waitFor([&] { return splitLines(b().readLog("fds")).size() >= 2; }, 5s));
+  auto lines = splitLines(b().readLog("fds"));
+  ASSERT_EQ(lines.size(), 2u) << b().readLog("fds");
+  EXPECT_EQ(lines[0], "0 1 2") << "pre-start";
+  EXPECT_EQ(lines[1], "0 1 2") << "main";
+}
+
+TEST_F(IntegrationSpawn, SpawnHoldShowsSpawning) {
+  b().writeJob("held-main", "env BATON_TEST_HOLD=@WORK@/go-main\nexec sleep 1000\n");
+  b().writeJob("held-pre", R"JOB(env BATON_TEST_HOLD=@WORK@/go-pre
+pre-start exec true
+exec sleep 1000
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "held-main", "-n"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  r = b().ctl({"start", "held-pre", "-n"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+
+  EXPECT_TRUE(waitFor([&] {
+    std::string s = b().status("held-main");
+    return contains(s, "held-main start/spawned") && contains(s, "(spawning)");
+  }, 5s)) << b().status("held-main");
+  EXPECT_TRUE(waitFor([&] {
+    std::string s = b().status("held-pre");
+    return contains(s, "held-pre start/pre-start") && contains(s, "pre-start process ") &&
+           contains(s, "(spawning)");
+  }, 5s)) << b().status("held-pre");
+  // Still held a little later.
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(contains(b().status("held-main"), "(spawning)"));
+
+  writeFile(b().work("go-main"), "");
+  EXPECT_TRUE(b().waitStatus("held-main", "held-main start/running, process "))
+      << b().status("held-main");
+  EXPECT_FALSE(contains(b().status("held-main"), "spawning"));
+  EXPECT_TRUE(contains(b().status("held-pre"), "start/pre-start")) << b().status("held-pre");
+
+  writeFile(b().work("go-pre"), "");
+  EXPECT_TRUE(b().waitStatus("held-pre", "held-pre start/running, process "))
+      << b().status("held-pre");
+}
+
+TEST_F(IntegrationSpawn, StopWhileSpawnHeld) {
+  b().writeJob("held", "env BATON_TEST_HOLD=@WORK@/never\nexec sleep 1000\n");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "held", "-n"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  ASSERT_TRUE(b().waitStatusOutput("held", "(spawning)", 5s)) << b().status("held");
+  r = b().ctl({"stop", "held"}, 20s);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitStatus("held", "held stop/waiting")) << b().status("held");
+  EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 1; }, 5s))
+      << "held child left behind";
+}
+
+TEST_F(IntegrationSpawn, ChdirFailureFailsStart) {
+  b().writeJob("nodir", "chdir /nonexistent/baton-dir\nexec sleep 1000\n");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "nodir"});
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  std::string st = b().status("nodir");
+  EXPECT_TRUE(contains(st, "nodir stop/waiting")) << st;
+  EXPECT_TRUE(contains(st, "\tfailed: ")) << st;
+  EXPECT_TRUE(contains(st, "chdir")) << st;
+  // No child is left behind.
+  EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 1; }, 5s));
+}
+
+}  // namespace
+}  // namespace baton::itest
