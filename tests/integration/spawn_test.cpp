@@ -37,6 +37,13 @@ end script
   EXPECT_EQ(st.st_gid, 65534u);
 }
 
+// The same credentials for a process that is exec'd directly (no shell script involved).
+TEST_F(IntegrationSpawn, SetuidSetgidExec) {
+  b().writeJob("creds-exec", "setuid nobody\nsetgid nogroup\ntask\nexec /usr/bin/id\n");
+  BATON_START();
+  EXPECT_TRUE(runTaskExpecting(b(), "creds-exec", "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n"));
+}
+
 TEST_F(IntegrationSpawn, Chdir) {
   std::string d = b().work("cd-here");
   mkdir(d.c_str(), 0755);
