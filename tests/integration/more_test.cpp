@@ -1,0 +1,179 @@
+// More life-cycle details: kill signal, normal exit, the stopped event's failure variables,
+// PID 1 reaping orphans, clients that go away mid-request, log priority, emit -n.
+#include <signal.h>
+
+#include "harness.h"
+
+namespace baton::itest {
+namespace {
+
+class IntegrationLifecycle : public BatonTest {};
+
+TEST_F(IntegrationLifecycle, KillSignalIsUsed) {
+  b().writeJob("intr", R"JOB(kill signal SIGINT
+kill timeout 10
+script
+  trap 'echo got-INT >> @WORK@/marks; exit 0' INT
+  trap 'echo got-TERM >> @WORK@/marks; exit 0' TERM
+  echo ready
+  while true; do sleep 0.1; done
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "intr"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  ASSERT_TRUE(b().waitLog("intr", "ready\n"));
+  r = b().ctl({"stop", "intr"}, 20s);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  std::string marks = readFile(b().work("marks"));
+  EXPECT_EQ(marks, "got-INT\n");
+  EXPECT_FALSE(contains(b().status("intr"), "failed")) << b().status("intr");
+}
+
+TEST_F(IntegrationLifecycle, NormalExitDoesNotRespawnOrFail) {
+  b().writeJob("norm", R"JOB(respawn
+normal exit 3
+script
+  echo run >> @WORK@/runs
+  sleep 0.2
+  exit 3
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "norm"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitStatus("norm", "norm stop/waiting")) << b().status("norm");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(countLines(readFile(b().work("runs")), "run"), 1);
+  EXPECT_FALSE(contains(b().status("norm"), "failed")) << b().status("norm");
+}
+
+TEST_F(IntegrationLifecycle, StoppedEventCarriesFailure) {
+  b().writeJob("crasher", "task\nscript\n  exit 3\nend script\n");
+  b().writeJob("watcher", R"JOB(start on stopped crasher RESULT=failed
+task
+script
+  echo "JOB=$JOB RESULT=$RESULT PROCESS=$PROCESS EXIT_STATUS=$EXIT_STATUS"
+end script
+)JOB");
+  b().writeJob("okwatch", R"JOB(start on stopped crasher RESULT=ok
+task
+exec touch @WORK@/okwatch
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "crasher"});
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_TRUE(b().waitLog("watcher", "JOB=crasher RESULT=failed PROCESS=main EXIT_STATUS=3\n"))
+      << b().readLog("watcher");
+  EXPECT_FALSE(pathExists(b().work("okwatch")));
+}
+
+TEST_F(IntegrationLifecycle, StoppedEventCarriesSignal) {
+  b().writeJob("victim", "exec sleep 1000\n");
+  b().writeJob("watcher", R"JOB(start on stopped victim
+task
+script
+  echo "RESULT=$RESULT PROCESS=${PROCESS:-} EXIT_SIGNAL=${EXIT_SIGNAL:-}"
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "victim"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  pid_t host = b().hostPid(b().mainPid("victim"));
+  ASSERT_GT(host, 0);
+  ASSERT_EQ(kill(host, SIGKILL), 0);
+  EXPECT_TRUE(b().waitLog("watcher", "RESULT=failed PROCESS=main EXIT_SIGNAL=KILL\n") ||
+              b().waitLog("watcher", "RESULT=failed PROCESS=main EXIT_SIGNAL=SIGKILL\n", 1s) ||
+              b().waitLog("watcher", "RESULT=failed PROCESS=main EXIT_SIGNAL=9\n", 1s))
+      << b().readLog("watcher");
+  EXPECT_TRUE(b().waitStatus("victim", "victim stop/waiting"));
+}
+
+// As PID 1 of the namespace, batond reaps orphans reparented to it.
+TEST_F(IntegrationLifecycle, Pid1ReapsOrphans) {
+  b().writeJob("orphaner", R"JOB(task
+script
+  ( sleep 0.3 & )
+  ( sleep 0.2 & )
+  echo parent-done
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "orphaner"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 1; }, 5s))
+      << "processes (zombies?) left in the namespace: " << b().daemonProcesses().size();
+}
+
+// A waiting client that goes away before its answer must not disturb batond.
+TEST_F(IntegrationLifecycle, WaitingClientDisappears) {
+  b().writeJob("slow", R"JOB(pre-start exec sleep 1
+exec sleep 1000
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "slow"}, 200ms);  // killed while waiting
+  EXPECT_TRUE(r.timedOut) << r.describe();
+  EXPECT_TRUE(b().waitStatus("slow", "slow start/running, process ", 10s)) << b().status("slow");
+  r = b().ctl({"version"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_FALSE(b().exited());
+}
+
+TEST_F(IntegrationLifecycle, EmitNoWaitReturnsBeforeJobFinishes) {
+  b().writeJob("late", R"JOB(start on ping
+task
+script
+  while [ ! -e @WORK@/release ]; do sleep 0.05; done
+  touch @WORK@/late-done
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"emit", "ping", "-n"}, 10s);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_FALSE(pathExists(b().work("late-done")));
+  EXPECT_TRUE(b().waitStatus("late", "late start/", 5s)) << b().status("late");
+  writeFile(b().work("release"), "");
+  EXPECT_TRUE(waitFor([&] { return pathExists(b().work("late-done")); }, 5s));
+  EXPECT_TRUE(b().waitStatus("late", "late stop/waiting"));
+}
+
+// Upstart semantics: a stop during pre-start waits for the pre-start process to finish (it is
+// not killed); the main process then never runs.
+TEST_F(IntegrationLifecycle, StopDuringHeldPreStartSkipsMain) {
+  b().writeJob("held", R"JOB(env BATON_TEST_HOLD=@WORK@/go
+pre-start exec touch @WORK@/pre-ran
+script
+  touch @WORK@/main-ran
+  exec sleep 1000
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "held", "-n"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  ASSERT_TRUE(b().waitStatusOutput("held", "(spawning)", 5s)) << b().status("held");
+  EXPECT_TRUE(contains(b().statusLine("held"), "start/pre-start")) << b().status("held");
+  r = b().ctl({"stop", "held", "-n"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitStatus("held", "held stop/pre-start")) << b().status("held");
+  writeFile(b().work("go"), "");
+  EXPECT_TRUE(b().waitStatus("held", "held stop/waiting")) << b().status("held");
+  EXPECT_TRUE(pathExists(b().work("pre-ran")));
+  EXPECT_FALSE(pathExists(b().work("main-ran")));
+  EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 1; }, 5s));
+}
+
+TEST_F(IntegrationLifecycle, LogPriorityQueryAndSet) {
+  BATON_START();
+  CmdResult r = b().ctl({"log-priority"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.out, "message")) << r.describe();
+  r = b().ctl({"log-priority", "debug"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  r = b().ctl({"log-priority"});
+  EXPECT_TRUE(contains(r.out, "debug")) << r.describe();
+  r = b().ctl({"log-priority", "debug"}, 10s, 65534, 65534);
+  EXPECT_EQ(r.exitCode, 4) << r.describe();
+}
+
+}  // namespace
+}  // namespace baton::itest
