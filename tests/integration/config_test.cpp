@@ -42,6 +42,20 @@ TEST_F(IntegrationConfig, CheckConfigCleanExitsZero) {
   EXPECT_TRUE(contains(s.out, "good")) << s.describe();
 }
 
+// NAME.override replaces stanzas of NAME.conf; `manual` drops the `start on`.
+TEST_F(IntegrationConfig, OverrideManualDisablesStartOn) {
+  b().writeJob("auto", "start on startup\ntask\nexec touch @WORK@/auto-ran\n");
+  writeFile(b().confDir() + "/auto.override", "manual\n");
+  b().writeJob("sentinel", "start on startup\ntask\nexec touch @WORK@/sentinel-ran\n");
+  BATON_START();
+  ASSERT_TRUE(waitFor([&] { return pathExists(b().work("sentinel-ran")); }, 5s));
+  EXPECT_TRUE(b().waitStatus("sentinel", "sentinel stop/waiting"));
+  EXPECT_FALSE(pathExists(b().work("auto-ran"))) << "override `manual` ignored";
+  CmdResult r = b().ctl({"start", "auto"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(pathExists(b().work("auto-ran")));
+}
+
 TEST_F(IntegrationConfig, ReloadAddsAndRemovesJobs) {
   b().writeJob("old", "exec sleep 1000\n");
   BATON_START();

@@ -48,6 +48,49 @@ end script
   EXPECT_FALSE(contains(b().status("norm"), "failed")) << b().status("norm");
 }
 
+// Upstart: for a service with `respawn`, every end of the main process other than `stop` is
+// abnormal, exit 0 included.
+TEST_F(IntegrationLifecycle, RespawnedServiceAfterExitZero) {
+  b().writeJob("again", R"JOB(respawn
+script
+  echo run >> @WORK@/runs
+  if [ "$(wc -l < @WORK@/runs)" -lt 3 ]; then exit 0; fi
+  exec sleep 1000
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "again"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(waitFor([&] { return countLines(readFile(b().work("runs")), "run") >= 3; }, 10s))
+      << readFile(b().work("runs"));
+  EXPECT_TRUE(b().waitStatus("again", "again start/running, process ")) << b().status("again");
+  EXPECT_EQ(countLines(readFile(b().work("runs")), "run"), 3);
+}
+
+// A task with `respawn` that exits 0 is done, not respawned.
+TEST_F(IntegrationLifecycle, RespawningTaskExitZeroIsDone) {
+  b().writeJob("once", R"JOB(task
+respawn
+script
+  echo run >> @WORK@/runs
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "once"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(countLines(readFile(b().work("runs")), "run"), 1);
+  EXPECT_EQ(b().statusLine("once"), "once stop/waiting");
+}
+
+TEST_F(IntegrationLifecycle, StartArgumentWithEqualsInValue) {
+  b().writeJob("kv", "task\nscript\n  echo \"OPT=$OPT\"\nend script\n");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "kv", "OPT=a=b c"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitLog("kv", "OPT=a=b c\n")) << b().readLog("kv");
+}
+
 TEST_F(IntegrationLifecycle, StoppedEventCarriesFailure) {
   b().writeJob("crasher", "task\nscript\n  exit 3\nend script\n");
   b().writeJob("watcher", R"JOB(start on stopped crasher RESULT=failed

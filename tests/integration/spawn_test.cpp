@@ -143,6 +143,19 @@ exec @PROGS@/baton_fdlist --sleep
   EXPECT_EQ(lines[1], "0 1 2") << "main";
 }
 
+// Programs run from a `script` get only 0, 1, 2 as well (the script's own pipe must not leak).
+TEST_F(IntegrationSpawn, ScriptChildrenInheritOnlyStdio) {
+  b().writeJob("sfds", "task\nscript\n  @PROGS@/baton_fdlist\n  exec @PROGS@/baton_fdlist\nend script\n");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "sfds"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(waitFor([&] { return splitLines(b().readLog("sfds")).size() >= 2; }, 5s));
+  auto lines = splitLines(b().readLog("sfds"));
+  ASSERT_EQ(lines.size(), 2u) << b().readLog("sfds");
+  EXPECT_EQ(lines[0], "0 1 2") << "child of the script shell";
+  EXPECT_EQ(lines[1], "0 1 2") << "exec'd by the script shell";
+}
+
 TEST_F(IntegrationSpawn, SpawnHoldShowsSpawning) {
   b().writeJob("held-main", "env BATON_TEST_HOLD=@WORK@/go-main\nexec sleep 1000\n");
   b().writeJob("held-pre", R"JOB(env BATON_TEST_HOLD=@WORK@/go-pre
