@@ -18,7 +18,16 @@ namespace baton {
 // `error` (no "file:line" prefix: the caller adds it).
 bool parseEventExpr(std::string_view text, EventExpr& out, std::string& error);
 
-// Canonical text, e.g. "(filesystem and net-device-up IFACE=lo) or runlevel [2345]".
+// Extended form used by the job-file parser. On error, `errorOffset` is the byte offset in `text`
+// of the token at fault (for "FILE:LINE" reporting of multi-line expressions). `upstartDiffers`
+// is set when some nesting level has an "and" after an "or" ("a or b and c"): baton reads that as
+// "a or (b and c)" while Upstart, which has no precedence, groups it "(a or b) and c".
+bool parseEventExprEx(std::string_view text, EventExpr& out, std::string& error,
+                      size_t& errorOffset, bool& upstartDiffers);
+
+// Canonical text with the fewest parentheses that keep the tree's shape, e.g.
+// "runlevel [2345] and (filesystem or net-device-up IFACE=lo)". Arguments that need it are
+// double-quoted, so parseEventExpr(eventExprToString(e)) gives back e.
 std::string eventExprToString(const EventExpr& expr);
 
 // Offer `event` to the expression. Match nodes that are not yet matched and that match the event
