@@ -171,9 +171,9 @@ end script
 TEST_F(IntegrationJobs, KillTimeoutEscalatesToSigkill) {
   b().writeJob("stubborn", R"JOB(kill timeout 1
 script
-  trap '' TERM
+  trap 'echo got-TERM >> @WORK@/marks' TERM
   echo "pid $$"
-  while true; do sleep 0.2; done
+  while true; do sleep 0.2 || true; done
 end script
 )JOB");
   BATON_START();
@@ -188,6 +188,8 @@ end script
   EXPECT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_EQ(b().statusLine("stubborn"), "stubborn stop/waiting");
   EXPECT_TRUE(waitFor([&] { return !pidExists(host); }, 5s)) << "main process survived";
+  EXPECT_TRUE(contains(readFile(b().work("marks")), "got-TERM\n"))
+      << "the kill signal was not sent first";
   // The whole process group got SIGKILL: only batond is left in the namespace.
   EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 1; }, 5s))
       << b().daemonProcesses().size() << " processes left in the namespace";
