@@ -26,6 +26,8 @@ struct EmitArgs {
 
 struct ReexecArgs {
   binary @0 :Text;           # empty: the path batond was started from
+  testRefuseRestore @1 :Bool;   # test hooks only: the new binary refuses to restore (rollback)
+  testRefuseRollback @2 :Bool;  # test hooks only: the rolled-back binary refuses too (wait-only)
 }
 
 struct Request {

@@ -241,7 +241,7 @@ struct LogPipe {
 
 // A request that has not been answered yet because it waits for a job or an event.
 struct PendingRequest {
-  enum class Kind : uint8_t { Start = 0, Stop, Restart, Emit };
+  enum class Kind : uint8_t { Start = 0, Stop, Restart, Emit, Reexec };
   uint64_t requestId = 0;
   Kind kind = Kind::Start;
   std::string job, instance;
@@ -279,6 +279,25 @@ struct Config {
   bool operator==(const Config&) const = default;
 };
 
+// The re-exec in progress (written by the old binary, completed by the new one), and afterwards
+// the record of the last one (`batonctl status --daemon`). Times are CLOCK_MONOTONIC ns.
+struct Reexec {
+  uint64_t connId = 0;          // client to answer (0 = none, e.g. triggered by SIGTERM)
+  uint64_t requestId = 0;
+  std::string fromBinary, toBinary;
+  int64_t serializeStartNs = 0;
+  int64_t serializeNs = 0, preflightNs = 0;
+  int64_t execStartNs = 0;      // just before execve
+  int64_t loadNs = 0, restoreNs = 0, rearmNs = 0, downtimeNs = 0;
+  bool ok = false;
+  bool rolledBack = false;
+  std::string message;
+  int64_t atNs = 0;             // when it completed
+  uint64_t snapshotBytes = 0;
+  uint32_t count = 0;           // re-execs since boot
+  bool operator==(const Reexec&) const = default;
+};
+
 struct Model {
   Config config;
   std::map<std::string, JobClass> classes;
@@ -294,6 +313,7 @@ struct Model {
   bool reloadPending = false;
   uint32_t daemonUid = 0;
   int64_t bootTimeNs = 0;              // CLOCK_MONOTONIC when batond first started
+  Reexec reexec;
 
   bool operator==(const Model&) const = default;
 };

@@ -129,6 +129,8 @@ struct Command {
   std::vector<std::string> env;  // KEY=VALUE
   bool noWait = false;
   std::string outputFile;  // snapshot -o; empty: stdout
+  bool testRefuseRestore = false;
+  bool testRefuseRollback = false;
 };
 
 struct CommandLine {
@@ -156,6 +158,8 @@ struct VerbArgs {
   bool daemon = false;
   std::optional<std::string> binary;
   std::optional<std::string> output;
+  bool testRefuseRestore = false;   // reexec: test hooks of a --test-hooks batond
+  bool testRefuseRollback = false;
 };
 
 // Value of "--opt VALUE" or "--opt=VALUE" at args[i] (advancing i past VALUE), or nullopt if
@@ -188,6 +192,10 @@ VerbArgs splitVerbArgs(Verb verb, const std::string& verbWord,
       out.noWait = false;
     } else if (verb == Verb::Status && a == "--daemon") {
       out.daemon = true;
+    } else if (verb == Verb::Reexec && a == "--test-refuse-restore") {
+      out.testRefuseRestore = true;
+    } else if (verb == Verb::Reexec && a == "--test-refuse-rollback") {
+      out.testRefuseRollback = true;
     } else if (verb == Verb::Snapshot && a == "--json") {
       // Accepted for symmetry; the snapshot is always written as raw bytes.
     } else if (auto binary = verb == Verb::Reexec ? optionValue(args, i, "", "--binary")
@@ -273,6 +281,8 @@ Command parseVerb(Verb verb, const std::string& verbWord, const std::vector<std:
     case Verb::Reexec:
       requireNoPositional(va, verbWord);
       command.name = va.binary.value_or("");
+      command.testRefuseRestore = va.testRefuseRestore;
+      command.testRefuseRollback = va.testRefuseRollback;
       break;
     case Verb::Snapshot:
       requireNoPositional(va, verbWord);
@@ -374,7 +384,13 @@ void buildRequest(const Command& command, wire::Request::Builder request) {
     case Verb::CheckConfig: request.setCheckConfig(); break;
     case Verb::ReloadConfiguration: request.setReloadConfiguration(); break;
     case Verb::LogPriority: request.setLogPriority(asText(command.name)); break;
-    case Verb::Reexec: request.initReexec().setBinary(asText(command.name)); break;
+    case Verb::Reexec: {
+      auto r = request.initReexec();
+      r.setBinary(asText(command.name));
+      r.setTestRefuseRestore(command.testRefuseRestore);
+      r.setTestRefuseRollback(command.testRefuseRollback);
+      break;
+    }
     case Verb::Snapshot: request.setSnapshot(); break;
     case Verb::Version: request.setVersion(); break;
   }

@@ -4,12 +4,18 @@
 // As PID 1, batond never exits on its own.
 #include <unistd.h>
 
+#include <errno.h>
+
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
 
+#include "migrate/formats.h"
+#include "serialize/snapshot.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/syscalls.h"
 
 namespace {
 
@@ -24,7 +30,35 @@ const char* kUsage =
     "  --log-priority P    debug|info|message|warn|error|fatal (default message)\n"
     "  --debug, --verbose  shorthands for --log-priority debug / info\n"
     "  --test-hooks        honour test-only job variables (BATON_TEST_HOLD)\n"
-    "  --version           print the version and exit\n";
+    "  --version           print the version and exit\n"
+    "  --state-formats     print the snapshot formats this binary writes and reads, exit\n"
+    "  --verify-state FD   pre-flight: check the snapshot on FD, print a verdict, exit 0 if it\n"
+    "                      can be restored, 1 if not\n"
+    "  --restore-fd FD     (internal) take over the state handed across a re-exec\n";
+
+// --verify-state: never crashes on bad input; says why a snapshot is refused.
+int verifyState(int fd) {
+  baton::Snapshot snapshot;
+  baton::Model model;
+  std::string error;
+  if (!snapshot.open(fd, error) || !baton::loadSnapshot(snapshot, model, error)) {
+    std::cout << "refused: " << error << "\n";
+    return 1;
+  }
+  size_t instances = 0;
+  for (auto& [n, cls] : model.classes) instances += cls.instances.size();
+  std::cout << "ok: format " << snapshot.header().format << ", " << model.classes.size() << " jobs, "
+            << instances << " instances, " << snapshot.fds().size() << " fds, " << snapshot.size()
+            << " bytes\n";
+  return 0;
+}
+
+bool parseInt(const std::string& s, long long& out) {
+  char* end = nullptr;
+  errno = 0;
+  out = strtoll(s.c_str(), &end, 10);
+  return !s.empty() && *end == 0 && errno == 0;
+}
 
 std::string selfPath() {
   char buf[PATH_MAX];
@@ -36,7 +70,10 @@ std::string selfPath() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const int64_t mainStart = baton::sys::monotonicNs();
   baton::Options opts;
+  opts.mainStartNs = mainStart;
+  baton::RestoreArgs restore;
   const bool root = geteuid() == 0;
   if (!root) {
     if (const char* xdg = getenv("XDG_RUNTIME_DIR")) opts.config.socketPath = std::string(xdg) + "/baton/control";
@@ -60,6 +97,31 @@ int main(int argc, char** argv) {
     else if (a == "--debug") opts.config.logPriority = "debug";
     else if (a == "--verbose") opts.config.logPriority = "info";
     else if (a == "--test-hooks") opts.config.testHooks = true;
+    else if (a == "--state-formats") {
+      std::cout << baton::stateFormatsText();
+      return 0;
+    } else if (a == "--verify-state" || a == "--restore-fd" || a == "--rollback-fd") {
+      std::string v;
+      long long n = -1;
+      value(v);
+      if (!parseInt(v, n) || n < 0 || n > 1 << 20) {
+        std::cerr << "batond: " << a << " needs a file descriptor number\n";
+        return 2;
+      }
+      if (a == "--verify-state") return verifyState(int(n));
+      (a == "--restore-fd" ? restore.snapshotFd : restore.rollbackFd) = int(n);
+    } else if (a == "--reexec-phases") {
+      std::string v;
+      value(v);
+      long long s1 = 0, s2 = 0, s3 = 0;
+      if (sscanf(v.c_str(), "%lld:%lld:%lld", &s1, &s2, &s3) == 3) {
+        restore.serializeNs = s1;
+        restore.preflightNs = s2;
+        restore.execStartNs = s3;
+      }
+    } else if (a == "--rolled-back-because") value(restore.rolledBackBecause);
+    else if (a == "--test-refuse-restore") restore.testRefuseRestore = true;
+    else if (a == "--test-refuse-rollback") restore.testRefuseRollback = true;
     else if (a == "--version") {
       std::cout << "batond (baton) " << BATON_VERSION << "\n";
       return 0;
@@ -77,6 +139,10 @@ int main(int argc, char** argv) {
   }
   opts.selfPath = selfPath();
   baton::Supervisor supervisor(std::move(opts));
+  if (restore.snapshotFd >= 0) {
+    supervisor.restore(restore);  // does not return on failure (rollback or wait-only)
+    return supervisor.run();
+  }
   if (!supervisor.start()) {
     if (getpid() == 1) {
       // PID 1 must not exit: stay as a reaper so the system does not panic.

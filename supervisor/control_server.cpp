@@ -317,6 +317,11 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
     return cls && !cls->deleted ? cls : nullptr;
   };
 
+  if (!degraded_.empty() && req.which() != wire::Request::DAEMON_STATUS &&
+      req.which() != wire::Request::VERSION && req.which() != wire::Request::LIST &&
+      req.which() != wire::Request::STATUS)
+    return fail(wire::ResultCode::FAILED, "batond is in wait-only mode: " + degraded_);
+
   switch (req.which()) {
     case wire::Request::START:
     case wire::Request::STOP:
@@ -531,14 +536,40 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
       d.setLogDir(model_.config.logDir);
       d.setSocket(model_.config.socketPath);
       d.setLogPriority(model_.config.logPriority);
-      d.setBinary(options_.selfPath);
+      d.setBinary(currentBinary());
+      d.setDegraded(degraded_);
+      const Reexec& r = model_.reexec;
+      if (r.count > 0 || !r.message.empty()) {
+        auto out = d.initLastReexec();
+        out.setOk(r.ok);
+        out.setMessage(r.message);
+        out.setFromBinary(r.fromBinary);
+        out.setToBinary(r.toBinary);
+        out.setRolledBack(r.rolledBack);
+        out.setAtNs(r.atNs);
+        out.setSnapshotBytes(r.snapshotBytes);
+        auto t = out.initTiming();
+        t.setSerializeNs(r.serializeNs);
+        t.setPreflightNs(r.preflightNs);
+        t.setExecNs(r.ok || r.rolledBack ? options_.mainStartNs - r.execStartNs : 0);
+        t.setLoadNs(r.loadNs);
+        t.setRestoreNs(r.restoreNs);
+        t.setRearmNs(r.rearmNs);
+        t.setDowntimeNs(r.downtimeNs);
+      }
       return sendResponse(connId, msg);
     }
 
-    case wire::Request::REEXEC:
+    case wire::Request::REEXEC: {
+      if (!needPrivilege()) return;
+      auto args = req.getReexec();
+      // Answered by the new binary once it serves (or here if it is aborted before execve).
+      startReexec(connId, id, args.getBinary(), args.getTestRefuseRestore(), args.getTestRefuseRollback());
+      return;
+    }
     case wire::Request::SNAPSHOT:
       if (!needPrivilege()) return;
-      return fail(wire::ResultCode::UNSUPPORTED, "stateful re-exec and snapshots are not in this build yet");
+      return fail(wire::ResultCode::UNSUPPORTED, "snapshots over the control socket are not in this build yet");
   }
   fail(wire::ResultCode::USAGE, "unknown request");
 }

@@ -114,6 +114,7 @@ Supervisor::Supervisor(Options options) : options_(std::move(options)) {
 
 Supervisor::~Supervisor() {
   for (auto& [name, fd] : logFiles_) close(fd);
+  if (binaryFd_ >= 0) close(binaryFd_);
   if (signalFd_ >= 0) close(signalFd_);
   if (epollFd_ >= 0) close(epollFd_);
 }
@@ -128,25 +129,37 @@ void Supervisor::log(Priority p, const std::string& text) const {
   sys::writeAll(2, line.data(), line.size());
 }
 
-bool Supervisor::start() {
-  if (!pid1_ && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
-    log(Priority::Warn, "cannot become a child subreaper: " + sys::errnoText(errno));
-
-  // Signals are handled synchronously through a signalfd; SIGPIPE is ignored (a vanished client
-  // is an error on write, not a death). The child undoes both before exec.
+// The signals batond handles (through the signalfd); all others keep their defaults.
+sigset_t handledSignals() {
   sigset_t mask;
   sigemptyset(&mask);
   for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPWR, SIGWINCH, SIGUSR1, SIGUSR2})
     sigaddset(&mask, sig);
+  return mask;
+}
+
+bool Supervisor::openBaseResources() {
+  if (!pid1_ && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+    log(Priority::Warn, "cannot become a child subreaper: " + sys::errnoText(errno));
+  // Signals are handled synchronously through a signalfd; SIGPIPE is ignored (a vanished client
+  // is an error on write, not a death). The child undoes both before exec.
+  sigset_t mask = handledSignals();
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
-
   epollFd_ = epoll_create1(EPOLL_CLOEXEC);
   signalFd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (epollFd_ < 0 || signalFd_ < 0) {
     log(Priority::Fatal, "cannot create epoll/signalfd: " + sys::errnoText(errno));
     return false;
   }
+  // Pin this binary now: after a package upgrade its path names another file, but a failed
+  // re-exec must be able to come back to exactly this one.
+  binaryFd_ = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  return true;
+}
+
+bool Supervisor::start() {
+  if (!openBaseResources()) return false;
   if (!openControlSocket()) return false;
   rearm();
   sys::mkdirs(model_.config.logDir);
@@ -161,7 +174,6 @@ bool Supervisor::start() {
 void Supervisor::rearm() {
   watches_.clear();
   pids_.clear();
-  epoll_ctl(epollFd_, EPOLL_CTL_ADD, signalFd_, nullptr);  // ensure clean (ignored errors)
   watch(signalFd_, EPOLLIN, {Watch::Kind::Signal});
   if (model_.listenFd >= 0) watch(model_.listenFd, EPOLLIN, {Watch::Kind::Listen});
   for (Connection& c : model_.connections) {
@@ -223,6 +235,10 @@ int Supervisor::run() {
       }
     }
     try {
+      if (model_.reloadPending) {
+        model_.reloadPending = false;
+        loadConfiguration();
+      }
       runTimers();
       pollEvents();
       sweepIdle();
@@ -282,7 +298,7 @@ void Supervisor::onSignal() {
       case SIGCHLD: break;  // reaped below, whatever the number of coalesced signals
       case SIGHUP:
         log(Priority::Message, "SIGHUP: reloading configuration");
-        loadConfiguration();
+        model_.reloadPending = true;  // done in the loop; survives a re-exec in between
         break;
       case SIGTERM:
       case SIGINT:
@@ -290,7 +306,7 @@ void Supervisor::onSignal() {
           // As PID 1, SIGTERM is the re-exec trigger (Upstart's `telinit u`); SIGINT is
           // ctrl-alt-del, which becomes an event for jobs to act on.
           if (si.ssi_signo == SIGINT) emitEvent("control-alt-delete", {});
-          else log(Priority::Warn, "SIGTERM as PID 1: stateful re-exec is not available in this build");
+          else startReexec(0, 0, "", false, false);
           break;
         }
         if (!shuttingDown_) {

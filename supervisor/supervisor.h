@@ -8,6 +8,7 @@
 // batond as PID 1 never exits because of bad input.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <functional>
@@ -17,16 +18,31 @@
 #include <vector>
 
 #include "schema/model.h"
+#include "serialize/snapshot.h"
 #include "supervisor/spawn.h"
 
 #include "schema/control.capnp.h"
 
 namespace baton {
 
+// The signals batond handles through its signalfd (blocked otherwise).
+sigset_t handledSignals();
+
 struct Options {
   Config config;
   bool socketGiven = false;
   std::string selfPath;  // the binary batond was started from
+  int64_t mainStartNs = 0;  // CLOCK_MONOTONIC at the top of main()
+};
+
+// How this process was entered by a re-exec (`--restore-fd` and friends).
+struct RestoreArgs {
+  int snapshotFd = -1;
+  int rollbackFd = -1;          // pinned previous binary, for fexecve if restore fails
+  int64_t serializeNs = 0, preflightNs = 0, execStartNs = 0;
+  std::string rolledBackBecause;  // set when this is the rollback of a failed re-exec
+  bool testRefuseRestore = false; // test hook: refuse to restore (only with --test-hooks)
+  bool testRefuseRollback = false;
 };
 
 class Supervisor {
@@ -39,6 +55,9 @@ class Supervisor {
   // Open the control socket, load the job files, emit `startup`. False (with a message on
   // stderr) if batond cannot serve at all (e.g. the socket cannot be bound).
   bool start();
+  // Instead of start(): take over the state handed across execve. On failure it does not return:
+  // it rolls back to the previous binary, or serves in wait-only mode.
+  void restore(const RestoreArgs& args);
   // Run the loop until a non-PID-1 batond has finished its shutdown. Returns the exit code.
   int run();
 
@@ -110,6 +129,16 @@ class Supervisor {
   void finishEvent(uint64_t id);
   void releaseEvent(uint64_t id, bool failed);
 
+  // ---- re-exec (reexec.cpp) ----
+  void startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
+                   bool testRefuseRollback);
+  void reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why);
+  void answerReexec();
+  bool openBaseResources();
+  [[noreturn]] void restoreFailed(const RestoreArgs& args, const std::string& why,
+                                  const std::vector<FdEntry>* fds);
+  std::string currentBinary() const;
+
   // ---- configuration ----
   void loadConfiguration();
 
@@ -142,6 +171,8 @@ class Supervisor {
   std::unordered_map<pid_t, ProcKey> pids_;
   std::map<std::string, int> logFiles_;
   std::vector<std::string> configWarnings_;
+  int binaryFd_ = -1;          // this binary, pinned at start (rollback target of a re-exec)
+  std::string degraded_;       // non-empty: wait-only mode, and why
 };
 
 }  // namespace baton

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up everything (dependencies, build) and run the whole test suite with ctest.
+# Must run as root: the integration tests start batond as PID 1 of new PID namespaces and use the
+# real cgroup mounts (under groups of their own, removed afterwards).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+scripts/setup.sh "$BUILD_DIR"
+echo "== running tests"
+cd "$BUILD_DIR"
+ctest --output-on-failure -j2 --timeout 300

@@ -1,0 +1,561 @@
+#include "serialize/codec.h"
+
+#include <map>
+
+namespace baton {
+
+namespace {
+
+// ---- compile-time guard against model/schema drift ----
+struct AnyField {
+  template <class T> operator T() const;
+};
+template <class T, class... A>
+constexpr size_t fieldCount() {
+  if constexpr (requires { T{A{}..., AnyField{}}; }) return fieldCount<T, A..., AnyField>();
+  else return sizeof...(A);
+}
+#define BATON_CODEC_COVERS(Type, n)                                                         \
+  static_assert(fieldCount<Type>() == n,                                                    \
+                #Type " changed: add the new field to schema/state.capnp and serialize/codec.cpp, " \
+                "then update this count")
+BATON_CODEC_COVERS(EventNode, 7);
+BATON_CODEC_COVERS(EventExpr, 1);
+BATON_CODEC_COVERS(ProcessDef, 2);
+BATON_CODEC_COVERS(RLimitDef, 3);
+BATON_CODEC_COVERS(CgroupSetting, 2);
+BATON_CODEC_COVERS(CgroupDef, 3);
+BATON_CODEC_COVERS(JobDef, 37);
+BATON_CODEC_COVERS(RequestRef, 2);
+BATON_CODEC_COVERS(Blocked, 3);
+BATON_CODEC_COVERS(ProcessSlot, 8);
+BATON_CODEC_COVERS(Instance, 20);
+BATON_CODEC_COVERS(JobClass, 4);
+BATON_CODEC_COVERS(Event, 7);
+BATON_CODEC_COVERS(LogPipe, 3);
+BATON_CODEC_COVERS(PendingRequest, 4);
+BATON_CODEC_COVERS(Connection, 8);
+BATON_CODEC_COVERS(HelperChild, 3);
+BATON_CODEC_COVERS(Config, 7);
+BATON_CODEC_COVERS(Reexec, 18);
+BATON_CODEC_COVERS(Model, 15);
+
+// ---- helpers ----
+template <class L>
+void setTexts(L list, const std::vector<std::string>& v) {
+  for (size_t i = 0; i < v.size(); ++i) list.set(unsigned(i), v[i]);
+}
+template <class B>
+void textsOut(B&& init, const std::vector<std::string>& v) {
+  setTexts(init(unsigned(v.size())), v);
+}
+std::vector<std::string> textsIn(capnp::List<capnp::Text>::Reader r) {
+  std::vector<std::string> v;
+  v.reserve(r.size());
+  for (auto t : r) v.emplace_back(t.cStr(), t.size());
+  return v;
+}
+capnp::Data::Reader bytes(const std::string& s) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+}
+std::string bytesIn(capnp::Data::Reader d) { return std::string(reinterpret_cast<const char*>(d.begin()), d.size()); }
+std::string textIn(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+
+// Map a schema enum onto the model enum with the same ordinal, refusing unknown values.
+template <class To, class From>
+bool enumIn(From raw, int count, To& out, const char* what, std::string& error) {
+  int v = int(raw);
+  if (v < 0 || v >= count) {
+    error = std::string("unknown ") + what + " value " + std::to_string(v);
+    return false;
+  }
+  out = To(v);
+  return true;
+}
+
+// ---- encode ----
+void encodeExpr(const EventExpr& e, state::EventExpr::Builder b) {
+  auto nodes = b.initNodes(unsigned(e.nodes.size()));
+  for (size_t i = 0; i < e.nodes.size(); ++i) {
+    const EventNode& n = e.nodes[i];
+    auto o = nodes[unsigned(i)];
+    o.setType(state::EventNode::Type(n.type));
+    o.setName(n.name);
+    textsOut([&](unsigned k) { return o.initArgs(k); }, n.args);
+    o.setLeft(n.left);
+    o.setRight(n.right);
+    o.setMatched(n.matched);
+    o.setEventId(n.eventId);
+  }
+}
+
+void encodeDef(const JobDef& d, state::JobDef::Builder b) {
+  b.setName(d.name);
+  b.setPath(d.path);
+  b.setDescription(d.description);
+  b.setAuthor(d.author);
+  b.setVersion(d.version);
+  b.setUsage(d.usage);
+  textsOut([&](unsigned k) { return b.initEnv(k); }, d.env);
+  textsOut([&](unsigned k) { return b.initExportVars(k); }, d.exportVars);
+  b.setInstance(d.instance);
+  encodeExpr(d.startOn, b.initStartOn());
+  encodeExpr(d.stopOn, b.initStopOn());
+  textsOut([&](unsigned k) { return b.initEmits(k); }, d.emits);
+  auto procs = b.initProcess(kProcessTypes);
+  for (int t = 0; t < kProcessTypes; ++t) {
+    procs[unsigned(t)].setType(state::ProcessType(t));
+    procs[unsigned(t)].initDef().setScript(d.process[t].script);
+    procs[unsigned(t)].getDef().setCommand(d.process[t].command);
+  }
+  b.setExpect(state::ExpectType(d.expect));
+  b.setTask(d.task);
+  b.setKillSignal(d.killSignal);
+  b.setKillTimeoutMs(d.killTimeoutMs);
+  b.setReloadSignal(d.reloadSignal);
+  b.setRespawn(d.respawn);
+  b.setRespawnLimit(d.respawnLimit);
+  b.setRespawnIntervalSec(d.respawnIntervalSec);
+  auto codes = b.initNormalExitCodes(unsigned(d.normalExitCodes.size()));
+  for (size_t i = 0; i < d.normalExitCodes.size(); ++i) codes.set(unsigned(i), d.normalExitCodes[i]);
+  auto sigs = b.initNormalExitSignals(unsigned(d.normalExitSignals.size()));
+  for (size_t i = 0; i < d.normalExitSignals.size(); ++i) sigs.set(unsigned(i), d.normalExitSignals[i]);
+  b.setConsole(state::ConsoleType(d.console));
+  b.setUmask(d.umask);
+  b.setHasNice(d.hasNice);
+  b.setNice(d.nice);
+  b.setHasOomScore(d.hasOomScore);
+  b.setOomScore(d.oomScore);
+  auto limits = b.initLimits(unsigned(d.limits.size()));
+  for (size_t i = 0; i < d.limits.size(); ++i) {
+    limits[unsigned(i)].setResource(d.limits[i].resource);
+    limits[unsigned(i)].setSoft(d.limits[i].soft);
+    limits[unsigned(i)].setHard(d.limits[i].hard);
+  }
+  b.setChroot(d.chroot);
+  b.setChdir(d.chdir);
+  b.setSetuid(d.setuid);
+  b.setSetgid(d.setgid);
+  auto cgs = b.initCgroups(unsigned(d.cgroups.size()));
+  for (size_t i = 0; i < d.cgroups.size(); ++i) {
+    auto c = cgs[unsigned(i)];
+    c.setController(d.cgroups[i].controller);
+    c.setName(d.cgroups[i].name);
+    auto st = c.initSettings(unsigned(d.cgroups[i].settings.size()));
+    for (size_t k = 0; k < d.cgroups[i].settings.size(); ++k) {
+      st[unsigned(k)].setKey(d.cgroups[i].settings[k].key);
+      st[unsigned(k)].setValue(d.cgroups[i].settings[k].value);
+    }
+  }
+  textsOut([&](unsigned k) { return b.initUnsupported(k); }, d.unsupported);
+  b.setContentHash(d.contentHash);
+}
+
+void encodeRef(const RequestRef& r, state::RequestRef::Builder b) {
+  b.setConnId(r.connId);
+  b.setRequestId(r.requestId);
+}
+
+void encodeInstance(const Instance& in, uint32_t defIndex, state::Instance::Builder b) {
+  b.setName(in.name);
+  b.setDefIndex(defIndex);
+  b.setGoal(state::Goal(in.goal));
+  b.setState(state::JobState(in.state));
+  textsOut([&](unsigned k) { return b.initEnv(k); }, in.env);
+  textsOut([&](unsigned k) { return b.initStopEnv(k); }, in.stopEnv);
+  encodeExpr(in.stopOn, b.initStopOn());
+  auto procs = b.initProcs(kProcessTypes);
+  for (int t = 0; t < kProcessTypes; ++t) {
+    const ProcessSlot& s = in.procs[t];
+    auto o = procs[unsigned(t)];
+    o.setType(state::ProcessType(t));
+    o.setPid(s.pid);
+    o.setStartTime(s.startTime);
+    o.setSpawnValid(s.spawnValid);
+    o.setStatusFd(s.statusFd);
+    o.setPendingScript(s.pendingScript);
+    o.setScriptFd(s.scriptFd);
+    o.setEarlyExit(s.earlyExit);
+    o.setEarlyExitStatus(s.earlyExitStatus);
+  }
+  b.setBlocker(in.blocker);
+  auto blocking = b.initBlocking(unsigned(in.blocking.size()));
+  for (size_t i = 0; i < in.blocking.size(); ++i) {
+    blocking[unsigned(i)].setKind(state::Blocked::Kind(in.blocking[i].kind));
+    blocking[unsigned(i)].setEventId(in.blocking[i].eventId);
+    encodeRef(in.blocking[i].request, blocking[unsigned(i)].initRequest());
+  }
+  b.setKillDeadlineNs(in.killDeadlineNs);
+  b.setKillProcess(state::ProcessType(in.killProcess));
+  b.setFailed(in.failed);
+  b.setFailedProcess(state::ProcessType(in.failedProcess));
+  b.setExitStatus(in.exitStatus);
+  b.setFailReason(in.failReason);
+  b.setRespawnWindowStartNs(in.respawnWindowStartNs);
+  b.setRespawnCount(in.respawnCount);
+  b.setTraceState(state::TraceState(in.traceState));
+  b.setTraceForks(in.traceForks);
+}
+
+void encodeReexec(const Reexec& r, state::Reexec::Builder b) {
+  b.setConnId(r.connId);
+  b.setRequestId(r.requestId);
+  b.setFromBinary(r.fromBinary);
+  b.setToBinary(r.toBinary);
+  b.setSerializeStartNs(r.serializeStartNs);
+  b.setSerializeNs(r.serializeNs);
+  b.setPreflightNs(r.preflightNs);
+  b.setExecStartNs(r.execStartNs);
+  b.setLoadNs(r.loadNs);
+  b.setRestoreNs(r.restoreNs);
+  b.setRearmNs(r.rearmNs);
+  b.setDowntimeNs(r.downtimeNs);
+  b.setOk(r.ok);
+  b.setRolledBack(r.rolledBack);
+  b.setMessage(r.message);
+  b.setAtNs(r.atNs);
+  b.setSnapshotBytes(r.snapshotBytes);
+  b.setCount(r.count);
+}
+
+// ---- decode ----
+bool decodeExpr(state::EventExpr::Reader r, EventExpr& e, std::string& error) {
+  e.nodes.clear();
+  e.nodes.reserve(r.getNodes().size());
+  const int32_t count = int32_t(r.getNodes().size());
+  for (auto n : r.getNodes()) {
+    EventNode o;
+    if (!enumIn(n.getType(), 3, o.type, "event node type", error)) return false;
+    o.name = textIn(n.getName());
+    o.args = textsIn(n.getArgs());
+    o.left = n.getLeft();
+    o.right = n.getRight();
+    // Children come before their parent (post-order): anything else would loop or crash.
+    const int32_t self = int32_t(e.nodes.size());
+    if (o.type != EventNode::Type::Match &&
+        (o.left < 0 || o.right < 0 || o.left >= self || o.right >= self || o.left >= count)) {
+      error = "event expression node " + std::to_string(self) + " has invalid children";
+      return false;
+    }
+    o.matched = n.getMatched();
+    o.eventId = n.getEventId();
+    e.nodes.push_back(std::move(o));
+  }
+  return true;
+}
+
+bool decodeDef(state::JobDef::Reader r, JobDef& d, std::string& error) {
+  d.name = textIn(r.getName());
+  d.path = textIn(r.getPath());
+  d.description = textIn(r.getDescription());
+  d.author = textIn(r.getAuthor());
+  d.version = textIn(r.getVersion());
+  d.usage = textIn(r.getUsage());
+  d.env = textsIn(r.getEnv());
+  d.exportVars = textsIn(r.getExportVars());
+  d.instance = textIn(r.getInstance());
+  if (!decodeExpr(r.getStartOn(), d.startOn, error) || !decodeExpr(r.getStopOn(), d.stopOn, error)) {
+    error = "job " + d.name + ": " + error;
+    return false;
+  }
+  d.emits = textsIn(r.getEmits());
+  bool seen[kProcessTypes] = {};
+  for (auto p : r.getProcess()) {
+    ProcessType t;
+    if (!enumIn(p.getType(), kProcessTypes, t, "process type", error)) return false;
+    if (seen[int(t)]) {
+      error = "job " + d.name + ": process type listed twice";
+      return false;
+    }
+    seen[int(t)] = true;
+    d.process[int(t)].script = p.getDef().getScript();
+    d.process[int(t)].command = textIn(p.getDef().getCommand());
+  }
+  if (!enumIn(r.getExpect(), 4, d.expect, "expect type", error)) return false;
+  d.task = r.getTask();
+  d.killSignal = r.getKillSignal();
+  d.killTimeoutMs = r.getKillTimeoutMs();
+  d.reloadSignal = r.getReloadSignal();
+  d.respawn = r.getRespawn();
+  d.respawnLimit = r.getRespawnLimit();
+  d.respawnIntervalSec = r.getRespawnIntervalSec();
+  for (int32_t c : r.getNormalExitCodes()) d.normalExitCodes.push_back(c);
+  for (int32_t s : r.getNormalExitSignals()) d.normalExitSignals.push_back(s);
+  if (!enumIn(r.getConsole(), 4, d.console, "console type", error)) return false;
+  d.umask = r.getUmask();
+  d.hasNice = r.getHasNice();
+  d.nice = r.getNice();
+  d.hasOomScore = r.getHasOomScore();
+  d.oomScore = r.getOomScore();
+  for (auto l : r.getLimits()) d.limits.push_back({l.getResource(), l.getSoft(), l.getHard()});
+  d.chroot = textIn(r.getChroot());
+  d.chdir = textIn(r.getChdir());
+  d.setuid = textIn(r.getSetuid());
+  d.setgid = textIn(r.getSetgid());
+  for (auto c : r.getCgroups()) {
+    CgroupDef cg;
+    cg.controller = textIn(c.getController());
+    cg.name = textIn(c.getName());
+    for (auto s : c.getSettings()) cg.settings.push_back({textIn(s.getKey()), textIn(s.getValue())});
+    d.cgroups.push_back(std::move(cg));
+  }
+  d.unsupported = textsIn(r.getUnsupported());
+  d.contentHash = textIn(r.getContentHash());
+  return true;
+}
+
+RequestRef refIn(state::RequestRef::Reader r) { return {r.getConnId(), r.getRequestId()}; }
+
+bool decodeInstance(state::Instance::Reader r, const std::vector<std::shared_ptr<const JobDef>>& defs,
+                    Instance& in, std::string& error) {
+  in.name = textIn(r.getName());
+  if (r.getDefIndex() >= defs.size()) {
+    error = "instance '" + in.name + "' names definition " + std::to_string(r.getDefIndex()) +
+            " of " + std::to_string(defs.size());
+    return false;
+  }
+  in.def = defs[r.getDefIndex()];
+  if (!enumIn(r.getGoal(), 3, in.goal, "goal", error) ||
+      !enumIn(r.getState(), kJobStates, in.state, "job state", error))
+    return false;
+  in.env = textsIn(r.getEnv());
+  in.stopEnv = textsIn(r.getStopEnv());
+  if (!decodeExpr(r.getStopOn(), in.stopOn, error)) return false;
+  bool seen[kProcessTypes] = {};
+  for (auto p : r.getProcs()) {
+    ProcessType t;
+    if (!enumIn(p.getType(), kProcessTypes, t, "process type", error)) return false;
+    if (seen[int(t)]) {
+      error = "instance '" + in.name + "': process slot listed twice";
+      return false;
+    }
+    seen[int(t)] = true;
+    ProcessSlot& s = in.procs[int(t)];
+    s.pid = p.getPid();
+    s.startTime = p.getStartTime();
+    s.spawnValid = p.getSpawnValid();
+    s.statusFd = p.getStatusFd();
+    s.pendingScript = textIn(p.getPendingScript());
+    s.scriptFd = p.getScriptFd();
+    s.earlyExit = p.getEarlyExit();
+    s.earlyExitStatus = p.getEarlyExitStatus();
+  }
+  in.blocker = r.getBlocker();
+  for (auto b : r.getBlocking()) {
+    Blocked o;
+    if (!enumIn(b.getKind(), 2, o.kind, "blocked kind", error)) return false;
+    o.eventId = b.getEventId();
+    o.request = refIn(b.getRequest());
+    in.blocking.push_back(o);
+  }
+  in.killDeadlineNs = r.getKillDeadlineNs();
+  if (!enumIn(r.getKillProcess(), kProcessTypes, in.killProcess, "process type", error) ||
+      !enumIn(r.getFailedProcess(), kProcessTypes, in.failedProcess, "process type", error) ||
+      !enumIn(r.getTraceState(), 5, in.traceState, "trace state", error))
+    return false;
+  in.failed = r.getFailed();
+  in.exitStatus = r.getExitStatus();
+  in.failReason = textIn(r.getFailReason());
+  in.respawnWindowStartNs = r.getRespawnWindowStartNs();
+  in.respawnCount = r.getRespawnCount();
+  in.traceForks = r.getTraceForks();
+  return true;
+}
+
+void decodeReexec(state::Reexec::Reader r, Reexec& o) {
+  o.connId = r.getConnId();
+  o.requestId = r.getRequestId();
+  o.fromBinary = textIn(r.getFromBinary());
+  o.toBinary = textIn(r.getToBinary());
+  o.serializeStartNs = r.getSerializeStartNs();
+  o.serializeNs = r.getSerializeNs();
+  o.preflightNs = r.getPreflightNs();
+  o.execStartNs = r.getExecStartNs();
+  o.loadNs = r.getLoadNs();
+  o.restoreNs = r.getRestoreNs();
+  o.rearmNs = r.getRearmNs();
+  o.downtimeNs = r.getDowntimeNs();
+  o.ok = r.getOk();
+  o.rolledBack = r.getRolledBack();
+  o.message = textIn(r.getMessage());
+  o.atNs = r.getAtNs();
+  o.snapshotBytes = r.getSnapshotBytes();
+  o.count = r.getCount();
+}
+
+}  // namespace
+
+void encodeModel(const Model& m, state::Model::Builder b) {
+  auto cfg = b.initConfig();
+  cfg.setConfDir(m.config.confDir);
+  cfg.setLogDir(m.config.logDir);
+  cfg.setSocketPath(m.config.socketPath);
+  cfg.setCgroupBase(m.config.cgroupBase);
+  cfg.setCgroupRoot(m.config.cgroupRoot);
+  cfg.setLogPriority(m.config.logPriority);
+  cfg.setTestHooks(m.config.testHooks);
+
+  auto classes = b.initClasses(unsigned(m.classes.size()));
+  unsigned ci = 0;
+  for (auto& [name, cls] : m.classes) {
+    auto c = classes[ci++];
+    c.setName(name);
+    // Definitions are shared by pointer: the class's own first, then older ones instances run.
+    std::vector<const JobDef*> defs{cls.def.get()};
+    std::map<const JobDef*, uint32_t> index{{cls.def.get(), 0}};
+    for (auto& [iname, inst] : cls.instances)
+      if (index.emplace(inst.def.get(), uint32_t(defs.size())).second) defs.push_back(inst.def.get());
+    auto dl = c.initDefs(unsigned(defs.size()));
+    for (size_t i = 0; i < defs.size(); ++i) encodeDef(*defs[i], dl[unsigned(i)]);
+    encodeExpr(cls.startOn, c.initStartOn());
+    c.setDeleted(cls.deleted);
+    auto il = c.initInstances(unsigned(cls.instances.size()));
+    unsigned ii = 0;
+    for (auto& [iname, inst] : cls.instances) encodeInstance(inst, index[inst.def.get()], il[ii++]);
+  }
+
+  auto events = b.initEvents(unsigned(m.events.size()));
+  for (size_t i = 0; i < m.events.size(); ++i) {
+    const Event& e = m.events[i];
+    auto o = events[unsigned(i)];
+    o.setId(e.id);
+    o.setName(e.name);
+    textsOut([&](unsigned k) { return o.initEnv(k); }, e.env);
+    o.setProgress(state::EventProgress(e.progress));
+    o.setFailed(e.failed);
+    o.setBlockers(e.blockers);
+    auto w = o.initWaiters(unsigned(e.waiters.size()));
+    for (size_t k = 0; k < e.waiters.size(); ++k) encodeRef(e.waiters[k], w[unsigned(k)]);
+  }
+  b.setNextEventId(m.nextEventId);
+  auto logs = b.initLogPipes(unsigned(m.logPipes.size()));
+  for (size_t i = 0; i < m.logPipes.size(); ++i) {
+    logs[unsigned(i)].setFd(m.logPipes[i].fd);
+    logs[unsigned(i)].setLogName(m.logPipes[i].logName);
+    logs[unsigned(i)].setUnwritten(bytes(m.logPipes[i].unwritten));
+  }
+  b.setListenFd(m.listenFd);
+  auto conns = b.initConnections(unsigned(m.connections.size()));
+  for (size_t i = 0; i < m.connections.size(); ++i) {
+    const Connection& c = m.connections[i];
+    auto o = conns[unsigned(i)];
+    o.setId(c.id);
+    o.setFd(c.fd);
+    o.setUid(c.uid);
+    o.setPid(c.pid);
+    o.setInBuf(bytes(c.inBuf));
+    o.setOutBuf(bytes(c.outBuf));
+    o.setClosing(c.closing);
+    auto p = o.initPending(unsigned(c.pending.size()));
+    for (size_t k = 0; k < c.pending.size(); ++k) {
+      p[unsigned(k)].setRequestId(c.pending[k].requestId);
+      p[unsigned(k)].setKind(state::PendingRequest::Kind(c.pending[k].kind));
+      p[unsigned(k)].setJob(c.pending[k].job);
+      p[unsigned(k)].setInstance(c.pending[k].instance);
+    }
+  }
+  b.setNextConnId(m.nextConnId);
+  auto helpers = b.initHelpers(unsigned(m.helpers.size()));
+  for (size_t i = 0; i < m.helpers.size(); ++i) {
+    helpers[unsigned(i)].setPid(m.helpers[i].pid);
+    helpers[unsigned(i)].setStartTime(m.helpers[i].startTime);
+    helpers[unsigned(i)].setRole(m.helpers[i].role);
+  }
+  auto stops = b.initUnclaimedTraceStops(unsigned(m.unclaimedTraceStops.size()));
+  for (size_t i = 0; i < m.unclaimedTraceStops.size(); ++i) stops.set(unsigned(i), m.unclaimedTraceStops[i]);
+  textsOut([&](unsigned k) { return b.initConfigProblems(k); }, m.configProblems);
+  b.setReloadPending(m.reloadPending);
+  b.setDaemonUid(m.daemonUid);
+  b.setBootTimeNs(m.bootTimeNs);
+  encodeReexec(m.reexec, b.initReexec());
+}
+
+bool decodeModel(state::Model::Reader r, Model& m, std::string& error) {
+  m = Model{};
+  auto cfg = r.getConfig();
+  m.config.confDir = textIn(cfg.getConfDir());
+  m.config.logDir = textIn(cfg.getLogDir());
+  m.config.socketPath = textIn(cfg.getSocketPath());
+  m.config.cgroupBase = textIn(cfg.getCgroupBase());
+  m.config.cgroupRoot = textIn(cfg.getCgroupRoot());
+  m.config.logPriority = textIn(cfg.getLogPriority());
+  m.config.testHooks = cfg.getTestHooks();
+
+  for (auto c : r.getClasses()) {
+    std::string name = textIn(c.getName());
+    if (c.getDefs().size() == 0) {
+      error = "job " + name + " has no definition";
+      return false;
+    }
+    std::vector<std::shared_ptr<const JobDef>> defs;
+    for (auto d : c.getDefs()) {
+      auto def = std::make_shared<JobDef>();
+      if (!decodeDef(d, *def, error)) return false;
+      defs.push_back(std::move(def));
+    }
+    JobClass cls;
+    cls.def = defs[0];
+    if (!decodeExpr(c.getStartOn(), cls.startOn, error)) return false;
+    cls.deleted = c.getDeleted();
+    for (auto i : c.getInstances()) {
+      Instance inst;
+      if (!decodeInstance(i, defs, inst, error)) {
+        error = "job " + name + ": " + error;
+        return false;
+      }
+      std::string iname = inst.name;
+      if (!cls.instances.emplace(iname, std::move(inst)).second) {
+        error = "job " + name + ": instance '" + iname + "' listed twice";
+        return false;
+      }
+    }
+    if (!m.classes.emplace(name, std::move(cls)).second) {
+      error = "job " + name + " listed twice";
+      return false;
+    }
+  }
+  for (auto e : r.getEvents()) {
+    Event o;
+    o.id = e.getId();
+    o.name = textIn(e.getName());
+    o.env = textsIn(e.getEnv());
+    if (!enumIn(e.getProgress(), 3, o.progress, "event progress", error)) return false;
+    o.failed = e.getFailed();
+    o.blockers = e.getBlockers();
+    for (auto w : e.getWaiters()) o.waiters.push_back(refIn(w));
+    m.events.push_back(std::move(o));
+  }
+  m.nextEventId = r.getNextEventId();
+  for (auto l : r.getLogPipes()) m.logPipes.push_back({l.getFd(), textIn(l.getLogName()), bytesIn(l.getUnwritten())});
+  m.listenFd = r.getListenFd();
+  for (auto c : r.getConnections()) {
+    Connection o;
+    o.id = c.getId();
+    o.fd = c.getFd();
+    o.uid = c.getUid();
+    o.pid = c.getPid();
+    o.inBuf = bytesIn(c.getInBuf());
+    o.outBuf = bytesIn(c.getOutBuf());
+    o.closing = c.getClosing();
+    for (auto p : c.getPending()) {
+      PendingRequest q;
+      q.requestId = p.getRequestId();
+      if (!enumIn(p.getKind(), 5, q.kind, "pending request kind", error)) return false;
+      q.job = textIn(p.getJob());
+      q.instance = textIn(p.getInstance());
+      o.pending.push_back(std::move(q));
+    }
+    m.connections.push_back(std::move(o));
+  }
+  m.nextConnId = r.getNextConnId();
+  for (auto h : r.getHelpers()) m.helpers.push_back({h.getPid(), h.getStartTime(), textIn(h.getRole())});
+  for (int32_t p : r.getUnclaimedTraceStops()) m.unclaimedTraceStops.push_back(p);
+  m.configProblems = textsIn(r.getConfigProblems());
+  m.reloadPending = r.getReloadPending();
+  m.daemonUid = r.getDaemonUid();
+  m.bootTimeNs = r.getBootTimeNs();
+  decodeReexec(r.getReexec(), m.reexec);
+  return true;
+}
+
+}  // namespace baton

@@ -1,0 +1,270 @@
+#include "serialize/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "serialize/codec.h"
+
+namespace baton {
+
+const char* fdRoleName(FdRole role) {
+  switch (role) {
+    case FdRole::Listen: return "control socket";
+    case FdRole::Connection: return "control connection";
+    case FdRole::StatusPipe: return "status pipe";
+    case FdRole::ScriptPipe: return "script pipe";
+    case FdRole::LogPipe: return "log pipe";
+  }
+  return "unknown";
+}
+
+uint64_t snapshotChecksum(const void* data, size_t len, uint64_t h) {
+  // Word-at-a-time multiply-rotate mixing: fast (the body is hashed inside the re-exec window)
+  // and good at catching truncation and flipped bits; not meant to resist an adversary.
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  constexpr uint64_t k = 0xff51afd7ed558ccdull;
+  while (len >= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    h = (h ^ w) * k;
+    h ^= h >> 29;
+    p += 8;
+    len -= 8;
+  }
+  while (len--) h = (h ^ *p++) * k;
+  return h;  // no finalization: chained calls over pieces equal one call over the whole
+}
+
+std::vector<FdEntry> modelFds(const Model& m) {
+  std::vector<FdEntry> out;
+  auto add = [&](int fd, FdRole role) {
+    if (fd >= 0) out.push_back(FdEntry{fd, uint32_t(role), 0, 0, 0, 0});
+  };
+  add(m.listenFd, FdRole::Listen);
+  for (const Connection& c : m.connections) add(c.fd, FdRole::Connection);
+  for (auto& [n, cls] : m.classes)
+    for (auto& [i, inst] : cls.instances)
+      for (const ProcessSlot& s : inst.procs) {
+        add(s.statusFd, FdRole::StatusPipe);
+        add(s.scriptFd, FdRole::ScriptPipe);
+      }
+  for (const LogPipe& lp : m.logPipes) add(lp.fd, FdRole::LogPipe);
+  return out;
+}
+
+int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
+                  std::string& error) {
+  std::vector<FdEntry> fds = modelFds(model);
+  for (FdEntry& e : fds) {
+    struct stat st;
+    if (fstat(e.fd, &st) != 0) {
+      error = std::string("fd ") + std::to_string(e.fd) + " (" + fdRoleName(FdRole(e.role)) +
+              ") is not open: " + strerror(errno);
+      return -1;
+    }
+    e.dev = st.st_dev;
+    e.ino = st.st_ino;
+    e.type = st.st_mode & S_IFMT;
+  }
+
+  // A first segment large enough for typical models keeps the body in one segment.
+  capnp::MallocMessageBuilder message(16384, capnp::AllocationStrategy::GROW_HEURISTICALLY);
+  encodeModel(model, message.initRoot<state::Model>());
+  auto segments = message.getSegmentsForOutput();
+
+  // Stream framing: segment count - 1, sizes, padding to a word.
+  std::vector<uint32_t> table(((segments.size() + 2) & ~size_t(1)), 0);
+  table[0] = uint32_t(segments.size() - 1);
+  for (size_t i = 0; i < segments.size(); ++i) table[i + 1] = uint32_t(segments[i].size());
+
+  SnapshotHeader h{};
+  memcpy(h.magic, kSnapshotMagic, sizeof h.magic);
+  h.headerBytes = sizeof h;
+  h.format = format;
+  h.minReaderFormat = format;
+  h.fdCount = uint32_t(fds.size());
+  strncpy(h.writerVersion, BATON_VERSION, sizeof h.writerVersion - 1);
+  h.serializeStartNs = serializeStartNs;
+  h.bodyBytes = table.size() * 4;
+  for (auto s : segments) h.bodyBytes += s.size() * sizeof(capnp::word);
+  uint64_t sum = snapshotChecksum(fds.data(), fds.size() * sizeof(FdEntry));
+  sum = snapshotChecksum(table.data(), table.size() * 4, sum);
+  for (auto s : segments) sum = snapshotChecksum(s.begin(), s.size() * sizeof(capnp::word), sum);
+  h.checksum = sum;
+
+  std::vector<iovec> iov;
+  iov.push_back({&h, sizeof h});
+  if (!fds.empty()) iov.push_back({fds.data(), fds.size() * sizeof(FdEntry)});
+  iov.push_back({table.data(), table.size() * 4});
+  for (auto s : segments) iov.push_back({const_cast<capnp::word*>(s.begin()), s.size() * sizeof(capnp::word)});
+
+  int fd = memfd_create("baton-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) {
+    error = std::string("memfd_create: ") + strerror(errno);
+    return -1;
+  }
+  size_t total = 0;
+  for (auto& v : iov) total += v.iov_len;
+  size_t done = 0, idx = 0;
+  while (idx < iov.size()) {
+    ssize_t n = writev(fd, iov.data() + idx, int(std::min<size_t>(iov.size() - idx, IOV_MAX)));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      error = std::string("writing the snapshot: ") + strerror(errno);
+      close(fd);
+      return -1;
+    }
+    done += size_t(n);
+    while (idx < iov.size() && size_t(n) >= iov[idx].iov_len) n -= ssize_t(iov[idx++].iov_len);
+    if (idx < iov.size()) {
+      iov[idx].iov_base = static_cast<char*>(iov[idx].iov_base) + n;
+      iov[idx].iov_len -= size_t(n);
+    }
+  }
+  if (done != total ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    error = std::string("sealing the snapshot: ") + strerror(errno);
+    close(fd);
+    return -1;
+  }
+  bytes = total;
+  return fd;
+}
+
+Snapshot::~Snapshot() {
+  if (mapped_ && base_) munmap(const_cast<char*>(base_), size_);
+}
+
+bool Snapshot::open(int fd, std::string& error) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    error = std::string("cannot stat the snapshot fd: ") + strerror(errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error = "the snapshot fd is not a regular file or memfd";
+    return false;
+  }
+  size_ = size_t(st.st_size);
+  if (size_ < sizeof(SnapshotHeader)) {
+    error = "snapshot truncated: " + std::to_string(size_) + " bytes, less than its header";
+    return false;
+  }
+  void* p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  if (p == MAP_FAILED) {
+    error = std::string("cannot map the snapshot: ") + strerror(errno);
+    return false;
+  }
+  base_ = static_cast<const char*>(p);
+  mapped_ = true;
+  return validate(error);
+}
+
+bool Snapshot::openBytes(std::string bytes, std::string& error) {
+  // Keep the copy word aligned: std::string data is at least 16-byte aligned for large strings,
+  // but be explicit.
+  owned_ = std::move(bytes);
+  if (reinterpret_cast<uintptr_t>(owned_.data()) % 8 != 0) {
+    error = "internal: unaligned snapshot buffer";
+    return false;
+  }
+  base_ = owned_.data();
+  size_ = owned_.size();
+  if (size_ < sizeof(SnapshotHeader)) {
+    error = "snapshot truncated: " + std::to_string(size_) + " bytes, less than its header";
+    return false;
+  }
+  return validate(error);
+}
+
+bool Snapshot::validate(std::string& error) {
+  header_ = reinterpret_cast<const SnapshotHeader*>(base_);
+  const SnapshotHeader& h = *header_;
+  if (memcmp(h.magic, kSnapshotMagic, sizeof h.magic) != 0) {
+    error = "not a baton snapshot (wrong magic)";
+    return false;
+  }
+  if (h.headerBytes != sizeof(SnapshotHeader)) {
+    error = "unknown snapshot header size " + std::to_string(h.headerBytes);
+    return false;
+  }
+  const uint64_t fdBytes = uint64_t(h.fdCount) * sizeof(FdEntry);
+  if (h.fdCount > 1u << 20 || h.bodyBytes % 8 != 0 ||
+      sizeof(SnapshotHeader) + fdBytes + h.bodyBytes != size_) {
+    error = "snapshot size mismatch: header says " + std::to_string(h.fdCount) + " fds and " +
+            std::to_string(h.bodyBytes) + " body bytes, file has " + std::to_string(size_) + " bytes";
+    return false;
+  }
+  const char* table = base_ + sizeof(SnapshotHeader);
+  uint64_t sum = snapshotChecksum(table, fdBytes + h.bodyBytes);
+  if (sum != h.checksum) {
+    error = "snapshot checksum mismatch (corrupt snapshot)";
+    return false;
+  }
+  fds_.resize(h.fdCount);
+  if (fdBytes) memcpy(fds_.data(), table, fdBytes);
+  body_ = kj::ArrayPtr<const capnp::word>(reinterpret_cast<const capnp::word*>(table + fdBytes),
+                                           h.bodyBytes / sizeof(capnp::word));
+  if (body_.size() == 0) {
+    error = "snapshot has an empty body";
+    return false;
+  }
+  return true;
+}
+
+capnp::ReaderOptions Snapshot::readerOptions() const {
+  capnp::ReaderOptions o;
+  o.traversalLimitInWords = body_.size() * 2 + 1024;
+  o.nestingLimit = 64;
+  return o;
+}
+
+bool checkFdIdentities(const std::vector<FdEntry>& fds, std::string& error) {
+  for (const FdEntry& e : fds) {
+    struct stat st;
+    std::string what = "fd " + std::to_string(e.fd) + " (" + fdRoleName(FdRole(e.role)) + ")";
+    if (e.role < uint32_t(FdRole::Listen) || e.role > uint32_t(FdRole::LogPipe)) {
+      error = what + ": unknown role";
+      return false;
+    }
+    if (fstat(e.fd, &st) != 0) {
+      error = what + " is not open: " + strerror(errno);
+      return false;
+    }
+    if (uint64_t(st.st_dev) != e.dev || uint64_t(st.st_ino) != e.ino || (st.st_mode & S_IFMT) != e.type) {
+      error = what + " is not the file the snapshot names (device/inode/type differ)";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool checkFdTableMatchesModel(const std::vector<FdEntry>& fds, const Model& model, std::string& error) {
+  std::vector<FdEntry> want = modelFds(model);
+  auto key = [](const FdEntry& e) { return std::make_pair(e.fd, e.role); };
+  std::vector<std::pair<int32_t, uint32_t>> a, b;
+  for (auto& e : fds) a.push_back(key(e));
+  for (auto& e : want) b.push_back(key(e));
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  if (a != b) {
+    error = "the fd table does not match the fds the state names (" + std::to_string(a.size()) +
+            " in the table, " + std::to_string(b.size()) + " in the state)";
+    return false;
+  }
+  for (size_t i = 1; i < a.size(); ++i)
+    if (a[i].first == a[i - 1].first) {
+      error = "fd " + std::to_string(a[i].first) + " is named twice";
+      return false;
+    }
+  return true;
+}
+
+}  // namespace baton

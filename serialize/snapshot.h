@@ -1,0 +1,94 @@
+// The snapshot container: what crosses `execve` in a sealed memfd.
+//
+// Layout (host byte order; a snapshot never leaves the machine that wrote it):
+//   SnapshotHeader (64 bytes)
+//   FdEntry[fdCount] (32 bytes each): every fd the model names, with its role and identity
+//   body: one Cap'n Proto message (schema/state.capnp Model) in stream encoding
+// The checksum covers the fd table and the body, so truncation and bit flips are refused before
+// anything is decoded. The body is read in place from the mapping (zero copy).
+#pragma once
+#include <sys/types.h>
+
+#include <capnp/serialize.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "schema/model.h"
+
+namespace baton {
+
+constexpr char kSnapshotMagic[8] = {'B', 'A', 'T', 'O', 'N', 'S', 'T', '1'};
+
+struct SnapshotHeader {
+  char magic[8];
+  uint32_t headerBytes;        // sizeof(SnapshotHeader): lets a future header grow
+  uint32_t format;             // format of the body
+  uint32_t minReaderFormat;    // oldest reader format that can read it (after migration)
+  uint32_t fdCount;
+  char writerVersion[16];      // baton version that wrote it, NUL padded
+  int64_t serializeStartNs;    // CLOCK_MONOTONIC when serialization began
+  uint64_t bodyBytes;
+  uint64_t checksum;           // over fd table + body
+};
+static_assert(sizeof(SnapshotHeader) == 64);
+
+enum class FdRole : uint32_t { Listen = 1, Connection, StatusPipe, ScriptPipe, LogPipe };
+const char* fdRoleName(FdRole role);
+
+struct FdEntry {
+  int32_t fd;
+  uint32_t role;               // FdRole
+  uint64_t dev;                // st_dev
+  uint64_t ino;                // st_ino
+  uint32_t type;               // st_mode & S_IFMT
+  uint32_t reserved;
+};
+static_assert(sizeof(FdEntry) == 32);
+
+// Every fd the model refers to, with its role (identity left zero).
+std::vector<FdEntry> modelFds(const Model& model);
+
+// Serialize `model` into a new sealed memfd (close-on-exec). Returns the fd or -1 with `error`.
+int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
+                  std::string& error);
+
+// A mapped snapshot. open() checks the header, sizes and checksum; it does not decode the body.
+class Snapshot {
+ public:
+  Snapshot() = default;
+  ~Snapshot();
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+  bool open(int fd, std::string& error);                  // map an fd (snapshot stays mapped)
+  bool openBytes(std::string bytes, std::string& error);  // from memory (tests, baton-state)
+  const SnapshotHeader& header() const { return *header_; }
+  const std::vector<FdEntry>& fds() const { return fds_; }
+  kj::ArrayPtr<const capnp::word> body() const { return body_; }
+  size_t size() const { return size_; }
+  // Reader limits sized to the body: a traversal cannot amplify past twice the body.
+  capnp::ReaderOptions readerOptions() const;
+
+ private:
+  bool validate(std::string& error);
+  const char* base_ = nullptr;
+  size_t size_ = 0;
+  bool mapped_ = false;
+  std::string owned_;
+  const SnapshotHeader* header_ = nullptr;
+  std::vector<FdEntry> fds_;
+  kj::ArrayPtr<const capnp::word> body_;
+};
+
+// Check each fd of the table against the open file it names now (same dev, inode and type).
+bool checkFdIdentities(const std::vector<FdEntry>& fds, std::string& error);
+
+// The fd numbers in the table must be exactly the fds the decoded model names.
+bool checkFdTableMatchesModel(const std::vector<FdEntry>& fds, const Model& model, std::string& error);
+
+uint64_t snapshotChecksum(const void* data, size_t len, uint64_t seed = 0x9e3779b97f4a7c15ull);
+
+}  // namespace baton

@@ -1,0 +1,334 @@
+// Stateful re-exec: the old binary's side (negotiate, serialize, pre-flight, point of no return)
+// and the new binary's side (restore, rollback, wait-only). design.md "The re-exec protocol".
+//
+// Everything before execve is reversible: any failure there is an answer to the client and the
+// old binary keeps running with nothing changed.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <capnp/message.h>
+
+#include <algorithm>
+#include <cstring>
+#include <tuple>
+
+#include "migrate/formats.h"
+#include "supervisor/helper_run.h"
+#include "supervisor/supervisor.h"
+#include "supervisor/syscalls.h"
+
+extern char** environ;
+
+namespace baton {
+
+namespace {
+
+constexpr int64_t kNegotiateTimeoutMs = 2000;
+constexpr int64_t kPreflightTimeoutMs = 5000;
+
+std::string stripDeleted(std::string path) {
+  const std::string suffix = " (deleted)";
+  if (path.size() > suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0)
+    path.resize(path.size() - suffix.size());
+  return path;
+}
+
+}  // namespace
+
+std::string Supervisor::currentBinary() const {
+  // The path batond was started from, resolved again now: after a package upgrade the path names
+  // the new file (and /proc/self/exe says "(deleted)").
+  return stripDeleted(options_.selfPath);
+}
+
+void Supervisor::reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why) {
+  log(Priority::Error, "re-exec aborted: " + why);
+  model_.reexec.ok = false;
+  model_.reexec.rolledBack = false;
+  model_.reexec.message = why;
+  model_.reexec.atNs = sys::monotonicNs();
+  if (Connection* conn = findConnection(connId)) {
+    auto& p = conn->pending;
+    p.erase(std::remove_if(p.begin(), p.end(), [&](const PendingRequest& r) { return r.requestId == requestId; }),
+            p.end());
+  }
+  if (connId == 0) return;
+  capnp::MallocMessageBuilder msg;
+  auto resp = msg.initRoot<wire::Response>();
+  resp.setId(requestId);
+  resp.setCode(wire::ResultCode::FAILED);
+  resp.setMessage("re-exec aborted, still running the old binary: " + why);
+  auto out = resp.initReexec();
+  out.setOk(false);
+  out.setMessage(why);
+  out.setFromBinary(model_.reexec.fromBinary);
+  out.setToBinary(model_.reexec.toBinary);
+  sendResponse(connId, msg);
+}
+
+void Supervisor::startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
+                             bool testRefuseRollback) {
+  if (target.empty()) target = currentBinary();
+  Reexec record;
+  record.connId = connId;
+  record.requestId = requestId;
+  record.fromBinary = currentBinary();
+  record.toBinary = target;
+  record.count = model_.reexec.count;
+  model_.reexec = record;
+  if (!degraded_.empty()) return reexecFailed(connId, requestId, "batond is in wait-only mode: " + degraded_);
+  log(Priority::Message, "re-exec into " + target);
+
+  // 1. Negotiate the format.
+  HelperResult formats = runHelper({target, "--state-formats"}, -1, kNegotiateTimeoutMs);
+  if (!formats.started || formats.timedOut || formats.status != 0)
+    return reexecFailed(connId, requestId, "target " + target + " --state-formats " + formats.describe());
+  StateFormats theirs;
+  uint32_t format = 0;
+  std::string error;
+  if (!parseStateFormats(formats.output, theirs, error) || !negotiateFormat(theirs, format, error))
+    return reexecFailed(connId, requestId, "target " + target + ": " + error);
+  if (format != kSnapshotFormat)  // downgrade steps arrive with the next format (migrate/)
+    return reexecFailed(connId, requestId, "target reads only format " + std::to_string(format) +
+                                               ", no downgrade to it exists in this build");
+
+  // 2. Serialize. The client's request is part of the state: the new binary answers it.
+  const int64_t t0 = sys::monotonicNs();
+  model_.reexec.serializeStartNs = t0;
+  model_.reexec.count++;
+  if (Connection* conn = findConnection(connId))
+    conn->pending.push_back({requestId, PendingRequest::Kind::Reexec, "", ""});
+  size_t bytes = 0;
+  sys::Fd snapshot(writeSnapshot(model_, format, t0, bytes, error));
+  if (!snapshot) {
+    model_.reexec.count--;
+    return reexecFailed(connId, requestId, "serialization failed: " + error);
+  }
+  const int64_t serializeNs = sys::monotonicNs() - t0;
+
+  // 3. Pre-flight: the target must accept this very snapshot.
+  const int64_t tPre = sys::monotonicNs();
+  HelperResult verdict = runHelper({target, "--verify-state", "3"}, snapshot.get(), kPreflightTimeoutMs);
+  const int64_t preflightNs = sys::monotonicNs() - tPre;
+  if (!verdict.started || verdict.timedOut || verdict.status != 0) {
+    model_.reexec.count--;
+    return reexecFailed(connId, requestId, "pre-flight of " + target + " " + verdict.describe());
+  }
+
+  // 4. Point of no return: only the fds of the handoff table (plus the snapshot and the pinned
+  // binary) lose close-on-exec; every signal stays blocked so nothing is handled in between
+  // (pending signals and zombies survive execve).
+  std::vector<FdEntry> fds = modelFds(model_);
+  std::vector<int> handed;
+  for (const FdEntry& e : fds) handed.push_back(e.fd);
+  handed.push_back(snapshot.get());
+  if (binaryFd_ >= 0) handed.push_back(binaryFd_);
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &old);
+  for (int fd : handed) sys::setCloexec(fd, false);
+
+  // --logdir/--socket let even a binary that cannot decode the snapshot keep its forensics and
+  // serve in wait-only mode at the right place.
+  std::vector<std::string> args = {target, "--restore-fd", std::to_string(snapshot.get()),
+                                   "--logdir", model_.config.logDir, "--socket", model_.config.socketPath};
+  if (binaryFd_ >= 0) args.insert(args.end(), {"--rollback-fd", std::to_string(binaryFd_)});
+  const int64_t execStart = sys::monotonicNs();
+  args.insert(args.end(), {"--reexec-phases", std::to_string(serializeNs) + ":" + std::to_string(preflightNs) +
+                                                  ":" + std::to_string(execStart)});
+  if (model_.config.testHooks) {
+    if (testRefuse) args.push_back("--test-refuse-restore");
+    if (testRefuseRollback) args.push_back("--test-refuse-rollback");
+  }
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  execve(target.c_str(), argv.data(), environ);
+
+  // execve failed: undo everything, nothing was lost.
+  int err = errno;
+  for (int fd : handed) sys::setCloexec(fd, true);
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  model_.reexec.count--;
+  reexecFailed(connId, requestId, "execve " + target + ": " + sys::errnoText(err));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The new binary.
+
+void Supervisor::restore(const RestoreArgs& args) {
+  const int64_t tLoad = sys::monotonicNs();
+  Snapshot snapshot;
+  std::string error;
+  Model restored;
+  if (!snapshot.open(args.snapshotFd, error) || !loadSnapshot(snapshot, restored, error))
+    restoreFailed(args, error, snapshot.header().fdCount ? &snapshot.fds() : nullptr);
+  const int64_t loadNs = sys::monotonicNs() - tLoad;
+  model_.config = restored.config;
+  if (args.testRefuseRestore && restored.config.testHooks)
+    restoreFailed(args, "test hook: restore refused", &snapshot.fds());
+
+  const int64_t tRestore = sys::monotonicNs();
+  if (!checkFdIdentities(snapshot.fds(), error)) restoreFailed(args, error, &snapshot.fds());
+  for (const FdEntry& e : snapshot.fds()) sys::setCloexec(e.fd, true);
+  const int64_t serializeStart = snapshot.header().serializeStartNs;
+  model_ = std::move(restored);
+  model_.daemonUid = getuid();
+  options_.config = model_.config;
+  // Invariant 6: a pid is only the job's process if its start time still matches.
+  std::vector<std::tuple<std::string, std::string, ProcessType>> lost;
+  for (auto& [job, cls] : model_.classes)
+    for (auto& [name, inst] : cls.instances)
+      for (int t = 0; t < kProcessTypes; ++t) {
+        ProcessSlot& slot = inst.procs[t];
+        if (slot.pid > 0 && slot.startTime != 0 && sys::procStartTime(slot.pid) != slot.startTime)
+          lost.emplace_back(job, name, ProcessType(t));
+      }
+  const int64_t restoreNs = sys::monotonicNs() - tRestore;
+
+  const int64_t tRearm = sys::monotonicNs();
+  if (!openBaseResources()) restoreFailed(args, "cannot create the event loop", &snapshot.fds());
+  rearm();
+  for (auto& [job, name, type] : lost) {
+    JobClass* cls = findClass(job);
+    Instance* inst = findInstance(job, name);
+    ProcessSlot& slot = inst->procs[int(type)];
+    log(Priority::Warn, job + " " + processTypeName(type) + " process " + std::to_string(slot.pid) +
+                            " is gone (its pid now names another process)");
+    slot.spawnValid = false;
+    onProcessExit(*cls, *inst, type, SIGKILL);
+  }
+  // Zombies that died during the blind window, then signals: only now may they be handled.
+  reapChildren();
+  sigset_t mask = handledSignals();
+  sigprocmask(SIG_SETMASK, &mask, nullptr);
+  const int64_t rearmNs = sys::monotonicNs() - tRearm;
+
+  if (args.rollbackFd >= 0) close(args.rollbackFd);
+  close(args.snapshotFd);
+
+  Reexec& r = model_.reexec;
+  r.serializeNs = args.serializeNs;
+  r.preflightNs = args.preflightNs;
+  r.execStartNs = args.execStartNs;
+  r.loadNs = loadNs;
+  r.restoreNs = restoreNs;
+  r.rearmNs = rearmNs;
+  r.snapshotBytes = snapshot.size();
+  r.ok = args.rolledBackBecause.empty();
+  r.rolledBack = !args.rolledBackBecause.empty();
+  r.message = r.ok ? "" : args.rolledBackBecause;
+  r.atNs = sys::monotonicNs();
+  r.downtimeNs = r.atNs - serializeStart;
+  r.fromBinary = stripDeleted(r.fromBinary);
+  log(r.ok ? Priority::Message : Priority::Error,
+      r.ok ? "re-exec complete in " + std::to_string(r.downtimeNs / 1000) + " us"
+           : "re-exec rolled back: " + r.message);
+  answerReexec();
+  pollEvents();
+}
+
+void Supervisor::answerReexec() {
+  Reexec& r = model_.reexec;
+  Connection* conn = r.connId ? findConnection(r.connId) : nullptr;
+  if (!conn) return;
+  auto& p = conn->pending;
+  p.erase(std::remove_if(p.begin(), p.end(), [&](const PendingRequest& q) { return q.requestId == r.requestId; }),
+          p.end());
+  capnp::MallocMessageBuilder msg;
+  auto resp = msg.initRoot<wire::Response>();
+  resp.setId(r.requestId);
+  resp.setCode(r.ok ? wire::ResultCode::OK : wire::ResultCode::FAILED);
+  if (!r.ok) resp.setMessage("re-exec failed, rolled back to the previous binary: " + r.message);
+  auto out = resp.initReexec();
+  out.setOk(r.ok);
+  out.setMessage(r.message);
+  out.setFromBinary(r.fromBinary);
+  out.setToBinary(r.toBinary);
+  out.setRolledBack(r.rolledBack);
+  out.setAtNs(r.atNs);
+  out.setSnapshotBytes(r.snapshotBytes);
+  auto t = out.initTiming();
+  t.setSerializeNs(r.serializeNs);
+  t.setPreflightNs(r.preflightNs);
+  t.setExecNs(options_.mainStartNs - r.execStartNs);
+  t.setLoadNs(r.loadNs);
+  t.setRestoreNs(r.restoreNs);
+  t.setRearmNs(r.rearmNs);
+  t.setDowntimeNs(r.downtimeNs);
+  sendResponse(r.connId, msg);
+}
+
+void Supervisor::restoreFailed(const RestoreArgs& args, const std::string& why, const std::vector<FdEntry>* fds) {
+  log(Priority::Error, "cannot restore the handed-over state: " + why);
+  // Keep what we received for forensics.
+  if (args.snapshotFd >= 0) {
+    std::string dir = model_.config.logDir;
+    Snapshot s;
+    std::string ignored;
+    struct stat st;
+    if (fstat(args.snapshotFd, &st) == 0 && st.st_size > 0) {
+      std::string bytes(size_t(st.st_size), '\0');
+      if (pread(args.snapshotFd, bytes.data(), bytes.size(), 0) == st.st_size) {
+        sys::mkdirs(dir);
+        std::string path = dir + "/baton.state.failed";
+        int fd = open((path + ".tmp").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+          bool ok = sys::writeAll(fd, bytes.data(), bytes.size());
+          close(fd);
+          if (ok) rename((path + ".tmp").c_str(), path.c_str());
+        }
+      }
+    }
+  }
+  // Roll back: the pinned previous binary takes the same, untouched snapshot.
+  if (args.rollbackFd >= 0 && args.snapshotFd >= 0) {
+    std::vector<std::string> a = {"batond", "--restore-fd", std::to_string(args.snapshotFd),
+                                  "--logdir", model_.config.logDir, "--socket", model_.config.socketPath,
+                                  "--rolled-back-because", why};
+    if (args.testRefuseRollback) a.push_back("--test-refuse-restore");
+    std::vector<char*> argv;
+    for (std::string& s : a) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    sys::setCloexec(args.rollbackFd, true);  // the fd itself need not survive
+    fexecve(args.rollbackFd, argv.data(), environ);
+    log(Priority::Error, "rollback to the previous binary failed: " + sys::errnoText(errno));
+  }
+  // Last resort: wait-only mode. Never start jobs afresh on top of live children: reap them, keep
+  // the control socket, and tell every client why.
+  degraded_ = "state could not be restored (" + why + ")";
+  int listenFd = -1;
+  if (fds) {
+    for (const FdEntry& e : *fds) {
+      struct stat st;
+      bool same = fstat(e.fd, &st) == 0 && uint64_t(st.st_ino) == e.ino && uint64_t(st.st_dev) == e.dev;
+      if (e.role == uint32_t(FdRole::Listen) && same) listenFd = e.fd;
+      else if (same) close(e.fd);  // pipes and connections we can no longer serve
+    }
+  }
+  if (args.snapshotFd >= 0) close(args.snapshotFd);
+  Config keep = model_.config;
+  model_ = Model{};
+  model_.config = keep;
+  model_.daemonUid = getuid();
+  if (listenFd >= 0) sys::setCloexec(listenFd, true);
+  model_.listenFd = listenFd;
+  if (epollFd_ < 0 && !openBaseResources()) {
+    for (;;) pause();  // nothing else is possible; PID 1 must not exit
+  }
+  if (model_.listenFd < 0 && !openControlSocket()) log(Priority::Error, "no control socket in wait-only mode");
+  rearm();
+  reapChildren();
+  sigset_t mask = handledSignals();
+  sigprocmask(SIG_SETMASK, &mask, nullptr);
+  log(Priority::Fatal, "wait-only mode: " + degraded_);
+  run();
+  _exit(0);
+}
+
+}  // namespace baton
