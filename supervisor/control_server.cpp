@@ -333,7 +333,8 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
                                  : req.which() == wire::Request::RESTART ? req.getRestart()
                                                                          : req.getReload();
       std::string name = ref.getName();
-      JobClass* cls = liveClass(name);
+      // A job whose file was removed can still be stopped (then it disappears), not started.
+      JobClass* cls = req.which() == wire::Request::START ? liveClass(name) : findClass(name);
       if (!cls) return fail(wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
       std::vector<std::string> extra;
       std::string error;

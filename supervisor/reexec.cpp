@@ -74,6 +74,7 @@ void Supervisor::reexecFailed(uint64_t connId, uint64_t requestId, const std::st
 void Supervisor::startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
                              bool testRefuseRollback) {
   if (target.empty()) target = currentBinary();
+  flushDeferredAnswers();
   Reexec record;
   record.connId = connId;
   record.requestId = requestId;

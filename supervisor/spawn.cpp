@@ -177,6 +177,9 @@ int moveHigh(int fd) {
   if (p.setGid && setgid(p.gid) != 0) failChild(statusFd, SpawnStep::Setgid, errno);
   if (p.setGroups && syscall(SYS_setgroups, p.groups.size(), p.groups.data()) != 0)
     failChild(statusFd, SpawnStep::Setgroups, errno);
+  // The shell re-opens the script pipe through /proc/self/fd: it must be the job user's.
+  if (scriptRead >= 0 && p.setUid && fchown(kScriptFd, p.uid, p.setGid ? p.gid : gid_t(-1)) != 0)
+    failChild(statusFd, SpawnStep::Fds, errno);
   if (p.setUid && setuid(p.uid) != 0) failChild(statusFd, SpawnStep::Setuid, errno);
   if (p.trace && ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0)
     failChild(statusFd, SpawnStep::Ptrace, errno);

@@ -241,6 +241,7 @@ int Supervisor::run() {
       }
       runTimers();
       pollEvents();
+      flushDeferredAnswers();
       sweepIdle();
     } catch (const std::exception& e) {
       log(Priority::Error, std::string("internal error: ") + e.what());
@@ -631,7 +632,9 @@ bool Supervisor::buildPlan(const JobClass& cls, const Instance& inst, ProcessTyp
       // Multi-line scripts go through a pipe the parent fills once the exec is confirmed.
       plan.argv = {"/bin/sh", "-e", "/proc/self/fd/" + std::to_string(kScriptFd)};
       plan.script = true;
-      pendingScript = body;
+      // The shell reads the script through its own descriptor of /proc/self/fd/9, so it can
+      // close fd 9 first thing: the script's children get only the fds the job asks for.
+      pendingScript = "exec " + std::to_string(kScriptFd) + "<&-\n" + body;
     }
   } else if (proc.command.find_first_of(kShellChars) != std::string::npos) {
     plan.execPath = "/bin/sh";
@@ -927,8 +930,14 @@ void Supervisor::finished(JobClass& cls, Instance& inst, bool failed) {
   blocking.swap(inst.blocking);
   for (const Blocked& b : blocking) {
     if (b.kind == Blocked::Kind::Event) releaseEvent(b.eventId, failed);
-    else answerPending(b.request.connId, b.request.requestId, failed);
+    else deferredAnswers_.push_back({b.request, failed});  // answered once the state settles
   }
+}
+
+void Supervisor::flushDeferredAnswers() {
+  std::vector<std::pair<RequestRef, bool>> answers;
+  answers.swap(deferredAnswers_);
+  for (auto& [ref, failed] : answers) answerPending(ref.connId, ref.requestId, failed);
 }
 
 bool Supervisor::allAtRest() const {

@@ -114,6 +114,7 @@ class Supervisor {
   void clearSlot(ProcessSlot& slot);
   std::vector<std::string> eventEnvFor(const JobClass& cls, const Instance& inst, bool stopping) const;
   void sweepIdle();
+  void flushDeferredAnswers();
   // The environment and instance name of a new run of `cls`, with `extra` (event or request
   // variables) on top of the job's own `env` stanzas; `events`: names for UPSTART_EVENTS.
   bool startEnvironment(const JobClass& cls, const std::vector<std::string>& extra,
@@ -173,6 +174,9 @@ class Supervisor {
   std::vector<std::string> configWarnings_;
   int binaryFd_ = -1;          // this binary, pinned at start (rollback target of a re-exec)
   std::string degraded_;       // non-empty: wait-only mode, and why
+  // Requests whose job reached its goal during this loop iteration; answered at its end, when
+  // the state has settled (always before a re-exec, so none is lost).
+  std::vector<std::pair<RequestRef, bool>> deferredAnswers_;
 };
 
 }  // namespace baton

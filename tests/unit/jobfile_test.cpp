@@ -1,6 +1,8 @@
 #include "supervisor/jobfile.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1027,13 +1029,34 @@ TEST(JobFileDir, FileProblems) {
 }
 
 TEST(JobFileDir, UnreadableFile) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root can read files without read permission";
   TempDir t;
   t.write("secret.conf", "exec x\n");
   fs::permissions(fs::path(t.path()) / "secret.conf", fs::perms::none);
-  baton::LoadedConfig cfg = baton::loadConfigDir(t.path());
-  EXPECT_TRUE(cfg.jobs.empty());
-  EXPECT_EQ(cfg.errors, (std::vector<std::string>{t.path() + "/secret.conf:1: cannot read: Permission denied"}));
+  fs::permissions(t.path(), fs::perms::all);  // the directory itself stays listable
+  // Root reads anything: load as the unprivileged user `nobody` in a child when we are root.
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(3);
+    baton::LoadedConfig cfg = baton::loadConfigDir(t.path());
+    std::string out = std::to_string(cfg.jobs.size()) + "\n";
+    for (const std::string& e : cfg.errors) out += e + "\n";
+    if (::write(pipefd[1], out.data(), out.size()) != ssize_t(out.size())) ::_exit(4);
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  std::string got;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0) got.append(buf, size_t(n));
+  ::close(pipefd[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  EXPECT_EQ(got, "0\n" + t.path() + "/secret.conf:1: cannot read: Permission denied\n");
 }
 
 TEST(JobFileDir, NonRegularFileIsAnError) {
