@@ -1,0 +1,520 @@
+// Model <-> schema round trips (invariant 1) and the snapshot container (header, checksum, fd
+// table, identity checks). A field added to the model without a schema field does not even
+// compile (serialize/codec.cpp static_asserts every struct's field count); these tests make sure
+// every field that is serialized comes back equal, for random models of every shape.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <random>
+
+#include "migrate/formats.h"
+#include "serialize/codec.h"
+#include "serialize/snapshot.h"
+
+namespace baton {
+namespace {
+
+class Gen {
+ public:
+  explicit Gen(uint64_t seed) : rng_(seed) {}
+  uint64_t u64() { return rng_(); }
+  int64_t i64() { return int64_t(rng_()); }
+  int32_t i32() { return int32_t(rng_()); }
+  uint32_t u32() { return uint32_t(rng_()); }
+  bool coin() { return rng_() & 1; }
+  size_t below(size_t n) { return n ? size_t(rng_() % n) : 0; }
+  template <class E> E pick(int count) { return E(below(size_t(count))); }
+
+  std::string text() {
+    switch (below(6)) {
+      case 0: return "";
+      case 1: return std::string(100000 + below(1000), 'x');  // huge
+      case 2: return "ünïcødé ✓ " + std::to_string(u64());
+      default: {
+        std::string s;
+        for (size_t i = below(24); i > 0; --i) s += char(' ' + below(95));
+        return s;
+      }
+    }
+  }
+  std::string bytes() {  // any byte, including NUL
+    std::string s;
+    for (size_t i = below(64); i > 0; --i) s += char(below(256));
+    return s;
+  }
+  std::vector<std::string> texts() {
+    std::vector<std::string> v;
+    for (size_t i = below(4); i > 0; --i) v.push_back(text());
+    return v;
+  }
+
+  EventExpr expr() {
+    EventExpr e;
+    if (coin()) return e;
+    build(e, 3);
+    return e;
+  }
+  int32_t build(EventExpr& e, int depth) {
+    EventNode n;
+    if (depth == 0 || coin()) {
+      n.type = EventNode::Type::Match;
+      n.name = text();
+      n.args = texts();
+    } else {
+      n.type = coin() ? EventNode::Type::And : EventNode::Type::Or;
+      n.left = build(e, depth - 1);
+      n.right = build(e, depth - 1);
+    }
+    n.matched = coin();
+    n.eventId = u64();
+    e.nodes.push_back(n);
+    return int32_t(e.nodes.size() - 1);
+  }
+
+  JobDef def(const std::string& name) {
+    JobDef d;
+    d.name = name;
+    d.path = text();
+    d.description = text();
+    d.author = text();
+    d.version = text();
+    d.usage = text();
+    d.env = texts();
+    d.exportVars = texts();
+    d.instance = text();
+    d.startOn = expr();
+    d.stopOn = expr();
+    d.emits = texts();
+    for (ProcessDef& p : d.process) {
+      p.script = coin();
+      p.command = coin() ? text() : "";
+    }
+    d.expect = pick<ExpectType>(4);
+    d.task = coin();
+    d.killSignal = i32();
+    d.killTimeoutMs = i64();
+    d.reloadSignal = i32();
+    d.respawn = coin();
+    d.respawnLimit = u32();
+    d.respawnIntervalSec = u32();
+    for (size_t i = below(4); i > 0; --i) d.normalExitCodes.push_back(i32());
+    for (size_t i = below(4); i > 0; --i) d.normalExitSignals.push_back(i32());
+    d.console = pick<ConsoleType>(4);
+    d.umask = u32();
+    d.hasNice = coin();
+    d.nice = i32();
+    d.hasOomScore = coin();
+    d.oomScore = i32();
+    for (size_t i = below(3); i > 0; --i) d.limits.push_back({i32(), u64(), u64()});
+    d.chroot = text();
+    d.chdir = text();
+    d.setuid = text();
+    d.setgid = text();
+    for (size_t i = below(3); i > 0; --i) {
+      CgroupDef c{text(), text(), {}};
+      for (size_t k = below(3); k > 0; --k) c.settings.push_back({text(), text()});
+      d.cgroups.push_back(c);
+    }
+    d.unsupported = texts();
+    d.contentHash = text();
+    return d;
+  }
+
+  RequestRef ref() { return {u64(), u64()}; }
+
+  Instance instance(const std::string& name, const std::vector<std::shared_ptr<const JobDef>>& defs) {
+    Instance in;
+    in.name = name;
+    in.def = defs[below(defs.size())];
+    in.goal = pick<Goal>(3);
+    in.state = pick<JobState>(kJobStates);
+    in.env = texts();
+    in.stopEnv = texts();
+    in.stopOn = expr();
+    for (ProcessSlot& s : in.procs) {
+      s.pid = i32();
+      s.startTime = u64();
+      s.spawnValid = coin();
+      s.statusFd = i32();
+      s.pendingScript = text();
+      s.scriptFd = i32();
+      s.earlyExit = coin();
+      s.earlyExitStatus = i32();
+    }
+    in.blocker = u64();
+    for (size_t i = below(3); i > 0; --i) in.blocking.push_back({pick<Blocked::Kind>(2), u64(), ref()});
+    in.killDeadlineNs = i64();
+    in.killProcess = pick<ProcessType>(kProcessTypes);
+    in.failed = coin();
+    in.failedProcess = pick<ProcessType>(kProcessTypes);
+    in.exitStatus = i32();
+    in.failReason = text();
+    in.respawnWindowStartNs = i64();
+    in.respawnCount = u32();
+    in.traceState = pick<TraceState>(5);
+    in.traceForks = u32();
+    return in;
+  }
+
+  Model model(size_t jobs) {
+    Model m;
+    m.config = {text(), text(), text(), text(), text(), text(), coin()};
+    for (size_t j = 0; j < jobs; ++j) {
+      std::string name = "job" + std::to_string(j) + text().substr(0, 8);
+      JobClass cls;
+      std::vector<std::shared_ptr<const JobDef>> defs{std::make_shared<JobDef>(def(name))};
+      if (coin()) defs.push_back(std::make_shared<JobDef>(def(name)));  // an older definition
+      cls.def = defs[0];
+      cls.startOn = expr();
+      cls.deleted = coin();
+      for (size_t i = below(3); i > 0; --i) {
+        std::string iname = i == 1 ? "" : text().substr(0, 12);
+        cls.instances.emplace(iname, instance(iname, defs));
+      }
+      m.classes.emplace(name, std::move(cls));
+    }
+    for (size_t i = below(4); i > 0; --i) {
+      Event e{u64(), text(), texts(), pick<EventProgress>(3), coin(), u32(), {}};
+      for (size_t k = below(3); k > 0; --k) e.waiters.push_back(ref());
+      m.events.push_back(e);
+    }
+    m.nextEventId = u64();
+    for (size_t i = below(4); i > 0; --i) m.logPipes.push_back({i32(), text(), bytes()});
+    m.listenFd = i32();
+    for (size_t i = below(4); i > 0; --i) {
+      Connection c{u64(), i32(), u32(), i32(), bytes(), bytes(), coin(), {}};
+      for (size_t k = below(3); k > 0; --k)
+        c.pending.push_back({u64(), pick<PendingRequest::Kind>(5), text(), text()});
+      m.connections.push_back(c);
+    }
+    m.nextConnId = u64();
+    for (size_t i = below(3); i > 0; --i) m.helpers.push_back({i32(), u64(), text()});
+    for (size_t i = below(3); i > 0; --i) m.unclaimedTraceStops.push_back(i32());
+    m.configProblems = texts();
+    m.reloadPending = coin();
+    m.daemonUid = u32();
+    m.bootTimeNs = i64();
+    m.reexec = {u64(), u64(), text(), text(), i64(), i64(), i64(), i64(), i64(), i64(),
+                i64(), i64(), coin(), coin(), text(), i64(), u64(), u32()};
+    return m;
+  }
+
+ private:
+  std::mt19937_64 rng_;
+};
+
+Model roundTrip(const Model& in) {
+  capnp::MallocMessageBuilder builder;
+  encodeModel(in, builder.initRoot<state::Model>());
+  kj::Array<capnp::word> flat = capnp::messageToFlatArray(builder);
+  capnp::ReaderOptions opts;
+  opts.traversalLimitInWords = flat.size() * 2 + 1024;
+  capnp::FlatArrayMessageReader reader(flat, opts);
+  Model out;
+  std::string error;
+  EXPECT_TRUE(decodeModel(reader.getRoot<state::Model>(), out, error)) << error;
+  return out;
+}
+
+TEST(StateCodec, RandomModelsRoundTripFieldByField) {
+  for (uint64_t seed = 1; seed <= 60; ++seed) {
+    Gen g(seed);
+    Model in = g.model(g.below(12));
+    Model out = roundTrip(in);
+    ASSERT_EQ(in.classes.size(), out.classes.size()) << "seed " << seed;
+    // Compare piece by piece first so a failure names the part that drifted.
+    EXPECT_EQ(in.config, out.config) << "seed " << seed;
+    EXPECT_EQ(in.events, out.events) << "seed " << seed;
+    EXPECT_EQ(in.logPipes, out.logPipes) << "seed " << seed;
+    EXPECT_EQ(in.connections, out.connections) << "seed " << seed;
+    EXPECT_EQ(in.reexec, out.reexec) << "seed " << seed;
+    for (auto& [name, cls] : in.classes) {
+      ASSERT_TRUE(out.classes.count(name)) << name;
+      const JobClass& o = out.classes.at(name);
+      EXPECT_EQ(*cls.def, *o.def) << "seed " << seed << " job " << name;
+      EXPECT_EQ(cls.instances, o.instances) << "seed " << seed << " job " << name;
+    }
+    EXPECT_TRUE(in == out) << "seed " << seed;
+  }
+}
+
+TEST(StateCodec, EveryEnumValueRoundTrips) {
+  Gen g(99);
+  Model m = g.model(1);
+  JobClass& cls = m.classes.begin()->second;
+  auto def = std::make_shared<JobDef>(*cls.def);
+  for (int e = 0; e < 4; ++e) {
+    def->expect = ExpectType(e);
+    def->console = ConsoleType(e);
+    cls.def = def;
+    for (int s = 0; s < kJobStates; ++s) {
+      cls.instances.clear();
+      Instance in = g.instance("i", {cls.def});
+      in.state = JobState(s);
+      in.goal = Goal(s % 3);
+      in.traceState = TraceState(s % 5);
+      in.killProcess = in.failedProcess = ProcessType(s % kProcessTypes);
+      cls.instances.emplace("i", in);
+      Model out = roundTrip(m);
+      ASSERT_TRUE(m == out) << "expect " << e << " state " << s;
+    }
+  }
+}
+
+TEST(StateCodec, EmptyAndTenThousandJobs) {
+  Model empty;
+  EXPECT_TRUE(empty == roundTrip(empty));
+  Model big;
+  auto def = std::make_shared<JobDef>();
+  for (int i = 0; i < 10000; ++i) {
+    auto d = std::make_shared<JobDef>(*def);
+    d->name = "job-" + std::to_string(i);
+    d->process[0] = {false, "/bin/sleep 1000"};
+    JobClass cls;
+    cls.def = d;
+    Instance in;
+    in.def = d;
+    in.goal = Goal::Start;
+    in.state = JobState::Running;
+    in.procs[0].pid = 1000 + i;
+    in.procs[0].startTime = 77 + uint64_t(i);
+    cls.instances.emplace("", in);
+    big.classes.emplace(d->name, std::move(cls));
+  }
+  Model out = roundTrip(big);
+  EXPECT_EQ(out.classes.size(), 10000u);
+  EXPECT_TRUE(big == out);
+}
+
+TEST(StateCodec, SharedDefinitionsStayShared) {
+  // An instance still running an older definition keeps it; others share the class's.
+  Gen g(5);
+  Model m;
+  auto newer = std::make_shared<JobDef>(g.def("svc"));
+  auto older = std::make_shared<JobDef>(g.def("svc"));
+  JobClass cls;
+  cls.def = newer;
+  cls.instances.emplace("a", g.instance("a", {newer}));
+  cls.instances.emplace("b", g.instance("b", {older}));
+  m.classes.emplace("svc", cls);
+  Model out = roundTrip(m);
+  const JobClass& o = out.classes.at("svc");
+  EXPECT_EQ(o.instances.at("a").def.get(), o.def.get());
+  EXPECT_NE(o.instances.at("b").def.get(), o.def.get());
+  EXPECT_EQ(*o.instances.at("b").def, *older);
+}
+
+TEST(StateCodec, UnknownEnumerantIsRefusedWithAReason) {
+  Gen g(7);
+  Model m = g.model(1);
+  capnp::MallocMessageBuilder builder;
+  encodeModel(m, builder.initRoot<state::Model>());
+  auto classes = builder.getRoot<state::Model>().getClasses();
+  // A newer writer's state this reader does not know.
+  if (classes[0].getInstances().size() == 0) classes[0].initInstances(1)[0].setDefIndex(0);
+  classes[0].getInstances()[0].setState(static_cast<state::JobState>(15));
+  Model out;
+  std::string error;
+  EXPECT_FALSE(decodeModel(builder.getRoot<state::Model>().asReader(), out, error));
+  EXPECT_NE(error.find("unknown job state value 15"), std::string::npos) << error;
+}
+
+TEST(StateCodec, BadIndicesAreRefused) {
+  Gen g(8);
+  Model m = g.model(1);
+  m.classes.begin()->second.instances.clear();
+  m.classes.begin()->second.instances.emplace("", g.instance("", {m.classes.begin()->second.def}));
+  capnp::MallocMessageBuilder builder;
+  encodeModel(m, builder.initRoot<state::Model>());
+  auto inst = builder.getRoot<state::Model>().getClasses()[0].getInstances()[0];
+  inst.setDefIndex(7);
+  Model out;
+  std::string error;
+  EXPECT_FALSE(decodeModel(builder.getRoot<state::Model>().asReader(), out, error));
+  EXPECT_NE(error.find("names definition 7"), std::string::npos) << error;
+
+  inst.setDefIndex(0);
+  auto nodes = builder.getRoot<state::Model>().getClasses()[0].initStartOn().initNodes(1);
+  nodes[0].setType(state::EventNode::Type::AND);
+  nodes[0].setLeft(0);
+  nodes[0].setRight(0);  // a node that is its own child would loop forever
+  EXPECT_FALSE(decodeModel(builder.getRoot<state::Model>().asReader(), out, error));
+  EXPECT_NE(error.find("invalid children"), std::string::npos) << error;
+}
+
+// ---- the container ----
+
+struct Pipe {
+  int fds[2];
+  Pipe() { EXPECT_EQ(pipe2(fds, O_CLOEXEC), 0); }
+  ~Pipe() {
+    close(fds[0]);
+    close(fds[1]);
+  }
+};
+
+Model liveModel(Pipe& status, Pipe& log) {
+  Model m;
+  auto def = std::make_shared<JobDef>();
+  def->name = "svc";
+  JobClass cls;
+  cls.def = def;
+  Instance in;
+  in.def = def;
+  in.state = JobState::Spawned;
+  in.goal = Goal::Start;
+  in.procs[0].pid = 4242;
+  in.procs[0].spawnValid = true;
+  in.procs[0].statusFd = status.fds[0];
+  cls.instances.emplace("", in);
+  m.classes.emplace("svc", cls);
+  m.logPipes.push_back({log.fds[0], "svc", "unwritten bytes"});
+  return m;
+}
+
+std::string readAll(int fd) {
+  std::string s;
+  char buf[65536];
+  ssize_t n;
+  lseek(fd, 0, SEEK_SET);
+  while ((n = read(fd, buf, sizeof buf)) > 0) s.append(buf, size_t(n));
+  return s;
+}
+
+TEST(Snapshot, WriteSealMapAndLoad) {
+  Pipe status, log;
+  Model m = liveModel(status, log);
+  size_t bytes = 0;
+  std::string error;
+  int fd = writeSnapshot(m, kSnapshotFormat, 12345, bytes, error);
+  ASSERT_GE(fd, 0) << error;
+  EXPECT_EQ(fcntl(fd, F_GET_SEALS), F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+  EXPECT_NE(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_LT(write(fd, "x", 1), 0);  // sealed
+  Snapshot s;
+  ASSERT_TRUE(s.open(fd, error)) << error;
+  EXPECT_EQ(s.size(), bytes);
+  EXPECT_EQ(s.header().format, kSnapshotFormat);
+  EXPECT_EQ(s.header().serializeStartNs, 12345);
+  ASSERT_EQ(s.fds().size(), 2u);
+  Model out;
+  ASSERT_TRUE(loadSnapshot(s, out, error)) << error;
+  EXPECT_TRUE(m == out);
+  EXPECT_TRUE(checkFdIdentities(s.fds(), error)) << error;
+  close(fd);
+}
+
+TEST(Snapshot, CorruptionIsRefusedWithAReason) {
+  Pipe status, log;
+  Model m = liveModel(status, log);
+  size_t bytes = 0;
+  std::string error;
+  int fd = writeSnapshot(m, kSnapshotFormat, 1, bytes, error);
+  ASSERT_GE(fd, 0) << error;
+  const std::string good = readAll(fd);
+  close(fd);
+  auto refused = [&](std::string bytes, const std::string& expect) {
+    Snapshot s;
+    Model out;
+    std::string why;
+    bool ok = s.openBytes(std::move(bytes), why) && loadSnapshot(s, out, why);
+    EXPECT_FALSE(ok) << "accepted, expected: " << expect;
+    EXPECT_NE(why.find(expect), std::string::npos) << "reason: " << why;
+  };
+  refused(good.substr(0, 10), "truncated");
+  refused(good.substr(0, good.size() - 8), "size mismatch");
+  refused(good + std::string(8, '\0'), "size mismatch");
+  std::string magic = good;
+  magic[0] = 'X';
+  refused(magic, "wrong magic");
+  // Absurd counts in the header.
+  std::string counts = good;
+  SnapshotHeader h;
+  memcpy(&h, counts.data(), sizeof h);
+  h.fdCount = 0xffffffffu;
+  memcpy(counts.data(), &h, sizeof h);
+  refused(counts, "size mismatch");
+  memcpy(&h, good.data(), sizeof h);
+  h.bodyBytes = uint64_t(1) << 60;
+  std::string body = good;
+  memcpy(body.data(), &h, sizeof h);
+  refused(body, "size mismatch");
+  // A newer format.
+  memcpy(&h, good.data(), sizeof h);
+  h.format = kSnapshotFormat + 1;
+  std::string newer = good;
+  memcpy(newer.data(), &h, sizeof h);
+  refused(newer, "is not readable by this build");
+  // Every single bit flip after the header is caught by the checksum.
+  std::mt19937 rng(3);
+  for (int i = 0; i < 300; ++i) {
+    std::string flipped = good;
+    size_t pos = sizeof(SnapshotHeader) + rng() % (good.size() - sizeof(SnapshotHeader));
+    flipped[pos] = char(flipped[pos] ^ (1 << (rng() % 8)));
+    refused(flipped, "checksum mismatch");
+  }
+}
+
+TEST(Snapshot, FdTableMustNameOpenFilesOfTheRightIdentity) {
+  Pipe status, log, other;
+  Model m = liveModel(status, log);
+  size_t bytes = 0;
+  std::string error;
+  int fd = writeSnapshot(m, kSnapshotFormat, 1, bytes, error);
+  ASSERT_GE(fd, 0) << error;
+  Snapshot s;
+  ASSERT_TRUE(s.open(fd, error)) << error;
+  close(fd);
+  std::vector<FdEntry> fds = s.fds();
+  ASSERT_TRUE(checkFdIdentities(fds, error)) << error;
+  // The wrong file behind the number.
+  int saved = dup(log.fds[0]);
+  ASSERT_EQ(dup2(other.fds[0], log.fds[0]), log.fds[0]);
+  EXPECT_FALSE(checkFdIdentities(fds, error));
+  EXPECT_NE(error.find("is not the file the snapshot names"), std::string::npos) << error;
+  ASSERT_EQ(dup2(saved, log.fds[0]), log.fds[0]);
+  close(saved);
+  // A closed fd.
+  std::vector<FdEntry> closed = fds;
+  closed[0].fd = 1000;
+  EXPECT_FALSE(checkFdIdentities(closed, error));
+  EXPECT_NE(error.find("is not open"), std::string::npos) << error;
+  // A table that does not match the fds the state names.
+  Model out = m;
+  out.logPipes.clear();
+  EXPECT_FALSE(checkFdTableMatchesModel(fds, out, error));
+  EXPECT_NE(error.find("does not match"), std::string::npos) << error;
+}
+
+TEST(Snapshot, WritingAClosedFdIsAnError) {
+  Pipe status, log;
+  Model m = liveModel(status, log);
+  m.logPipes[0].fd = 1001;  // not open
+  size_t bytes = 0;
+  std::string error;
+  EXPECT_LT(writeSnapshot(m, kSnapshotFormat, 1, bytes, error), 0);
+  EXPECT_NE(error.find("fd 1001 (log pipe) is not open"), std::string::npos) << error;
+}
+
+TEST(Formats, NegotiationPicksTheNewestCommonFormat) {
+  StateFormats f;
+  std::string error;
+  ASSERT_TRUE(parseStateFormats(stateFormatsText(), f, error)) << error;
+  EXPECT_EQ(f.writes, kSnapshotFormat);
+  uint32_t chosen = 0;
+  ASSERT_TRUE(negotiateFormat(f, chosen, error));
+  EXPECT_EQ(chosen, kSnapshotFormat);
+  StateFormats future{"9.0", 9, 7, 9};
+  EXPECT_FALSE(negotiateFormat(future, chosen, error));
+  EXPECT_NE(error.find("no common state format"), std::string::npos);
+  EXPECT_FALSE(parseStateFormats("hello\n", f, error));
+}
+
+}  // namespace
+}  // namespace baton
