@@ -447,7 +447,7 @@ int writeAll(int fd, const char* data, size_t size, bool socket) {
 class ReceivedMessage {
  public:
   explicit ReceivedMessage(kj::Array<capnp::word> words)
-      : words_(kj::mv(words)), reader_(words_, controlReaderOptions()) {}
+      : words_(kj::mv(words)), reader_(words_, controlReaderOptions(words_.size())) {}
   wire::Response::Reader response() { return reader_.getRoot<wire::Response>(); }
 
  private:
@@ -517,7 +517,7 @@ class Connection {
     for (;;) {
       kj::Array<capnp::word> words;
       std::string error;
-      switch (takeFrame(inbuf_, words, error)) {
+      switch (takeFrame(inbuf_, words, error, kMaxResponseBytes)) {
         case FrameStatus::Complete:
           return std::make_unique<ReceivedMessage>(kj::mv(words));
         case FrameStatus::Error:

@@ -1,6 +1,8 @@
 // Framing of control messages: see control_frame.h.
 #include "supervisor/control_frame.h"
 
+#include <algorithm>
+
 #include <capnp/serialize.h>
 #include <kj/debug.h>
 
@@ -27,11 +29,11 @@ void storeLe32(char* p, uint32_t v) {
 }
 
 // Checks the length prefix alone; returns an empty string if it is acceptable.
-std::string checkLength(uint32_t length) {
+std::string checkLength(uint32_t length, size_t maxBytes) {
   if (length == 0) return "zero-length frame";
-  if (length > kMaxFrameBytes) {
+  if (length > maxBytes) {
     return "frame of " + std::to_string(length) + " bytes exceeds the limit of " +
-           std::to_string(kMaxFrameBytes) + " bytes";
+           std::to_string(maxBytes) + " bytes";
   }
   if (length % sizeof(capnp::word) != 0) {
     return "frame length " + std::to_string(length) + " is not a multiple of 8";
@@ -71,21 +73,22 @@ std::string checkSegmentTable(const char* payload, uint32_t length) {
 
 // Throws kj::Exception if the message would exceed kMaxFrameBytes: the peer would refuse it and
 // close the connection, so the sender should answer with an error instead.
-std::string encodeFrame(capnp::MessageBuilder& message) {
+std::string encodeFrame(capnp::MessageBuilder& message, size_t maxBytes) {
   kj::Array<capnp::word> flat = capnp::messageToFlatArray(message);
   kj::ArrayPtr<const kj::byte> bytes = flat.asBytes();
-  KJ_REQUIRE(bytes.size() <= kMaxFrameBytes, "control message too large for one frame",
-             bytes.size(), kMaxFrameBytes);
+  KJ_REQUIRE(bytes.size() <= maxBytes, "control message too large for one frame", bytes.size(),
+             maxBytes);
   std::string frame(kPrefixBytes + bytes.size(), '\0');
   storeLe32(frame.data(), uint32_t(bytes.size()));
   std::memcpy(frame.data() + kPrefixBytes, bytes.begin(), bytes.size());
   return frame;
 }
 
-FrameStatus takeFrame(std::string& buf, kj::Array<capnp::word>& words, std::string& error) {
+FrameStatus takeFrame(std::string& buf, kj::Array<capnp::word>& words, std::string& error,
+                      size_t maxBytes) {
   if (buf.size() < kPrefixBytes) return FrameStatus::NeedMore;
   const uint32_t length = loadLe32(buf.data());
-  error = checkLength(length);
+  error = checkLength(length, maxBytes);
   if (!error.empty()) return FrameStatus::Error;
   if (buf.size() - kPrefixBytes < length) return FrameStatus::NeedMore;
 
@@ -99,11 +102,11 @@ FrameStatus takeFrame(std::string& buf, kj::Array<capnp::word>& words, std::stri
   return FrameStatus::Complete;
 }
 
-capnp::ReaderOptions controlReaderOptions() {
+capnp::ReaderOptions controlReaderOptions(size_t messageWords) {
   capnp::ReaderOptions options;
-  // 8 MiB of traversal: eight times the largest frame, enough to read a response more than once
-  // (printing and JSON), small enough to stop amplification by shared pointers.
-  options.traversalLimitInWords = 1 << 20;
+  // Enough to read a message more than once (printing and JSON), small enough to stop
+  // amplification by shared pointers.
+  options.traversalLimitInWords = std::max<size_t>(1 << 20, messageWords * 4);
   options.nestingLimit = 64;
   return options;
 }

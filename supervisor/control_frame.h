@@ -7,10 +7,11 @@
 
 namespace baton {
 
-constexpr size_t kMaxFrameBytes = 1 << 20;
+constexpr size_t kMaxFrameBytes = 1 << 20;        // requests (from untrusted clients)
+constexpr size_t kMaxResponseBytes = 256u << 20;  // responses (batond -> batonctl), e.g. snapshots
 
-// Frame a message: length prefix + flat array.
-std::string encodeFrame(capnp::MessageBuilder& message);
+// Frame a message: length prefix + flat array. Throws kj::Exception if it exceeds `maxBytes`.
+std::string encodeFrame(capnp::MessageBuilder& message, size_t maxBytes = kMaxFrameBytes);
 
 enum class FrameStatus { NeedMore, Complete, Error };
 
@@ -18,9 +19,10 @@ enum class FrameStatus { NeedMore, Complete, Error };
 // `words` (word aligned, ready for capnp::FlatArrayMessageReader) and removed from `buf`.
 // Error (length 0, length > kMaxFrameBytes, length not a multiple of 8, payload whose segment
 // table does not match its length): `error` says why; the connection must be closed.
-FrameStatus takeFrame(std::string& buf, kj::Array<capnp::word>& words, std::string& error);
+FrameStatus takeFrame(std::string& buf, kj::Array<capnp::word>& words, std::string& error,
+                      size_t maxBytes = kMaxFrameBytes);
 
-// Reader options for untrusted control input (small traversal limit).
-capnp::ReaderOptions controlReaderOptions();
+// Reader options for control input: traversal limited to twice the message (no amplification).
+capnp::ReaderOptions controlReaderOptions(size_t messageWords = kMaxFrameBytes / 8);
 
 }  // namespace baton

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 
+#include "migrate/formats.h"
 #include "supervisor/control_frame.h"
 #include "supervisor/environ.h"
 #include "supervisor/event_expr.h"
@@ -200,7 +201,17 @@ void Supervisor::onConnection(uint64_t connId, uint32_t events) {
 void Supervisor::sendResponse(uint64_t connId, capnp::MessageBuilder& message) {
   Connection* conn = findConnection(connId);
   if (!conn) return;
-  conn->outBuf += encodeFrame(message);
+  try {
+    conn->outBuf += encodeFrame(message, kMaxResponseBytes);
+  } catch (const kj::Exception& e) {
+    log(Priority::Error, std::string("response too large: ") + e.getDescription().cStr());
+    capnp::MallocMessageBuilder small;
+    auto resp = small.initRoot<wire::Response>();
+    resp.setId(message.getRoot<wire::Response>().getId());
+    resp.setCode(wire::ResultCode::INTERNAL);
+    resp.setMessage("the answer is too large to send");
+    conn->outBuf += encodeFrame(small);
+  }
   if (conn->outBuf.size() > kMaxPendingOutput) {
     log(Priority::Warn, "control connection " + std::to_string(connId) + " does not read; closing it");
     closeConnection(connId);
@@ -568,9 +579,19 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
       startReexec(connId, id, args.getBinary(), args.getTestRefuseRestore(), args.getTestRefuseRollback());
       return;
     }
-    case wire::Request::SNAPSHOT:
+    case wire::Request::SNAPSHOT: {
       if (!needPrivilege()) return;
-      return fail(wire::ResultCode::UNSUPPORTED, "snapshots over the control socket are not in this build yet");
+      // The live state, as it would be handed across a re-exec (nothing is changed).
+      size_t bytes = 0;
+      std::string error;
+      sys::Fd fd(writeSnapshot(model_, kSnapshotFormat, sys::monotonicNs(), bytes, error));
+      if (!fd) return fail(wire::ResultCode::INTERNAL, "snapshot: " + error);
+      std::string data(bytes, '\0');
+      if (pread(fd.get(), data.data(), bytes, 0) != ssize_t(bytes))
+        return fail(wire::ResultCode::INTERNAL, "snapshot: " + sys::errnoText(errno));
+      resp.setSnapshot(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(data.data()), data.size()));
+      return sendResponse(connId, msg);
+    }
   }
   fail(wire::ResultCode::USAGE, "unknown request");
 }
