@@ -17,9 +17,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The example jobs, plus one whose main process the demo holds in its setup phase (test hook)
+# so that a re-exec happens while it is half-way through being spawned.
+mkdir -p "$WORK/jobs"
+cp examples/jobs/*.conf "$WORK/jobs/"
+cat > "$WORK/jobs/slowstart.conf" <<JOB
+description "held in setup until the demo releases it"
+env BATON_TEST_HOLD=$WORK/release
+exec /bin/sh -c 'echo "slowstart: exec confirmed, pid \$\$"; exec sleep 3600'
+JOB
+
 echo "== starting batond as PID 1 of a new PID namespace (logs in $WORK/log)"
-unshare --pid --fork --mount-proc "$BIN/batond" --confdir "$PWD/examples/jobs" --socket "$SOCK" \
-  --logdir "$WORK/log" --cgroup-base "baton-demo-$$" 2>"$WORK/batond.stderr" &
+unshare --pid --fork --mount-proc "$BIN/batond" --confdir "$WORK/jobs" --socket "$SOCK" \
+  --logdir "$WORK/log" --cgroup-base "baton-demo-$$" --test-hooks 2>"$WORK/batond.stderr" &
 UNSHARE_PID=$!
 for _ in $(seq 100); do
   "$BIN/batonctl" --socket "$SOCK" version >/dev/null 2>&1 && break
@@ -50,6 +60,25 @@ CTL restart ticker
 echo
 echo "== show-config of ticker"
 CTL show-config ticker
+echo
+echo "== stateful re-exec while a child is half-way through being spawned"
+CTL start -n slowstart
+CTL status slowstart
+CTL reexec
+echo "(the client was answered by the new binary; the spawn is still in flight)"
+CTL status slowstart
+touch "$WORK/release"
+sleep 0.3
+CTL status slowstart
+echo
+echo "== SIGTERM to PID 1 re-execs too (Upstart's telinit u convention)"
+TICKS_BEFORE=$(wc -l < "$WORK/log/ticker.log")
+kill -TERM "$NS_INIT"
+sleep 2.5
+CTL status ticker
+echo "ticker log: $TICKS_BEFORE lines before, $(wc -l < "$WORK/log/ticker.log") now, no gap:"
+grep -E '^tick [0-9]+$' "$WORK/log/ticker.log" | awk '{n=$2; if (p && n!=p+1 && n!=1) {print "  GAP", p, n; bad=1} p=n}
+  END {if (!bad) print "  every tick present once, in order (restarts begin again at 1)"}'
 echo
 echo "== logs"
 for f in "$WORK"/log/*.log; do echo "--- $(basename "$f")"; tail -n 5 "$f"; done
