@@ -7,6 +7,10 @@
 
 #include "serialize/codec.h"
 
+#include <unistd.h>
+
+#include <capnp/any.h>
+
 namespace baton {
 
 std::string stateFormatsText() {
@@ -40,6 +44,69 @@ bool negotiateFormat(const StateFormats& target, uint32_t& format, std::string& 
     return false;
   }
   format = best;
+  return true;
+}
+
+const std::vector<MigrationStep>& migrationSteps() {
+  // Format 1 is the first format: no steps yet. Add each pair here (see docs/formats.md).
+  static const std::vector<MigrationStep> steps = {};
+  return steps;
+}
+
+namespace {
+
+const MigrationStep* findStep(uint32_t from, uint32_t to) {
+  for (const MigrationStep& s : migrationSteps())
+    if (s.from == from && s.to == to) return &s;
+  return nullptr;
+}
+
+std::string readAllFd(int fd) {
+  std::string data;
+  char buf[65536];
+  ssize_t n;
+  lseek(fd, 0, SEEK_SET);
+  while ((n = read(fd, buf, sizeof buf)) > 0) data.append(buf, size_t(n));
+  return data;
+}
+
+}  // namespace
+
+bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, std::string& error) {
+  const SnapshotHeader& h = snapshot.header();
+  uint32_t at = h.format;
+  // Walk one step at a time; every intermediate body is a whole message of that format.
+  kj::Array<capnp::word> current = kj::heapArray<capnp::word>(snapshot.body());
+  while (at != to) {
+    uint32_t next = to > at ? at + 1 : at - 1;
+    const MigrationStep* step = findStep(at, next);
+    if (!step) {
+      error = "no migration from format " + std::to_string(at) + " to " + std::to_string(next) +
+              " (this build writes format " + std::to_string(kSnapshotFormat) + ")";
+      return false;
+    }
+    try {
+      capnp::FlatArrayMessageReader in(current, snapshot.readerOptions());
+      capnp::MallocMessageBuilder out;
+      if (!step->apply(in, out, error)) {
+        error = "format " + std::to_string(at) + " -> " + std::to_string(next) + ": " + error;
+        return false;
+      }
+      current = capnp::messageToFlatArray(out);
+    } catch (const kj::Exception& e) {
+      error = "format " + std::to_string(at) + " -> " + std::to_string(next) + ": " + e.getDescription().cStr();
+      return false;
+    }
+    at = next;
+  }
+  capnp::FlatArrayMessageReader reader(current, snapshot.readerOptions());
+  capnp::MallocMessageBuilder copy;
+  copy.setRoot(reader.getRoot<capnp::AnyStruct>());
+  size_t size = 0;
+  int fd = writeSnapshotContainer(copy, snapshot.fds(), to, h.serializeStartNs, size, error);
+  if (fd < 0) return false;
+  bytes = readAllFd(fd);
+  close(fd);
   return true;
 }
 

@@ -5,14 +5,16 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include <capnp/message.h>
 
 #include "schema/model.h"
+#include "schema/release.h"
 #include "serialize/snapshot.h"
 
 namespace baton {
 
-constexpr uint32_t kSnapshotFormat = 1;        // written by this build
-constexpr uint32_t kOldestReadableFormat = 1;  // oldest format this build restores
 
 // What `batond --state-formats` prints, e.g. "baton 0.1.0\nwrites 1\nreads 1-1\n".
 std::string stateFormatsText();
@@ -25,6 +27,20 @@ bool parseStateFormats(const std::string& text, StateFormats& out, std::string& 
 
 // The newest format both this build can write and the target can read; false if none.
 bool negotiateFormat(const StateFormats& target, uint32_t& format, std::string& error);
+
+// One migration step between adjacent formats: a small pure function from a body message in the
+// schema of `from` to one in the schema of `to`. Each format change adds an upgrade (N -> N+1)
+// and a downgrade (N+1 -> N); a downgrade that would lose something the older format cannot
+// represent fails with a precise reason.
+struct MigrationStep {
+  uint32_t from, to;
+  const char* what;  // one line: what changes
+  bool (*apply)(capnp::MessageReader& in, capnp::MessageBuilder& out, std::string& error);
+};
+const std::vector<MigrationStep>& migrationSteps();
+
+// Re-encode `snapshot` in format `to` by walking the steps (up or down); the fd table is kept.
+bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, std::string& error);
 
 // Migrate (if needed) and decode a validated snapshot into `model`.
 bool loadSnapshot(const Snapshot& snapshot, Model& model, std::string& error);

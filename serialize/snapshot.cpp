@@ -60,9 +60,10 @@ std::vector<FdEntry> modelFds(const Model& m) {
 }
 
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
-                  std::string& error) {
+                  std::string& error, bool liveFds) {
   std::vector<FdEntry> fds = modelFds(model);
   for (FdEntry& e : fds) {
+    if (!liveFds) continue;
     struct stat st;
     if (fstat(e.fd, &st) != 0) {
       error = std::string("fd ") + std::to_string(e.fd) + " (" + fdRoleName(FdRole(e.role)) +
@@ -77,8 +78,12 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
   // A first segment large enough for typical models keeps the body in one segment.
   capnp::MallocMessageBuilder message(16384, capnp::AllocationStrategy::GROW_HEURISTICALLY);
   encodeModel(model, message.initRoot<state::Model>());
-  auto segments = message.getSegmentsForOutput();
+  return writeSnapshotContainer(message, std::move(fds), format, serializeStartNs, bytes, error);
+}
 
+int writeSnapshotContainer(capnp::MessageBuilder& message, std::vector<FdEntry> fds, uint32_t format,
+                           int64_t serializeStartNs, size_t& bytes, std::string& error) {
+  auto segments = message.getSegmentsForOutput();
   // Stream framing: segment count - 1, sizes, padding to a word.
   std::vector<uint32_t> table(((segments.size() + 2) & ~size_t(1)), 0);
   table[0] = uint32_t(segments.size() - 1);
@@ -135,6 +140,28 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
     return -1;
   }
   bytes = total;
+  return fd;
+}
+
+int sealedMemfd(const std::string& bytes, std::string& error) {
+  int fd = memfd_create("baton-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) {
+    error = std::string("memfd_create: ") + strerror(errno);
+    return -1;
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += size_t(n);
+  }
+  if (done != bytes.size() ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    error = std::string("writing the snapshot: ") + strerror(errno);
+    close(fd);
+    return -1;
+  }
   return fd;
 }
 

@@ -52,8 +52,18 @@ static_assert(sizeof(FdEntry) == 32);
 std::vector<FdEntry> modelFds(const Model& model);
 
 // Serialize `model` into a new sealed memfd (close-on-exec). Returns the fd or -1 with `error`.
+// `liveFds`: record each fd's identity (it must be open). Offline tools (baton-state encode,
+// import-upstart) write the table with zero identities: such a snapshot is for inspection and
+// tests, and a restore refuses it.
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
-                  std::string& error);
+                  std::string& error, bool liveFds = true);
+
+// Write a container around an already built body message (migration steps use this).
+int writeSnapshotContainer(capnp::MessageBuilder& body, std::vector<FdEntry> fds, uint32_t format,
+                           int64_t serializeStartNs, size_t& bytes, std::string& error);
+
+// A sealed, close-on-exec memfd holding `bytes` (e.g. a migrated snapshot).
+int sealedMemfd(const std::string& bytes, std::string& error);
 
 // A mapped snapshot. open() checks the header, sizes and checksum; it does not decode the body.
 class Snapshot {

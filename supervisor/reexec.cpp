@@ -94,9 +94,6 @@ void Supervisor::startReexec(uint64_t connId, uint64_t requestId, std::string ta
   std::string error;
   if (!parseStateFormats(formats.output, theirs, error) || !negotiateFormat(theirs, format, error))
     return reexecFailed(connId, requestId, "target " + target + ": " + error);
-  if (format != kSnapshotFormat)  // downgrade steps arrive with the next format (migrate/)
-    return reexecFailed(connId, requestId, "target reads only format " + std::to_string(format) +
-                                               ", no downgrade to it exists in this build");
 
   // 2. Serialize. The client's request is part of the state: the new binary answers it.
   const int64_t t0 = sys::monotonicNs();
@@ -106,6 +103,19 @@ void Supervisor::startReexec(uint64_t connId, uint64_t requestId, std::string ta
     conn->pending.push_back({requestId, PendingRequest::Kind::Reexec, "", ""});
   size_t bytes = 0;
   sys::Fd snapshot(writeSnapshot(model_, format, t0, bytes, error));
+  if (snapshot && format != kSnapshotFormat) {
+    // An older target: walk the downgrade steps; one that would lose something is refused here,
+    // before the point of no return.
+    Snapshot current;
+    std::string older;
+    if (!current.open(snapshot.get(), error) || !migrateSnapshot(current, format, older, error)) {
+      error = "downgrade to format " + std::to_string(format) + ": " + error;
+      snapshot.reset();
+    } else {
+      snapshot.reset(sealedMemfd(older, error));
+      bytes = older.size();
+    }
+  }
   if (!snapshot) {
     model_.reexec.count--;
     return reexecFailed(connId, requestId, "serialization failed: " + error);
