@@ -1,0 +1,94 @@
+// baton_pidreuse RELEASE_FILE INFO_FILE: make the pid of a job's tracked process name another
+// process, behind the supervisor's back. For `expect fork` jobs, in a PID namespace, as root.
+//
+// The process forks a child C (the one `expect fork` follows: the job's main pid becomes C) and,
+// unlike a classic daemon, stays alive as C's real parent. C waits until RELEASE_FILE exists and
+// exits; this process reaps it, so the supervisor never sees C die. Then it writes C-1 to
+// /proc/sys/kernel/ns_last_pid and forks again until the new child gets pid C (an impostor with
+// another start time, which just sleeps). It writes "old C new D" to INFO_FILE (D == C on
+// success, or "error ..." when the pid could not be recycled) and sleeps until killed.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace {
+
+void writeInfo(const char* path, const std::string& text) {
+  std::string tmp = std::string(path) + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  ssize_t ignored = write(fd, text.data(), text.size());
+  (void)ignored;
+  close(fd);
+  rename(tmp.c_str(), path);  // atomic appearance
+}
+
+bool setLastPid(pid_t last) {
+  int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::string text = std::to_string(last);
+  bool ok = write(fd, text.data(), text.size()) == ssize_t(text.size());
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: baton_pidreuse RELEASE_FILE INFO_FILE\n");
+    return 2;
+  }
+  const char* release = argv[1];
+  const char* info = argv[2];
+  pid_t child = fork();
+  if (child < 0) {
+    std::perror("fork");
+    return 1;
+  }
+  if (child == 0) {
+    std::printf("tracked child %d\n", int(getpid()));
+    std::fflush(stdout);
+    while (access(release, F_OK) != 0) usleep(10 * 1000);
+    _exit(0);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  // The start time is in clock ticks: make sure the impostor's differs from the child's.
+  usleep(50 * 1000);
+  pid_t impostor = -1;
+  std::string error;
+  for (int attempt = 0; attempt < 100 && impostor != child; ++attempt) {
+    if (impostor > 0) {
+      kill(impostor, SIGKILL);
+      waitpid(impostor, nullptr, 0);
+    }
+    if (!setLastPid(child - 1)) {
+      error = std::string("ns_last_pid: ") + std::strerror(errno);
+      impostor = -1;
+      break;
+    }
+    impostor = fork();
+    if (impostor < 0) {
+      error = std::string("fork: ") + std::strerror(errno);
+      break;
+    }
+    if (impostor == 0) {
+      for (;;) pause();
+    }
+  }
+  if (!error.empty()) writeInfo(info, "error " + error + "\n");
+  else
+    writeInfo(info, "old " + std::to_string(child) + " new " + std::to_string(impostor) + "\n");
+  std::printf("impostor %d\n", int(impostor));
+  std::fflush(stdout);
+  for (;;) pause();
+}
