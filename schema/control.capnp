@@ -3,7 +3,8 @@
 #
 # Framing (supervisor/control_frame.h): each message is a 4-byte little-endian length N followed
 # by N bytes of a single-segment-or-more Cap'n Proto message in standard stream encoding
-# (capnp::messageToFlatArray). Frames larger than 1 MiB are refused. Every Request carries an id;
+# (capnp::messageToFlatArray). Requests larger than 1 MiB are refused; responses may be up to
+# 256 MiB (a snapshot of a large system). Every Request carries an id;
 # batond sends exactly one Response with the same id. Requests that wait (start/stop/restart
 # without noWait, emit without noWait) are answered when what they wait for has happened.
 #
@@ -37,7 +38,7 @@ struct Request {
     stop @2 :JobRef;
     restart @3 :JobRef;
     reload @4 :JobRef;               # send the reload signal to the main process
-    status @5 :JobRef;               # name empty + daemon: status of batond itself
+    status @5 :JobRef;               # name empty: every job (like list)
     list @6 :Void;
     emit @7 :EmitArgs;
     showConfig @8 :Text;             # job name, or empty for all
@@ -105,7 +106,7 @@ struct ConfigCheck {
 }
 
 struct ReexecTiming {
-  # All in nanoseconds; absolute points are CLOCK_MONOTONIC.
+  # Durations in nanoseconds.
   serializeNs @0 :Int64;
   preflightNs @1 :Int64;
   execNs @2 :Int64;

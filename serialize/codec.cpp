@@ -43,7 +43,7 @@ BATON_CODEC_COVERS(Model, 15);
 // ---- helpers ----
 template <class L>
 void setTexts(L list, const std::vector<std::string>& v) {
-  for (size_t i = 0; i < v.size(); ++i) list.set(unsigned(i), v[i]);
+  for (size_t i = 0; i < v.size(); ++i) list.set(unsigned(i), capnp::Text::Reader(v[i].data(), v[i].size()));
 }
 template <class B>
 void textsOut(B&& init, const std::vector<std::string>& v) {
@@ -73,15 +73,30 @@ bool enumIn(From raw, int count, To& out, const char* what, std::string& error) 
   return true;
 }
 
+// Text with its known length (std::string is NUL-terminated): saves a strlen per field.
+inline capnp::Text::Reader txt(const std::string& v) { return capnp::Text::Reader(v.data(), v.size()); }
+
 // ---- encode ----
+// Sparse: a Text or list left unset reads back as empty, so empty values are not written at all
+// (an empty Text would still cost a pointer and a word). This halves the snapshot of a typical
+// job and the work of both serializing and restoring it.
+#define SET_TEXT(b, Field, v) \
+  do {                        \
+    if (!(v).empty()) (b).set##Field(txt(v)); \
+  } while (0)
+#define SET_TEXTS(b, Field, v) \
+  do {                         \
+    if (!(v).empty()) setTexts((b).init##Field(unsigned((v).size())), v); \
+  } while (0)
+
 void encodeExpr(const EventExpr& e, state::EventExpr::Builder b) {
   auto nodes = b.initNodes(unsigned(e.nodes.size()));
   for (size_t i = 0; i < e.nodes.size(); ++i) {
     const EventNode& n = e.nodes[i];
     auto o = nodes[unsigned(i)];
     o.setType(state::EventNode::Type(n.type));
-    o.setName(n.name);
-    textsOut([&](unsigned k) { return o.initArgs(k); }, n.args);
+    SET_TEXT(o, Name, n.name);
+    SET_TEXTS(o, Args, n.args);
     o.setLeft(n.left);
     o.setRight(n.right);
     o.setMatched(n.matched);
@@ -90,23 +105,31 @@ void encodeExpr(const EventExpr& e, state::EventExpr::Builder b) {
 }
 
 void encodeDef(const JobDef& d, state::JobDef::Builder b) {
-  b.setName(d.name);
-  b.setPath(d.path);
-  b.setDescription(d.description);
-  b.setAuthor(d.author);
-  b.setVersion(d.version);
-  b.setUsage(d.usage);
-  textsOut([&](unsigned k) { return b.initEnv(k); }, d.env);
-  textsOut([&](unsigned k) { return b.initExportVars(k); }, d.exportVars);
-  b.setInstance(d.instance);
-  encodeExpr(d.startOn, b.initStartOn());
-  encodeExpr(d.stopOn, b.initStopOn());
-  textsOut([&](unsigned k) { return b.initEmits(k); }, d.emits);
-  auto procs = b.initProcess(kProcessTypes);
-  for (int t = 0; t < kProcessTypes; ++t) {
-    procs[unsigned(t)].setType(state::ProcessType(t));
-    procs[unsigned(t)].initDef().setScript(d.process[t].script);
-    procs[unsigned(t)].getDef().setCommand(d.process[t].command);
+  SET_TEXT(b, Name, d.name);
+  SET_TEXT(b, Path, d.path);
+  SET_TEXT(b, Description, d.description);
+  SET_TEXT(b, Author, d.author);
+  SET_TEXT(b, Version, d.version);
+  SET_TEXT(b, Usage, d.usage);
+  SET_TEXTS(b, Env, d.env);
+  SET_TEXTS(b, ExportVars, d.exportVars);
+  SET_TEXT(b, Instance, d.instance);
+  if (!d.startOn.empty()) encodeExpr(d.startOn, b.initStartOn());
+  if (!d.stopOn.empty()) encodeExpr(d.stopOn, b.initStopOn());
+  SET_TEXTS(b, Emits, d.emits);
+  unsigned present = 0;
+  for (const ProcessDef& p : d.process) present += p.present() || p.script;
+  if (present) {
+    auto procs = b.initProcess(present);
+    unsigned k = 0;
+    for (int t = 0; t < kProcessTypes; ++t) {
+      const ProcessDef& p = d.process[t];
+      if (!p.present() && !p.script) continue;  // absent processes are implied
+      procs[k].setType(state::ProcessType(t));
+      auto def = procs[k++].initDef();
+      def.setScript(p.script);
+      SET_TEXT(def, Command, p.command);
+    }
   }
   b.setExpect(state::ExpectType(d.expect));
   b.setTask(d.task);
@@ -116,39 +139,48 @@ void encodeDef(const JobDef& d, state::JobDef::Builder b) {
   b.setRespawn(d.respawn);
   b.setRespawnLimit(d.respawnLimit);
   b.setRespawnIntervalSec(d.respawnIntervalSec);
-  auto codes = b.initNormalExitCodes(unsigned(d.normalExitCodes.size()));
-  for (size_t i = 0; i < d.normalExitCodes.size(); ++i) codes.set(unsigned(i), d.normalExitCodes[i]);
-  auto sigs = b.initNormalExitSignals(unsigned(d.normalExitSignals.size()));
-  for (size_t i = 0; i < d.normalExitSignals.size(); ++i) sigs.set(unsigned(i), d.normalExitSignals[i]);
+  if (!d.normalExitCodes.empty()) {
+    auto codes = b.initNormalExitCodes(unsigned(d.normalExitCodes.size()));
+    for (size_t i = 0; i < d.normalExitCodes.size(); ++i) codes.set(unsigned(i), d.normalExitCodes[i]);
+  }
+  if (!d.normalExitSignals.empty()) {
+    auto sigs = b.initNormalExitSignals(unsigned(d.normalExitSignals.size()));
+    for (size_t i = 0; i < d.normalExitSignals.size(); ++i) sigs.set(unsigned(i), d.normalExitSignals[i]);
+  }
   b.setConsole(state::ConsoleType(d.console));
   b.setUmask(d.umask);
   b.setHasNice(d.hasNice);
   b.setNice(d.nice);
   b.setHasOomScore(d.hasOomScore);
   b.setOomScore(d.oomScore);
-  auto limits = b.initLimits(unsigned(d.limits.size()));
-  for (size_t i = 0; i < d.limits.size(); ++i) {
-    limits[unsigned(i)].setResource(d.limits[i].resource);
-    limits[unsigned(i)].setSoft(d.limits[i].soft);
-    limits[unsigned(i)].setHard(d.limits[i].hard);
-  }
-  b.setChroot(d.chroot);
-  b.setChdir(d.chdir);
-  b.setSetuid(d.setuid);
-  b.setSetgid(d.setgid);
-  auto cgs = b.initCgroups(unsigned(d.cgroups.size()));
-  for (size_t i = 0; i < d.cgroups.size(); ++i) {
-    auto c = cgs[unsigned(i)];
-    c.setController(d.cgroups[i].controller);
-    c.setName(d.cgroups[i].name);
-    auto st = c.initSettings(unsigned(d.cgroups[i].settings.size()));
-    for (size_t k = 0; k < d.cgroups[i].settings.size(); ++k) {
-      st[unsigned(k)].setKey(d.cgroups[i].settings[k].key);
-      st[unsigned(k)].setValue(d.cgroups[i].settings[k].value);
+  if (!d.limits.empty()) {
+    auto limits = b.initLimits(unsigned(d.limits.size()));
+    for (size_t i = 0; i < d.limits.size(); ++i) {
+      limits[unsigned(i)].setResource(d.limits[i].resource);
+      limits[unsigned(i)].setSoft(d.limits[i].soft);
+      limits[unsigned(i)].setHard(d.limits[i].hard);
     }
   }
-  textsOut([&](unsigned k) { return b.initUnsupported(k); }, d.unsupported);
-  b.setContentHash(d.contentHash);
+  SET_TEXT(b, Chroot, d.chroot);
+  SET_TEXT(b, Chdir, d.chdir);
+  SET_TEXT(b, Setuid, d.setuid);
+  SET_TEXT(b, Setgid, d.setgid);
+  if (!d.cgroups.empty()) {
+    auto cgs = b.initCgroups(unsigned(d.cgroups.size()));
+    for (size_t i = 0; i < d.cgroups.size(); ++i) {
+      auto c = cgs[unsigned(i)];
+      SET_TEXT(c, Controller, d.cgroups[i].controller);
+      SET_TEXT(c, Name, d.cgroups[i].name);
+      if (d.cgroups[i].settings.empty()) continue;
+      auto st = c.initSettings(unsigned(d.cgroups[i].settings.size()));
+      for (size_t k = 0; k < d.cgroups[i].settings.size(); ++k) {
+        SET_TEXT(st[unsigned(k)], Key, d.cgroups[i].settings[k].key);
+        SET_TEXT(st[unsigned(k)], Value, d.cgroups[i].settings[k].value);
+      }
+    }
+  }
+  SET_TEXTS(b, Unsupported, d.unsupported);
+  SET_TEXT(b, ContentHash, d.contentHash);
 }
 
 void encodeRef(const RequestRef& r, state::RequestRef::Builder b) {
@@ -156,41 +188,51 @@ void encodeRef(const RequestRef& r, state::RequestRef::Builder b) {
   b.setRequestId(r.requestId);
 }
 
+bool idleSlot(const ProcessSlot& s) { return s == ProcessSlot{}; }
+
 void encodeInstance(const Instance& in, uint32_t defIndex, state::Instance::Builder b) {
-  b.setName(in.name);
+  SET_TEXT(b, Name, in.name);
   b.setDefIndex(defIndex);
   b.setGoal(state::Goal(in.goal));
   b.setState(state::JobState(in.state));
-  textsOut([&](unsigned k) { return b.initEnv(k); }, in.env);
-  textsOut([&](unsigned k) { return b.initStopEnv(k); }, in.stopEnv);
-  encodeExpr(in.stopOn, b.initStopOn());
-  auto procs = b.initProcs(kProcessTypes);
-  for (int t = 0; t < kProcessTypes; ++t) {
-    const ProcessSlot& s = in.procs[t];
-    auto o = procs[unsigned(t)];
-    o.setType(state::ProcessType(t));
-    o.setPid(s.pid);
-    o.setStartTime(s.startTime);
-    o.setSpawnValid(s.spawnValid);
-    o.setStatusFd(s.statusFd);
-    o.setPendingScript(s.pendingScript);
-    o.setScriptFd(s.scriptFd);
-    o.setEarlyExit(s.earlyExit);
-    o.setEarlyExitStatus(s.earlyExitStatus);
+  SET_TEXTS(b, Env, in.env);
+  SET_TEXTS(b, StopEnv, in.stopEnv);
+  if (!in.stopOn.empty()) encodeExpr(in.stopOn, b.initStopOn());
+  unsigned used = 0;
+  for (const ProcessSlot& s : in.procs) used += !idleSlot(s);
+  if (used) {
+    auto procs = b.initProcs(used);  // idle slots are implied
+    unsigned k = 0;
+    for (int t = 0; t < kProcessTypes; ++t) {
+      const ProcessSlot& s = in.procs[t];
+      if (idleSlot(s)) continue;
+      auto o = procs[k++];
+      o.setType(state::ProcessType(t));
+      o.setPid(s.pid);
+      o.setStartTime(s.startTime);
+      o.setSpawnValid(s.spawnValid);
+      o.setStatusFd(s.statusFd);
+      SET_TEXT(o, PendingScript, s.pendingScript);
+      o.setScriptFd(s.scriptFd);
+      o.setEarlyExit(s.earlyExit);
+      o.setEarlyExitStatus(s.earlyExitStatus);
+    }
   }
   b.setBlocker(in.blocker);
-  auto blocking = b.initBlocking(unsigned(in.blocking.size()));
-  for (size_t i = 0; i < in.blocking.size(); ++i) {
-    blocking[unsigned(i)].setKind(state::Blocked::Kind(in.blocking[i].kind));
-    blocking[unsigned(i)].setEventId(in.blocking[i].eventId);
-    encodeRef(in.blocking[i].request, blocking[unsigned(i)].initRequest());
+  if (!in.blocking.empty()) {
+    auto blocking = b.initBlocking(unsigned(in.blocking.size()));
+    for (size_t i = 0; i < in.blocking.size(); ++i) {
+      blocking[unsigned(i)].setKind(state::Blocked::Kind(in.blocking[i].kind));
+      blocking[unsigned(i)].setEventId(in.blocking[i].eventId);
+      encodeRef(in.blocking[i].request, blocking[unsigned(i)].initRequest());
+    }
   }
   b.setKillDeadlineNs(in.killDeadlineNs);
   b.setKillProcess(state::ProcessType(in.killProcess));
   b.setFailed(in.failed);
   b.setFailedProcess(state::ProcessType(in.failedProcess));
   b.setExitStatus(in.exitStatus);
-  b.setFailReason(in.failReason);
+  SET_TEXT(b, FailReason, in.failReason);
   b.setRespawnWindowStartNs(in.respawnWindowStartNs);
   b.setRespawnCount(in.respawnCount);
   b.setTraceState(state::TraceState(in.traceState));
@@ -399,7 +441,7 @@ void encodeModel(const Model& m, state::Model::Builder b) {
   unsigned ci = 0;
   for (auto& [name, cls] : m.classes) {
     auto c = classes[ci++];
-    c.setName(name);
+    c.setName(txt(name));
     // Definitions are shared by pointer: the class's own first, then older ones instances run.
     std::vector<const JobDef*> defs{cls.def.get()};
     std::map<const JobDef*, uint32_t> index{{cls.def.get(), 0}};
@@ -419,7 +461,7 @@ void encodeModel(const Model& m, state::Model::Builder b) {
     const Event& e = m.events[i];
     auto o = events[unsigned(i)];
     o.setId(e.id);
-    o.setName(e.name);
+    o.setName(txt(e.name));
     textsOut([&](unsigned k) { return o.initEnv(k); }, e.env);
     o.setProgress(state::EventProgress(e.progress));
     o.setFailed(e.failed);
@@ -431,7 +473,7 @@ void encodeModel(const Model& m, state::Model::Builder b) {
   auto logs = b.initLogPipes(unsigned(m.logPipes.size()));
   for (size_t i = 0; i < m.logPipes.size(); ++i) {
     logs[unsigned(i)].setFd(m.logPipes[i].fd);
-    logs[unsigned(i)].setLogName(m.logPipes[i].logName);
+    logs[unsigned(i)].setLogName(txt(m.logPipes[i].logName));
     logs[unsigned(i)].setUnwritten(bytes(m.logPipes[i].unwritten));
   }
   b.setListenFd(m.listenFd);

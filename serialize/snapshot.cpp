@@ -59,11 +59,26 @@ std::vector<FdEntry> modelFds(const Model& m) {
   return out;
 }
 
+bool fdIdentity(int fd, FdIdentity& out) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return false;
+  out = {uint64_t(st.st_dev), uint64_t(st.st_ino), uint32_t(st.st_mode & S_IFMT)};
+  return true;
+}
+
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
-                  std::string& error, bool liveFds) {
+                  std::string& error, bool liveFds, FdIdentityLookup identity, const void* identityCtx) {
   std::vector<FdEntry> fds = modelFds(model);
   for (FdEntry& e : fds) {
     if (!liveFds) continue;
+    if (identity) {
+      if (const FdIdentity* known = identity(identityCtx, e.fd)) {
+        e.dev = known->dev;
+        e.ino = known->ino;
+        e.type = known->type;
+        continue;
+      }
+    }
     struct stat st;
     if (fstat(e.fd, &st) != 0) {
       error = std::string("fd ") + std::to_string(e.fd) + " (" + fdRoleName(FdRole(e.role)) +

@@ -55,8 +55,18 @@ std::vector<FdEntry> modelFds(const Model& model);
 // `liveFds`: record each fd's identity (it must be open). Offline tools (baton-state encode,
 // import-upstart) write the table with zero identities: such a snapshot is for inspection and
 // tests, and a restore refuses it.
+// `identity`, if given, supplies each fd's identity as recorded when it was opened (saves an
+// fstat per fd inside the re-exec window); fds it does not know are fstat'ed.
+struct FdIdentity {
+  uint64_t dev = 0, ino = 0;
+  uint32_t type = 0;
+};
+using FdIdentityLookup = const FdIdentity* (*)(const void* ctx, int fd);
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
-                  std::string& error, bool liveFds = true);
+                  std::string& error, bool liveFds = true, FdIdentityLookup identity = nullptr,
+                  const void* identityCtx = nullptr);
+// The identity of an open fd (false if it is not open).
+bool fdIdentity(int fd, FdIdentity& out);
 
 // Write a container around an already built body message (migration steps use this).
 int writeSnapshotContainer(capnp::MessageBuilder& body, std::vector<FdEntry> fds, uint32_t format,

@@ -2,12 +2,15 @@
 //
 // Exit codes: 0 clean shutdown (not PID 1), 1 cannot start serving, 2 usage error.
 // As PID 1, batond never exits on its own.
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <errno.h>
 
 #include <climits>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -34,7 +37,8 @@ const char* kUsage =
     "  --state-formats     print the snapshot formats this binary writes and reads, exit\n"
     "  --verify-state FD   pre-flight: check the snapshot on FD, print a verdict, exit 0 if it\n"
     "                      can be restored, 1 if not\n"
-    "  --restore-fd FD     (internal) take over the state handed across a re-exec\n";
+    "  --restore-fd FD     (internal) take over the state handed across a re-exec\n"
+    "  --exec-floor        (benchmarks) exit at the top of main\n";
 
 // --verify-state: never crashes on bad input; says why a snapshot is refused.
 int verifyState(int fd) {
@@ -70,6 +74,8 @@ std::string selfPath() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Benchmark floor: the cost of exec'ing this binary and reaching main, nothing else.
+  if (argc == 2 && argv[1][0] == '-' && strcmp(argv[1], "--exec-floor") == 0) return 0;
   const int64_t mainStart = baton::sys::monotonicNs();
   baton::Options opts;
   opts.mainStartNs = mainStart;
@@ -133,8 +139,17 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (opts.config.cgroupBase.empty() || opts.config.cgroupBase.find("..") != std::string::npos) {
-    std::cerr << "batond: --cgroup-base must be a relative group name\n";
+  if (opts.config.cgroupBase.empty() || opts.config.cgroupBase[0] == '/' ||
+      opts.config.cgroupBase.find("..") != std::string::npos) {
+    std::cerr << "batond: --cgroup-base must be a relative group name (no '/' at the start, no '..')\n";
+    return 2;
+  }
+  bool knownPriority = false;
+  for (const char* p : {"debug", "info", "message", "warn", "error", "fatal"})
+    knownPriority |= opts.config.logPriority == p;
+  if (!knownPriority) {
+    std::cerr << "batond: unknown log priority '" << opts.config.logPriority
+              << "' (debug, info, message, warn, error, fatal)\n";
     return 2;
   }
   opts.selfPath = selfPath();
@@ -145,8 +160,13 @@ int main(int argc, char** argv) {
   }
   if (!supervisor.start()) {
     if (getpid() == 1) {
-      // PID 1 must not exit: stay as a reaper so the system does not panic.
-      for (;;) pause();
+      // PID 1 must not exit (the kernel would panic): stay, and keep reaping orphans.
+      sigset_t all;
+      sigfillset(&all);
+      sigprocmask(SIG_UNBLOCK, &all, nullptr);
+      for (;;) {
+        if (waitpid(-1, nullptr, 0) < 0) pause();
+      }
     }
     return 1;
   }

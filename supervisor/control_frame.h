@@ -22,7 +22,8 @@ enum class FrameStatus { NeedMore, Complete, Error };
 FrameStatus takeFrame(std::string& buf, kj::Array<capnp::word>& words, std::string& error,
                       size_t maxBytes = kMaxFrameBytes);
 
-// Reader options for control input: traversal limited to twice the message (no amplification).
+// Reader options for control input: traversal limited to four times the message (at least 1M
+// words), enough to read it more than once, too little for amplification by shared pointers.
 capnp::ReaderOptions controlReaderOptions(size_t messageWords = kMaxFrameBytes / 8);
 
 }  // namespace baton

@@ -2,44 +2,40 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstring>
-
 #include "supervisor/syscalls.h"
 
 namespace baton {
 
-std::string HelperResult::describe() const {
+std::string describeHelperOutcome(int status, bool timedOut, const std::string& output) {
   std::string out = output;
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  if (!started) return "could not start: " + out;
   if (timedOut) return "did not answer in time (killed)" + (out.empty() ? "" : ": " + out);
   std::string what = WIFSIGNALED(status) ? "crashed (signal " + std::to_string(WTERMSIG(status)) + ")"
                                          : "exited with status " + std::to_string(WEXITSTATUS(status));
   return what + (out.empty() ? "" : ": " + out);
 }
 
-HelperResult runHelper(const std::vector<std::string>& argv, int passFd, int64_t timeoutMs) {
-  HelperResult r;
+HelperProcess startHelper(const std::vector<std::string>& argv, int passFd) {
+  HelperProcess h;
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) {
-    r.output = sys::errnoText(errno);
-    return r;
+    h.error = "pipe: " + sys::errnoText(errno);
+    return h;
   }
   pid_t pid = fork();
   if (pid < 0) {
-    r.output = "fork: " + sys::errnoText(errno);
+    h.error = "fork: " + sys::errnoText(errno);
     close(out[0]);
     close(out[1]);
-    return r;
+    return h;
   }
   if (pid == 0) {
     // Child: async-signal-safe calls only.
@@ -57,38 +53,11 @@ HelperResult runHelper(const std::vector<std::string>& argv, int passFd, int64_t
     (void)ignored;
     _exit(127);
   }
-  r.started = true;
   close(out[1]);
-  const int64_t deadline = sys::monotonicNs() + timeoutMs * 1000000;
-  bool eof = false;
-  while (!eof) {
-    int64_t left = (deadline - sys::monotonicNs()) / 1000000;
-    if (left <= 0) break;
-    pollfd p{out[0], POLLIN, 0};
-    int n = poll(&p, 1, int(left));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    char buf[4096];
-    ssize_t got = read(out[0], buf, sizeof buf);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) eof = true;
-    else if (r.output.size() < 65536) r.output.append(buf, size_t(got));
-  }
-  close(out[0]);
-  // Reap it: it closed its output, or the deadline passed.
-  for (;;) {
-    pid_t w = waitpid(pid, &r.status, WNOHANG);
-    if (w == pid) break;
-    if (w < 0 && errno != EINTR) break;
-    if (sys::monotonicNs() >= deadline) {
-      r.timedOut = true;
-      kill(pid, SIGKILL);
-      waitpid(pid, &r.status, 0);
-      break;
-    }
-    usleep(1000);
-  }
-  return r;
+  sys::setNonblock(out[0]);
+  h.pid = pid;
+  h.outFd = out[0];
+  return h;
 }
 
 }  // namespace baton

@@ -1,22 +1,25 @@
-// Running a short-lived helper program synchronously under a deadline: the re-exec target's
-// `--state-formats` and `--verify-state FD` (pre-flight). The helper gets /dev/null as stdin, a
-// pipe as stdout+stderr, optionally one fd as fd 3, and nothing else. A helper still running at
-// the deadline is killed (SIGKILL) and reaped.
+// Short-lived helper programs of a re-exec: the target's `--state-formats` and `--verify-state FD`
+// (pre-flight). They run asynchronously: batond keeps serving while they work. A helper gets
+// /dev/null as stdin, a pipe as stdout+stderr, optionally one fd as fd 3, and nothing else.
 #pragma once
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace baton {
 
-struct HelperResult {
-  bool started = false;     // fork/exec worked (exec failure shows as exit 127 + message)
-  bool timedOut = false;
-  int status = 0;           // wait status
-  std::string output;       // stdout + stderr (bounded)
-  std::string describe() const;  // "exited with status 1: <output>", "timed out after ..."
+struct HelperProcess {
+  pid_t pid = -1;     // -1: could not be started (see error)
+  int outFd = -1;     // read end of its output, close-on-exec, non-blocking
+  std::string error;
 };
 
-HelperResult runHelper(const std::vector<std::string>& argv, int passFd, int64_t timeoutMs);
+// Fork and exec `argv` (argv[0] is the path); never blocks on the child.
+HelperProcess startHelper(const std::vector<std::string>& argv, int passFd);
+
+// "exited with status 1: <output>", "crashed (signal 11)", "did not answer in time (killed)".
+std::string describeHelperOutcome(int status, bool timedOut, const std::string& output);
 
 }  // namespace baton

@@ -21,8 +21,8 @@
 //   spawning       forks the main process, if any (async) -> immediately spawned.
 //   spawned        waits until the main process is really there: its status pipe reported a
 //                  successful exec (EOF) AND the `expect` condition holds (stop: it raised SIGSTOP;
-//                  fork/daemon: 1 or 2 forks followed by ptrace). A setup failure or an early exit
-//                  fails the job. Goal stop -> stopping at once (the child is killed in `killed`).
+//                  fork/daemon: 1 or 2 forks followed by ptrace). A setup failure fails the job; an
+//                  early exit is handled like any exit of the main process (below). Goal stop -> stopping at once (the child is killed in `killed`).
 //   post-starting  forks the post-start process, if any -> immediately post-start.
 //   post-start     waits for post-start to exit -> running (goal start) or stopping.
 //   running        emits `started`; the instance has reached its goal (a service) and releases

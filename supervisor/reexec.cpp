@@ -16,9 +16,12 @@
 #include <algorithm>
 #include <cstring>
 #include <tuple>
+#include <unordered_set>
 
 #include "migrate/formats.h"
 #include "supervisor/helper_run.h"
+
+#include <sys/wait.h>
 #include "supervisor/supervisor.h"
 #include "supervisor/syscalls.h"
 
@@ -74,7 +77,10 @@ void Supervisor::reexecFailed(uint64_t connId, uint64_t requestId, const std::st
 void Supervisor::startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
                              bool testRefuseRollback) {
   if (target.empty()) target = currentBinary();
-  flushDeferredAnswers();
+  if (reexec_) {
+    if (connId) answerSimple(connId, requestId, int(wire::ResultCode::FAILED), "a re-exec is already in progress");
+    return;
+  }
   Reexec record;
   record.connId = connId;
   record.requestId = requestId;
@@ -84,25 +90,109 @@ void Supervisor::startReexec(uint64_t connId, uint64_t requestId, std::string ta
   model_.reexec = record;
   if (!degraded_.empty()) return reexecFailed(connId, requestId, "batond is in wait-only mode: " + degraded_);
   log(Priority::Message, "re-exec into " + target);
+  reexec_.emplace();
+  reexec_->connId = connId;
+  reexec_->requestId = requestId;
+  reexec_->target = target;
+  reexec_->testRefuse = testRefuse;
+  reexec_->testRefuseRollback = testRefuseRollback;
+  // 1. Negotiate the format. batond keeps serving while the target answers.
+  startReexecHelper({target, "--state-formats"}, -1, kNegotiateTimeoutMs);
+}
 
-  // 1. Negotiate the format.
-  HelperResult formats = runHelper({target, "--state-formats"}, -1, kNegotiateTimeoutMs);
-  if (!formats.started || formats.timedOut || formats.status != 0)
-    return reexecFailed(connId, requestId, "target " + target + " --state-formats " + formats.describe());
-  StateFormats theirs;
-  uint32_t format = 0;
+void Supervisor::startReexecHelper(const std::vector<std::string>& argv, int passFd, int64_t timeoutMs) {
+  ReexecInProgress& r = *reexec_;
+  HelperProcess h = startHelper(argv, passFd);
+  if (h.pid < 0) return abortReexec("cannot start " + argv[0] + ": " + h.error);
+  r.pid = h.pid;
+  r.outFd = h.outFd;
+  r.output.clear();
+  r.exited = r.eof = r.timedOut = false;
+  r.status = 0;
+  r.phaseStartNs = sys::monotonicNs();
+  r.deadlineNs = r.phaseStartNs + timeoutMs * 1000000;
+  model_.helpers.push_back({h.pid, sys::procStartTime(h.pid), argv.size() > 1 ? argv[1] : argv[0]});
+  watch(h.outFd, EPOLLIN, {Watch::Kind::HelperOutput});
+}
+
+void Supervisor::onHelperOutput() {
+  if (!reexec_ || reexec_->outFd < 0) return;
+  ReexecInProgress& r = *reexec_;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(r.outFd, buf, sizeof buf);
+    if (n > 0) {
+      if (r.output.size() < 65536) r.output.append(buf, size_t(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    break;  // EOF or error: the helper closed its output
+  }
+  unwatch(r.outFd);
+  sys::closeFd(r.outFd);
+  r.eof = true;
+  reexecHelperDone();
+}
+
+void Supervisor::onHelperExit(pid_t pid, int status) {
+  auto& h = model_.helpers;
+  h.erase(std::remove_if(h.begin(), h.end(), [&](const HelperChild& c) { return c.pid == pid; }), h.end());
+  if (!reexec_ || reexec_->pid != pid) return;
+  reexec_->exited = true;
+  reexec_->status = status;
+  reexec_->pid = -1;
+  reexecHelperDone();
+}
+
+void Supervisor::abortReexec(const std::string& why) {
+  ReexecInProgress r = std::move(*reexec_);
+  reexec_.reset();
+  if (r.pid > 0) kill(r.pid, SIGKILL);  // reaped by the loop like any child
+  if (r.outFd >= 0) {
+    unwatch(r.outFd);
+    close(r.outFd);
+  }
+  if (r.snapshotFd >= 0) close(r.snapshotFd);
+  reexecFailed(r.connId, r.requestId, why);
+}
+
+// A helper has both exited and closed its output: go on to the next phase.
+void Supervisor::reexecHelperDone() {
+  if (!reexec_ || !reexec_->exited || !reexec_->eof) return;
+  ReexecInProgress& r = *reexec_;
+  const bool ok = !r.timedOut && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
+  const std::string outcome = describeHelperOutcome(r.status, r.timedOut, r.output);
   std::string error;
-  if (!parseStateFormats(formats.output, theirs, error) || !negotiateFormat(theirs, format, error))
-    return reexecFailed(connId, requestId, "target " + target + ": " + error);
+  if (r.phase == ReexecInProgress::Phase::Negotiate) {
+    if (!ok) return abortReexec("target " + r.target + " --state-formats " + outcome);
+    StateFormats theirs;
+    if (!parseStateFormats(r.output, theirs, error) || !negotiateFormat(theirs, r.format, error))
+      return abortReexec("target " + r.target + ": " + error);
+    // 2. Pre-flight: the target checks a snapshot of the state as it is now, while batond keeps
+    // serving. The snapshot handed over at the point of no return is written by the same code in
+    // the same format a moment later, so the verdict holds for it.
+    size_t bytes = 0;
+    int fd = serializeFor(r.format, sys::monotonicNs(), bytes, error);
+    if (fd < 0) return abortReexec("serialization failed: " + error);
+    r.snapshotFd = fd;
+    r.phase = ReexecInProgress::Phase::Preflight;
+    r.preflightStartNs = sys::monotonicNs();
+    return startReexecHelper({r.target, "--verify-state", "3"}, fd, kPreflightTimeoutMs);
+  }
+  sys::closeFd(r.snapshotFd);
+  model_.reexec.preflightNs = sys::monotonicNs() - r.preflightStartNs;
+  if (!ok) return abortReexec("pre-flight of " + r.target + " " + outcome);
+  pointOfNoReturn();
+}
 
-  // 2. Serialize. The client's request is part of the state: the new binary answers it.
-  const int64_t t0 = sys::monotonicNs();
-  model_.reexec.serializeStartNs = t0;
-  model_.reexec.count++;
-  if (Connection* conn = findConnection(connId))
-    conn->pending.push_back({requestId, PendingRequest::Kind::Reexec, "", ""});
-  size_t bytes = 0;
-  sys::Fd snapshot(writeSnapshot(model_, format, t0, bytes, error));
+int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error) {
+  auto lookup = [](const void* ctx, int fd) -> const FdIdentity* {
+    auto& ids = *static_cast<const std::unordered_map<int, FdIdentity>*>(ctx);
+    auto it = ids.find(fd);
+    return it == ids.end() ? nullptr : &it->second;
+  };
+  sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error, true, lookup, &fdIdentities_));
   if (snapshot && format != kSnapshotFormat) {
     // An older target: walk the downgrade steps; one that would lose something is refused here,
     // before the point of no return.
@@ -110,26 +200,33 @@ void Supervisor::startReexec(uint64_t connId, uint64_t requestId, std::string ta
     std::string older;
     if (!current.open(snapshot.get(), error) || !migrateSnapshot(current, format, older, error)) {
       error = "downgrade to format " + std::to_string(format) + ": " + error;
-      snapshot.reset();
-    } else {
-      snapshot.reset(sealedMemfd(older, error));
-      bytes = older.size();
+      return -1;
     }
+    snapshot.reset(sealedMemfd(older, error));
+    bytes = older.size();
   }
+  return snapshot.release();
+}
+
+void Supervisor::pointOfNoReturn() {
+  ReexecInProgress r = std::move(*reexec_);
+  reexec_.reset();
+  flushDeferredAnswers();
+  // 3. Serialize what is handed over. Downtime counts from here: from now on nobody is served
+  // until the new binary is ready.
+  const int64_t t0 = sys::monotonicNs();
+  model_.reexec.serializeStartNs = t0;
+  model_.reexec.count++;
+  if (Connection* conn = findConnection(r.connId))
+    conn->pending.push_back({r.requestId, PendingRequest::Kind::Reexec, "", ""});
+  size_t bytes = 0;
+  std::string error;
+  sys::Fd snapshot(serializeFor(r.format, t0, bytes, error));
   if (!snapshot) {
     model_.reexec.count--;
-    return reexecFailed(connId, requestId, "serialization failed: " + error);
+    return reexecFailed(r.connId, r.requestId, "serialization failed: " + error);
   }
   const int64_t serializeNs = sys::monotonicNs() - t0;
-
-  // 3. Pre-flight: the target must accept this very snapshot.
-  const int64_t tPre = sys::monotonicNs();
-  HelperResult verdict = runHelper({target, "--verify-state", "3"}, snapshot.get(), kPreflightTimeoutMs);
-  const int64_t preflightNs = sys::monotonicNs() - tPre;
-  if (!verdict.started || verdict.timedOut || verdict.status != 0) {
-    model_.reexec.count--;
-    return reexecFailed(connId, requestId, "pre-flight of " + target + " " + verdict.describe());
-  }
 
   // 4. Point of no return: only the fds of the handoff table (plus the snapshot and the pinned
   // binary) lose close-on-exec; every signal stays blocked so nothing is handled in between
@@ -146,27 +243,28 @@ void Supervisor::startReexec(uint64_t connId, uint64_t requestId, std::string ta
 
   // --logdir/--socket let even a binary that cannot decode the snapshot keep its forensics and
   // serve in wait-only mode at the right place.
-  std::vector<std::string> args = {target, "--restore-fd", std::to_string(snapshot.get()),
+  std::vector<std::string> args = {r.target, "--restore-fd", std::to_string(snapshot.get()),
                                    "--logdir", model_.config.logDir, "--socket", model_.config.socketPath};
   if (binaryFd_ >= 0) args.insert(args.end(), {"--rollback-fd", std::to_string(binaryFd_)});
-  const int64_t execStart = sys::monotonicNs();
-  args.insert(args.end(), {"--reexec-phases", std::to_string(serializeNs) + ":" + std::to_string(preflightNs) +
-                                                  ":" + std::to_string(execStart)});
   if (model_.config.testHooks) {
-    if (testRefuse) args.push_back("--test-refuse-restore");
-    if (testRefuseRollback) args.push_back("--test-refuse-rollback");
+    if (r.testRefuse) args.push_back("--test-refuse-restore");
+    if (r.testRefuseRollback) args.push_back("--test-refuse-rollback");
   }
+  const int64_t execStart = sys::monotonicNs();
+  args.insert(args.end(), {"--reexec-phases", std::to_string(serializeNs) + ":" +
+                                                  std::to_string(model_.reexec.preflightNs) + ":" +
+                                                  std::to_string(execStart)});
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  execve(target.c_str(), argv.data(), environ);
+  execve(r.target.c_str(), argv.data(), environ);
 
   // execve failed: undo everything, nothing was lost.
   int err = errno;
   for (int fd : handed) sys::setCloexec(fd, true);
   sigprocmask(SIG_SETMASK, &old, nullptr);
   model_.reexec.count--;
-  reexecFailed(connId, requestId, "execve " + target + ": " + sys::errnoText(err));
+  reexecFailed(r.connId, r.requestId, "execve " + r.target + ": " + sys::errnoText(err));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,19 +284,37 @@ void Supervisor::restore(const RestoreArgs& args) {
 
   const int64_t tRestore = sys::monotonicNs();
   if (!checkFdIdentities(snapshot.fds(), error)) restoreFailed(args, error, &snapshot.fds());
-  for (const FdEntry& e : snapshot.fds()) sys::setCloexec(e.fd, true);
+  fdIdentities_.clear();
+  for (const FdEntry& e : snapshot.fds()) {
+    sys::setCloexec(e.fd, true);
+    fdIdentities_[e.fd] = {e.dev, e.ino, e.type};  // just verified: rearm need not fstat again
+  }
   const int64_t serializeStart = snapshot.header().serializeStartNs;
   model_ = std::move(restored);
   model_.daemonUid = getuid();
   options_.config = model_.config;
-  // Invariant 6: a pid is only the job's process if its start time still matches.
+  // Invariant 6: a pid is only the job's process if it is the same process. A pid that is still
+  // our child cannot have been recycled (nobody but us reaps it), so one read of our children
+  // list settles almost all of them; only the others (a followed fork whose parent still lives)
+  // need their start time read from /proc.
+  std::unordered_set<pid_t> children;
+  {
+    std::string list;
+    sys::readFile("/proc/self/task/" + std::to_string(getpid()) + "/children", list, 64 << 20);
+    const char* p = list.c_str();
+    char* end = nullptr;
+    for (long v = strtol(p, &end, 10); end != p; v = strtol(p, &end, 10)) {
+      children.insert(pid_t(v));
+      p = end;
+    }
+  }
   std::vector<std::tuple<std::string, std::string, ProcessType>> lost;
   for (auto& [job, cls] : model_.classes)
     for (auto& [name, inst] : cls.instances)
       for (int t = 0; t < kProcessTypes; ++t) {
         ProcessSlot& slot = inst.procs[t];
-        if (slot.pid > 0 && slot.startTime != 0 && sys::procStartTime(slot.pid) != slot.startTime)
-          lost.emplace_back(job, name, ProcessType(t));
+        if (slot.pid <= 0 || slot.startTime == 0 || children.count(slot.pid)) continue;
+        if (sys::procStartTime(slot.pid) != slot.startTime) lost.emplace_back(job, name, ProcessType(t));
       }
   const int64_t restoreNs = sys::monotonicNs() - tRestore;
 

@@ -17,7 +17,8 @@
 
 namespace baton {
 
-// Setup steps of the child, in the order it performs them. Values are part of the wire record.
+// Setup steps of the child (what a failure record names). Values are part of the wire record
+// and append-only; the child performs them roughly in this order (fds are moved before stdio).
 enum class SpawnStep : uint32_t {
   Signals = 1, Session, Hold, Stdio, Fds, Limits, Cgroup, OomScore, Nice, Umask, Chroot, Chdir,
   Setgid, Setgroups, Setuid, Ptrace, Exec

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/reboot.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -160,6 +161,8 @@ bool Supervisor::openBaseResources() {
 
 bool Supervisor::start() {
   if (!openBaseResources()) return false;
+  // As PID 1, Ctrl-Alt-Del must reach us as SIGINT instead of rebooting at once.
+  if (pid1_) reboot(RB_DISABLE_CAD);
   if (!openControlSocket()) return false;
   rearm();
   sys::mkdirs(model_.config.logDir);
@@ -172,7 +175,7 @@ bool Supervisor::start() {
 // Build every watch from the model. After a restore this is the only thing that turns values
 // back into live resources.
 void Supervisor::rearm() {
-  watches_.clear();
+  watches_.clear();  // fdIdentities_ stays: after a restore it holds the verified handoff table
   pids_.clear();
   watch(signalFd_, EPOLLIN, {Watch::Kind::Signal});
   if (model_.listenFd >= 0) watch(model_.listenFd, EPOLLIN, {Watch::Kind::Listen});
@@ -203,12 +206,16 @@ void Supervisor::watch(int fd, uint32_t events, Watch w) {
   if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
     epoll_ctl(epollFd_, EPOLL_CTL_MOD, fd, &ev);
   watches_[fd] = std::move(w);
+  FdIdentity id;
+  auto known = fdIdentities_.find(fd);
+  if (known == fdIdentities_.end() && fdIdentity(fd, id)) fdIdentities_[fd] = id;
 }
 
 void Supervisor::unwatch(int fd) {
   if (fd < 0) return;
   epoll_ctl(epollFd_, EPOLL_CTL_DEL, fd, nullptr);
   watches_.erase(fd);
+  fdIdentities_.erase(fd);
 }
 
 void Supervisor::modifyWatch(int fd, uint32_t events) {
@@ -262,6 +269,7 @@ void Supervisor::dispatch(int fd, uint32_t events) {
     case Watch::Kind::StatusPipe: onStatusPipe(w.job, w.instance, w.process); break;
     case Watch::Kind::ScriptPipe: onScriptPipe(w.job, w.instance, w.process); break;
     case Watch::Kind::LogPipe: onLogPipe(fd); break;
+    case Watch::Kind::HelperOutput: onHelperOutput(); break;
   }
 }
 
@@ -271,6 +279,8 @@ int Supervisor::nextTimeoutMs() const {
     for (auto& [i, inst] : cls.instances)
       if (inst.killDeadlineNs && (!earliest || inst.killDeadlineNs < earliest))
         earliest = inst.killDeadlineNs;
+  if (reexec_ && reexec_->deadlineNs && (!earliest || reexec_->deadlineNs < earliest))
+    earliest = reexec_->deadlineNs;
   if (!earliest) return -1;
   int64_t delta = earliest - sys::monotonicNs();
   if (delta <= 0) return 0;
@@ -279,6 +289,20 @@ int Supervisor::nextTimeoutMs() const {
 
 void Supervisor::runTimers() {
   int64_t now = sys::monotonicNs();
+  if (reexec_ && reexec_->deadlineNs && reexec_->deadlineNs <= now) {
+    // The re-exec target's helper did not answer in time: kill it; its exit ends the phase.
+    reexec_->deadlineNs = 0;
+    reexec_->timedOut = true;
+    if (reexec_->pid > 0) {
+      kill(reexec_->pid, SIGKILL);
+    } else if (reexec_->outFd >= 0) {
+      // It exited, but something it left behind still holds its output open: stop listening.
+      unwatch(reexec_->outFd);
+      sys::closeFd(reexec_->outFd);
+      reexec_->eof = true;
+      reexecHelperDone();
+    }
+  }
   for (auto& [n, cls] : model_.classes) {
     for (auto& [i, inst] : cls.instances) {
       if (inst.killDeadlineNs && inst.killDeadlineNs <= now) {
@@ -342,6 +366,10 @@ void Supervisor::reapChildren() {
     int status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8
                  : si.si_code == CLD_DUMPED ? (si.si_status | 0x80) : si.si_status;
     auto it = pids_.find(pid);
+    if (it == pids_.end() && !model_.helpers.empty()) {
+      onHelperExit(pid, status);
+      continue;
+    }
     if (it == pids_.end()) {
       log(Priority::Debug, "reaped orphan " + std::to_string(pid) + " (" + statusText(status) + ")");
       continue;
@@ -1036,6 +1064,8 @@ void Supervisor::handleEvent(uint64_t id) {
     }
   }
   for (auto& [jobName, cls] : model_.classes) {
+    // A shutdown stops everything: events (e.g. `stopped X`) must not start jobs meanwhile.
+    if (shuttingDown_) break;
     if (cls.deleted || cls.startOn.empty()) continue;
     if (!eventExprHandle(cls.startOn, ev, cls.def->env) || !eventExprSatisfied(cls.startOn)) continue;
     std::vector<uint64_t> matched = eventExprMatchedEvents(cls.startOn);
@@ -1125,6 +1155,11 @@ void Supervisor::loadConfiguration() {
   model_.configProblems = loaded.errors;
   configWarnings_ = loaded.warnings;
   for (const std::string& e : loaded.errors) log(Priority::Warn, e);
+  // Log files are reopened on the next write (after a rename-style logrotate, say).
+  for (auto& [name, fd] : logFiles_) close(fd);
+  logFiles_.clear();
+  struct stat dirStat;
+  const bool dirReadable = stat(model_.config.confDir.c_str(), &dirStat) == 0 && S_ISDIR(dirStat.st_mode);
   for (auto& [name, def] : loaded.jobs) {
     JobClass* cls = findClass(name);
     if (!cls) {
@@ -1140,8 +1175,17 @@ void Supervisor::loadConfiguration() {
     cls->def = def;
     cls->startOn = def->startOn;
   }
-  for (auto& [name, cls] : model_.classes)
-    if (!loaded.jobs.count(name)) cls.deleted = true;
+  for (auto& [name, cls] : model_.classes) {
+    if (loaded.jobs.count(name)) continue;
+    // Gone from the loaded set. If its file is still there it failed to parse: keep the last
+    // good definition (a typo must not make a job disappear); likewise when the whole directory
+    // cannot be read. Only a removed file removes the job.
+    if (!dirReadable || access(cls.def->path.c_str(), F_OK) == 0) {
+      log(Priority::Warn, name + ": keeping the last good definition");
+      continue;
+    }
+    cls.deleted = true;
+  }
   sweepIdle();
 }
 

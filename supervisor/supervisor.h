@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -70,7 +71,7 @@ class Supervisor {
  private:
   // What an epoll registration stands for.
   struct Watch {
-    enum class Kind { Signal, Listen, Connection, StatusPipe, ScriptPipe, LogPipe } kind;
+    enum class Kind { Signal, Listen, Connection, StatusPipe, ScriptPipe, LogPipe, HelperOutput } kind;
     std::string job, instance;  // StatusPipe/ScriptPipe
     ProcessType process = ProcessType::Main;
     uint64_t connId = 0;        // Connection
@@ -133,6 +134,13 @@ class Supervisor {
   // ---- re-exec (reexec.cpp) ----
   void startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
                    bool testRefuseRollback);
+  void startReexecHelper(const std::vector<std::string>& argv, int passFd, int64_t timeoutMs);
+  void onHelperOutput();
+  void onHelperExit(pid_t pid, int status);
+  void reexecHelperDone();
+  void abortReexec(const std::string& why);
+  int serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error);
+  void pointOfNoReturn();
   void reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why);
   void answerReexec();
   bool openBaseResources();
@@ -169,10 +177,29 @@ class Supervisor {
   int epollFd_ = -1;
   int signalFd_ = -1;
   std::unordered_map<int, Watch> watches_;
+  // Identity of every watched fd, taken when it was registered: what the handoff table records.
+  std::unordered_map<int, FdIdentity> fdIdentities_;
   std::unordered_map<pid_t, ProcKey> pids_;
   std::map<std::string, int> logFiles_;
   std::vector<std::string> configWarnings_;
   int binaryFd_ = -1;          // this binary, pinned at start (rollback target of a re-exec)
+  // A re-exec before its point of no return: the target's helpers run while batond serves.
+  // Never crosses an exec (it ends in execve or in an answer), so it is not part of the model.
+  struct ReexecInProgress {
+    enum class Phase { Negotiate, Preflight } phase = Phase::Negotiate;
+    uint64_t connId = 0, requestId = 0;
+    std::string target;
+    bool testRefuse = false, testRefuseRollback = false;
+    pid_t pid = -1;
+    int outFd = -1;
+    std::string output;
+    bool exited = false, eof = false, timedOut = false;
+    int status = 0;
+    int64_t phaseStartNs = 0, deadlineNs = 0, preflightStartNs = 0;
+    uint32_t format = 0;
+    int snapshotFd = -1;  // the pre-flight copy
+  };
+  std::optional<ReexecInProgress> reexec_;
   std::string degraded_;       // non-empty: wait-only mode, and why
   // Requests whose job reached its goal during this loop iteration; answered at its end, when
   // the state has settled (always before a re-exec, so none is lost).

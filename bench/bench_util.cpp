@@ -1,0 +1,201 @@
+#include "bench/bench_util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "supervisor/control_frame.h"
+
+namespace baton::bench {
+
+int64_t nowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+Client::Client(const std::string& socket) {
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+Client::~Client() {
+  if (fd_ >= 0) close(fd_);
+}
+
+wire::Response::Reader Client::call(const std::function<void(wire::Request::Builder)>& fill) {
+  capnp::MallocMessageBuilder msg;
+  auto req = msg.initRoot<wire::Request>();
+  uint64_t id = nextId_++;
+  req.setId(id);
+  fill(req);
+  std::string frame = encodeFrame(msg);
+  for (size_t done = 0; done < frame.size();) {
+    ssize_t n = write(fd_, frame.data() + done, frame.size() - done);
+    if (n <= 0) throw std::runtime_error("control socket write failed");
+    done += size_t(n);
+  }
+  for (;;) {
+    std::string error;
+    FrameStatus st = takeFrame(inbuf_, words_, error, kMaxResponseBytes);
+    if (st == FrameStatus::Error) throw std::runtime_error("bad frame: " + error);
+    if (st == FrameStatus::Complete) {
+      reader_ = std::make_unique<capnp::FlatArrayMessageReader>(words_, controlReaderOptions(words_.size()));
+      auto resp = reader_->getRoot<wire::Response>();
+      if (resp.getId() == id) return resp;
+      continue;
+    }
+    char buf[65536];
+    ssize_t n = read(fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw std::runtime_error("connection closed");
+    inbuf_.append(buf, size_t(n));
+  }
+}
+
+Daemon::Daemon(const std::string& batond, const std::function<void(const std::string&)>& jobs,
+               const std::vector<std::string>& extraArgs) {
+  char tmpl[] = "/tmp/baton-bench.XXXXXX";
+  dir_ = mkdtemp(tmpl);
+  std::string conf = dir_ + "/conf";
+  mkdir(conf.c_str(), 0755);
+  jobs(conf);
+  socket_ = dir_ + "/sock";
+  std::vector<std::string> args = {"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL",
+                                   batond, "--confdir", conf, "--socket", socket_, "--logdir", dir_ + "/log",
+                                   "--cgroup-base", "baton-bench-" + std::to_string(getpid()), "--test-hooks",
+                                   "--log-priority", "error"};
+  args.insert(args.end(), extraArgs.begin(), extraArgs.end());
+  unshare_ = fork();
+  if (unshare_ == 0) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int err = open((dir_ + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(err, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+}
+
+Daemon::~Daemon() {
+  pid_t init = hostPid();
+  if (init > 0) kill(init, SIGKILL);  // ends the whole namespace
+  if (unshare_ > 0) waitpid(unshare_, nullptr, 0);
+  std::string cmd = "rm -rf '" + dir_ + "'";
+  if (system(cmd.c_str()) != 0) {}
+}
+
+bool Daemon::ready(int timeoutMs) {
+  int64_t deadline = nowNs() + int64_t(timeoutMs) * 1000000;
+  while (nowNs() < deadline) {
+    Client c(socket_);
+    if (c.ok()) {
+      try {
+        c.call([](wire::Request::Builder r) { r.setVersion(); });
+        return true;
+      } catch (...) {
+      }
+    }
+    usleep(20000);
+  }
+  return false;
+}
+
+pid_t Daemon::hostPid() {
+  if (init_ > 0) return init_;
+  std::ifstream in("/proc/" + std::to_string(unshare_) + "/task/" + std::to_string(unshare_) + "/children");
+  pid_t p = -1;
+  if (in >> p) init_ = p;
+  return init_;
+}
+
+long Daemon::rssKb() {
+  std::ifstream in("/proc/" + std::to_string(hostPid()) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+int Daemon::fdCount() {
+  int n = 0;
+  DIR* d = opendir(("/proc/" + std::to_string(hostPid()) + "/fd").c_str());
+  if (!d) return -1;
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  closedir(d);
+  return n;
+}
+
+Stats stats(std::vector<double> v) {
+  Stats s;
+  s.n = v.size();
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  s.min = v.front();
+  s.max = v.back();
+  s.median = v[v.size() / 2];
+  s.p90 = v[std::min(v.size() - 1, size_t(double(v.size()) * 0.9))];
+  return s;
+}
+
+std::string fmtUs(double ns) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.1f", ns / 1000.0);
+  return buf;
+}
+
+void raiseFdLimit() {
+  rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+double execNs(const std::string& path, const std::vector<std::string>& argv, int extraFds) {
+  int timing[2];
+  if (pipe2(timing, O_CLOEXEC) != 0) return -1;
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    // Inheritable fds, as many as a re-exec hands over.
+    int devnull = open("/dev/null", O_RDONLY);
+    for (int i = 1; i < extraFds; ++i) dup(devnull);
+    int64_t t = nowNs();
+    if (write(timing[1], &t, sizeof t) != sizeof t) _exit(126);
+    execv(path.c_str(), args.data());
+    _exit(127);
+  }
+  close(timing[1]);
+  int64_t before = 0;
+  ssize_t n = read(timing[0], &before, sizeof before);
+  close(timing[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  int64_t after = nowNs();
+  if (n != sizeof before || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+  return double(after - before);
+}
+
+}  // namespace baton::bench

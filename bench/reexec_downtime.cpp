@@ -1,0 +1,288 @@
+// Re-exec downtime harness (issue 4, items 2, 3 and 5).
+//
+//   reexec_downtime --batond PATH [--jobs N] [--inflight K] [--reexecs R] [--probe status|reap]
+//                   [--json FILE]
+//
+// Starts batond as PID 1 of a fresh PID namespace with N running jobs (`exec sleep`, console log)
+// and K spawns held in flight (test hook), then re-execs it R times and reports median, p90 and
+// max of the total downtime and of every phase as batond measured them. In the same run it
+// measures the exec floor: the same batond binary exec'd with the same number of inherited fds
+// and `--exec-floor` (exits at the top of main), and /bin/true, both timed from just before
+// execve to the parent seeing the exit. Also batond's RSS and snapshot size.
+//
+// Probes, each with and without re-execs in the same run:
+//   status: a client sends status requests back to back; the longest gap between two answers.
+//   reap:   a job exits and respawns every few ms; the longest time one of its processes stays a
+//           zombie (exit -> reaped by batond), watched from outside through /proc.
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "bench/bench_util.h"
+
+using namespace baton::bench;
+namespace wire = baton::wire;
+
+namespace {
+
+struct Args {
+  std::string batond;
+  int jobs = 100, inflight = 10, reexecs = 20;
+  std::string probe;
+  std::string json;
+};
+
+// Count instances by state from a `list` answer.
+std::map<std::string, int> states(Client& c) {
+  std::map<std::string, int> out;
+  auto resp = c.call([](wire::Request::Builder r) { r.setList(); });
+  for (auto j : resp.getJobs()) {
+    std::string st = j.getState();
+    for (auto p : j.getProcesses())
+      if (p.getSpawning()) st = "spawning";
+    out[st]++;
+  }
+  return out;
+}
+
+struct ReexecSample {
+  double serialize, preflight, exec, load, restore, rearm, downtime;
+};
+
+bool reexecOnce(Client& c, ReexecSample& s, std::string& error) {
+  auto resp = c.call([](wire::Request::Builder r) { r.initReexec(); });
+  if (!resp.isReexec() || !resp.getReexec().getOk()) {
+    error = resp.getMessage().cStr();
+    return false;
+  }
+  auto t = resp.getReexec().getTiming();
+  s = {double(t.getSerializeNs()), double(t.getPreflightNs()), double(t.getExecNs()), double(t.getLoadNs()),
+       double(t.getRestoreNs()),   double(t.getRearmNs()),     double(t.getDowntimeNs())};
+  return true;
+}
+
+// Longest gap between consecutive status answers while `running` is set.
+void statusProbe(const std::string& socket, std::atomic<bool>& running, double& maxGapNs, long& answers) {
+  Client c(socket);
+  int64_t last = nowNs();
+  maxGapNs = 0;
+  answers = 0;
+  while (running) {
+    try {
+      c.call([](wire::Request::Builder r) { r.initStatus().setName("probe"); });
+    } catch (...) {
+      return;
+    }
+    int64_t now = nowNs();
+    maxGapNs = std::max(maxGapNs, double(now - last));
+    last = now;
+    ++answers;
+  }
+}
+
+std::vector<pid_t> childrenOf(pid_t pid) {
+  std::vector<pid_t> out;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  pid_t p;
+  while (in >> p) out.push_back(p);
+  return out;
+}
+
+char procState(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s;
+  std::getline(in, s);
+  size_t close = s.rfind(')');
+  return close == std::string::npos || close + 2 >= s.size() ? 0 : s[close + 2];
+}
+
+// Longest zombie lifetime among batond's children while `running` is set.
+void reapProbe(pid_t batond, std::atomic<bool>& running, double& maxDelayNs, long& reaped) {
+  std::map<pid_t, int64_t> zombieSince;
+  maxDelayNs = 0;
+  reaped = 0;
+  while (running) {
+    int64_t now = nowNs();
+    std::set<pid_t> current;
+    for (pid_t p : childrenOf(batond)) {
+      current.insert(p);
+      if (!zombieSince.count(p) && procState(p) == 'Z') zombieSince[p] = now;
+    }
+    for (auto it = zombieSince.begin(); it != zombieSince.end();) {
+      if (!current.count(it->first)) {
+        maxDelayNs = std::max(maxDelayNs, double(now - it->second));
+        ++reaped;
+        it = zombieSince.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    usleep(50);
+  }
+}
+
+void printStats(const char* name, const Stats& s, std::ostringstream& json) {
+  printf("  %-10s median %9s us   p90 %9s us   max %9s us\n", name, fmtUs(s.median).c_str(), fmtUs(s.p90).c_str(),
+         fmtUs(s.max).c_str());
+  json << ",\"" << name << "\":{\"median_us\":" << fmtUs(s.median) << ",\"p90_us\":" << fmtUs(s.p90)
+       << ",\"max_us\":" << fmtUs(s.max) << "}";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (k == "--batond") a.batond = next();
+    else if (k == "--jobs") a.jobs = std::stoi(next());
+    else if (k == "--inflight") a.inflight = std::stoi(next());
+    else if (k == "--reexecs") a.reexecs = std::stoi(next());
+    else if (k == "--probe") a.probe = next();
+    else if (k == "--json") a.json = next();
+    else {
+      std::cerr << "usage: reexec_downtime --batond PATH [--jobs N] [--inflight K] [--reexecs R] "
+                   "[--probe status|reap] [--json FILE]\n";
+      return 2;
+    }
+  }
+  if (a.batond.empty()) {
+    std::cerr << "reexec_downtime: --batond PATH is required\n";
+    return 2;
+  }
+  raiseFdLimit();
+  signal(SIGPIPE, SIG_IGN);
+
+  const bool reapProbeOn = a.probe == "reap";
+  Daemon d(a.batond, [&](const std::string& conf) {
+    for (int i = 0; i < a.jobs; ++i) {
+      std::ofstream f(conf + "/job" + std::to_string(i) + ".conf");
+      f << "description \"benchmark service " << i << "\"\nstart on startup\nexec sleep 1000000\n";
+    }
+    for (int i = 0; i < a.inflight; ++i) {
+      std::ofstream f(conf + "/held" + std::to_string(i) + ".conf");
+      f << "start on startup\nenv BATON_TEST_HOLD=/nonexistent/baton-bench-hold\nexec /bin/true\n";
+    }
+    std::ofstream probe(conf + "/probe.conf");
+    if (reapProbeOn)
+      probe << "start on startup\nrespawn\nrespawn limit unlimited\nexec /bin/sh -c 'sleep 0.005'\n";
+    else
+      probe << "exec true\n";
+  });
+  if (!d.ready()) {
+    std::cerr << "reexec_downtime: batond did not start (see " << d.dir() << "/stderr)\n";
+    return 1;
+  }
+  Client c(d.socket());
+  // Wait until every job runs and every held spawn is in flight.
+  int64_t deadline = nowNs() + int64_t(600) * 1000000000;
+  for (;;) {
+    auto s = states(c);
+    if (s["running"] >= a.jobs + (reapProbeOn ? 0 : 0) && s["spawning"] >= a.inflight) break;
+    if (nowNs() > deadline) {
+      std::cerr << "reexec_downtime: jobs did not all start\n";
+      return 1;
+    }
+    usleep(100000);
+  }
+  const long rss = d.rssKb();
+  const int fds = d.fdCount();
+  size_t snapshotBytes = 0;
+  {
+    auto resp = c.call([](wire::Request::Builder r) { r.setSnapshot(); });
+    if (resp.isSnapshot()) snapshotBytes = resp.getSnapshot().size();
+  }
+
+  // Probe baseline: the same measurement without re-execs, for as long as the re-execs take.
+  std::atomic<bool> running{true};
+  double quietGap = 0, busyGap = 0;
+  long quietCount = 0, busyCount = 0;
+  auto startProbe = [&](double& out, long& count) -> std::thread {
+    if (a.probe == "status") return std::thread(statusProbe, d.socket(), std::ref(running), std::ref(out), std::ref(count));
+    if (a.probe == "reap") return std::thread(reapProbe, d.hostPid(), std::ref(running), std::ref(out), std::ref(count));
+    return std::thread();
+  };
+  const int64_t quietNs = int64_t(a.reexecs) * 30000000;  // ~ the time the re-execs take
+  if (!a.probe.empty()) {
+    std::thread t = startProbe(quietGap, quietCount);
+    usleep(useconds_t(quietNs / 1000));
+    running = false;
+    t.join();
+    running = true;
+  }
+
+  std::vector<ReexecSample> samples;
+  std::thread probe = a.probe.empty() ? std::thread() : startProbe(busyGap, busyCount);
+  for (int i = 0; i < a.reexecs; ++i) {
+    ReexecSample s;
+    std::string error;
+    if (!reexecOnce(c, s, error)) {
+      std::cerr << "reexec_downtime: re-exec " << i << " failed: " << error << "\n";
+      running = false;
+      if (probe.joinable()) probe.join();
+      return 1;
+    }
+    samples.push_back(s);
+    usleep(20000);
+  }
+  running = false;
+  if (probe.joinable()) probe.join();
+
+  // The exec floor, in the same run, with as many inherited fds as batond hands over.
+  std::vector<double> floorBatond, floorTrue;
+  for (int i = 0; i < std::max(a.reexecs, 20); ++i) {
+    floorBatond.push_back(execNs(a.batond, {a.batond, "--exec-floor"}, fds));
+    floorTrue.push_back(execNs("/bin/true", {"/bin/true"}, fds));
+  }
+
+  auto pick = [&](double ReexecSample::*m) {
+    std::vector<double> v;
+    for (auto& s : samples) v.push_back(s.*m);
+    return stats(v);
+  };
+  Stats down = pick(&ReexecSample::downtime);
+  Stats fb = stats(floorBatond), ft = stats(floorTrue);
+  std::ostringstream json;
+  json << "{\"jobs\":" << a.jobs << ",\"inflight\":" << a.inflight << ",\"reexecs\":" << a.reexecs
+       << ",\"fds\":" << fds << ",\"rss_kb\":" << rss << ",\"snapshot_bytes\":" << snapshotBytes;
+  printf("batond %s: %d jobs running, %d spawns in flight, %d re-execs, %d fds handed over\n", a.batond.c_str(),
+         a.jobs, a.inflight, a.reexecs, fds);
+  printStats("downtime", down, json);
+  printStats("serialize", pick(&ReexecSample::serialize), json);
+  printStats("preflight", pick(&ReexecSample::preflight), json);
+  printStats("exec", pick(&ReexecSample::exec), json);
+  printStats("load", pick(&ReexecSample::load), json);
+  printStats("restore", pick(&ReexecSample::restore), json);
+  printStats("rearm", pick(&ReexecSample::rearm), json);
+  printStats("floor", fb, json);
+  printStats("bin_true", ft, json);
+  printf("  downtime / exec floor (medians): %.2fx    downtime / /bin/true: %.2fx\n", down.median / fb.median,
+         down.median / ft.median);
+  printf("  batond RSS %ld kB, snapshot %zu bytes (%.0f bytes/job)\n", rss, snapshotBytes,
+         double(snapshotBytes) / std::max(1, a.jobs + a.inflight));
+  json << ",\"ratio_floor\":" << down.median / fb.median << ",\"ratio_true\":" << down.median / ft.median;
+  if (!a.probe.empty()) {
+    const char* what = a.probe == "status" ? "longest gap between status answers" : "longest exit->reap delay";
+    printf("  probe %s: %s without re-execs %s us (%ld samples), with re-execs %s us (%ld samples)\n",
+           a.probe.c_str(), what, fmtUs(quietGap).c_str(), quietCount, fmtUs(busyGap).c_str(), busyCount);
+    json << ",\"probe\":\"" << a.probe << "\",\"probe_quiet_us\":" << fmtUs(quietGap)
+         << ",\"probe_reexec_us\":" << fmtUs(busyGap);
+  }
+  json << "}";
+  if (!a.json.empty()) {
+    std::ofstream out(a.json, std::ios::app);
+    out << json.str() << "\n";
+  }
+  return 0;
+}
