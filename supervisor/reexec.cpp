@@ -313,7 +313,8 @@ void Supervisor::restore(const RestoreArgs& args) {
     for (auto& [name, inst] : cls.instances)
       for (int t = 0; t < kProcessTypes; ++t) {
         ProcessSlot& slot = inst.procs[t];
-        if (slot.pid <= 0 || slot.startTime == 0 || children.count(slot.pid)) continue;
+        // An exit already seen (earlyExit) was reaped before the exec: its pid is free now.
+        if (slot.pid <= 0 || slot.startTime == 0 || slot.earlyExit || children.count(slot.pid)) continue;
         if (sys::procStartTime(slot.pid) != slot.startTime) lost.emplace_back(job, name, ProcessType(t));
       }
   const int64_t restoreNs = sys::monotonicNs() - tRestore;
@@ -327,8 +328,14 @@ void Supervisor::restore(const RestoreArgs& args) {
     ProcessSlot& slot = inst->procs[int(type)];
     log(Priority::Warn, job + " " + processTypeName(type) + " process " + std::to_string(slot.pid) +
                             " is gone (its pid now names another process)");
-    slot.spawnValid = false;
-    onProcessExit(*cls, *inst, type, SIGKILL);
+    pids_.erase(slot.pid);  // never take the pid's new owner for the job's process
+    if (slot.spawnValid) {
+      // Its status pipe still decides the outcome (exactly once); the exit is what we know.
+      slot.earlyExit = true;
+      slot.earlyExitStatus = SIGKILL;
+    } else {
+      onProcessExit(*cls, *inst, type, SIGKILL);
+    }
   }
   // Zombies that died during the blind window, then signals: only now may they be handled.
   reapChildren();

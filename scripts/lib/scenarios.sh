@@ -1,0 +1,119 @@
+# Scenarios shared by baton-upgrade-test and make-golden-snapshots.sh: each builds a piece of
+# state that a re-exec must carry (services, a spawn held in flight, a log writer, a waiting
+# client, a pending kill timer, instances, a blocked event).
+#   scenario_NAME_jobs    writes job files into $W/conf
+#   scenario_NAME_setup   drives batond into the state (returns non-zero if it does not get there)
+#   scenario_NAME_finish  lets the scenario complete and checks the outcome
+# Callers set CTL (batonctl) and call start_batond BATOND / stop_batond.
+SCENARIOS="idle spawn-in-flight log-writer waiting-client timers instances blocked-event"
+FAILED=0
+W= NS_INIT= UNSHARE=
+ctl() { "$CTL" --socket "$W/sock" "$@"; }
+fail() { echo "FAIL $SCEN: $*"; echo "  batond stderr (last lines):"; tail -n 8 "$W/stderr" | sed 's/^/    /'; FAILED=1; return 1; }
+# Job states and pids, without the lines that legitimately change (nothing should).
+snapshot_list() { ctl list 2>&1; }
+
+start_batond() {  # $1: the batond binary; runs scenario $SCEN's jobs as PID 1 of a new namespace
+  W=$(mktemp -d /tmp/baton-scenario.XXXXXX); mkdir -p "$W/conf" "$W/log"
+  "scenario_${SCEN//-/_}_jobs"
+  unshare --pid --fork --mount-proc --kill-child=SIGKILL "$1" --confdir "$W/conf" --socket "$W/sock" \
+    --logdir "$W/log" --cgroup-base "baton-upgrade-$$" --test-hooks 2>"$W/stderr" &
+  UNSHARE=$!
+  for _ in $(seq 200); do ctl version >/dev/null 2>&1 && break; sleep 0.05; done
+  NS_INIT=$(cat /proc/$UNSHARE/task/*/children 2>/dev/null | awk '{print $1}')
+  ctl version >/dev/null 2>&1 || { fail "batond did not start"; return 1; }
+}
+stop_batond() {
+  [ -n "$NS_INIT" ] && kill -KILL "$NS_INIT" 2>/dev/null
+  [ -n "$UNSHARE" ] && wait "$UNSHARE" 2>/dev/null
+  rm -rf "$W"; NS_INIT= UNSHARE=
+}
+reexec_into() {  # $1 binary, $2 label
+  local out; out=$(ctl reexec --binary "$1" 2>&1) || { fail "$2 re-exec failed: $out"; return 1; }
+  local down; down=$(echo "$out" | awk '/downtime:/ {print $2, $3}')
+  echo "  $2: ok (downtime $down)"
+}
+same_state() {  # $1 label; compares with $BEFORE
+  local now; now=$(snapshot_list)
+  [ "$now" = "$BEFORE" ] || { fail "state changed across the $1:"$'\n'"before: $BEFORE"$'\n'"after:  $now"; return 1; }
+}
+wait_for() { for _ in $(seq 100); do eval "$1" && return 0; sleep 0.1; done; return 1; }
+
+# ---- scenarios: *_jobs writes job files, *_setup builds the state, *_finish checks the end ----
+scenario_idle_jobs() {
+  printf 'start on startup\nexec sleep 1000\n' > "$W/conf/svc.conf"
+  printf 'start on startup\nscript\n  exec sleep 1000\nend script\n' > "$W/conf/scripted.conf"
+}
+scenario_idle_setup() { wait_for 'ctl status svc | grep -q running && ctl status scripted | grep -q running'; }
+scenario_idle_finish() { ctl stop svc >/dev/null && ctl status svc | grep -q 'stop/waiting'; }
+
+scenario_spawn_in_flight_jobs() {
+  printf 'env BATON_TEST_HOLD=%s\nexec sleep 1000\n' "$W/release" > "$W/conf/held.conf"
+}
+scenario_spawn_in_flight_setup() { ctl start -n held >/dev/null && wait_for 'ctl status held | grep -q spawning'; }
+scenario_spawn_in_flight_finish() {
+  local pid; pid=$(ctl status held | sed -n 's/.*process \([0-9]*\).*/\1/p')
+  touch "$W/release"
+  wait_for "ctl status held | grep -q 'start/running, process $pid\$'" || { fail "held spawn did not reach running as pid $pid: $(ctl status held)"; return 1; }
+}
+
+scenario_log_writer_jobs() {
+  printf 'start on startup\nexec /bin/sh -c '"'"'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo $i; sleep 0.002; done; sleep 1000'"'"'\n' > "$W/conf/counter.conf"
+}
+scenario_log_writer_setup() { wait_for '[ -s "$W/log/counter.log" ]'; }
+scenario_log_writer_finish() {
+  sleep 0.3
+  awk 'NR != $1 {print "line " NR " is " $1; bad=1; exit} END {exit bad}' "$W/log/counter.log" \
+    || { fail "log lost or duplicated output"; return 1; }
+}
+
+scenario_waiting_client_jobs() {
+  printf 'env BATON_TEST_HOLD=%s\npre-start exec true\nexec sleep 1000\n' "$W/release" > "$W/conf/slow.conf"
+}
+scenario_waiting_client_setup() {
+  (ctl start slow > "$W/client.out" 2>&1; echo $? > "$W/client.rc") &
+  wait_for 'ctl status slow | grep -q spawning'
+}
+scenario_waiting_client_finish() {
+  touch "$W/release"
+  wait_for '[ -s "$W/client.rc" ]' || { fail "the waiting client never got its answer"; return 1; }
+  [ "$(cat "$W/client.rc")" = 0 ] || { fail "the waiting client failed: $(cat "$W/client.out")"; return 1; }
+  grep -q 'slow start/running' "$W/client.out" || { fail "unexpected answer: $(cat "$W/client.out")"; return 1; }
+}
+
+scenario_timers_jobs() {
+  printf 'kill timeout 4\nscript\n  trap "" TERM\n  while true; do sleep 0.1; done\nend script\n' > "$W/conf/stubborn.conf"
+}
+scenario_timers_setup() {
+  ctl start stubborn >/dev/null && ctl stop -n stubborn >/dev/null
+  STOP_AT=$(date +%s.%N)
+  ctl status stubborn | grep -q 'stop/killed'
+}
+scenario_timers_finish() {
+  wait_for "ctl status stubborn | grep -q 'stop/waiting'" || { fail "kill timeout never fired"; return 1; }
+  local took; took=$(echo "$(date +%s.%N) - $STOP_AT" | bc)
+  # The deadline is absolute: re-execs must neither restart nor lose it (4 s, generous bounds).
+  if [ "$(echo "$took < 3.5 || $took > 9" | bc)" = 1 ]; then fail "kill timeout fired after ${took}s, not ~4s"; return 1; fi
+}
+
+scenario_instances_jobs() { printf 'instance $N\nexec sleep 1000\n' > "$W/conf/inst.conf"; }
+scenario_instances_setup() { ctl start inst N=a >/dev/null && ctl start inst N=b >/dev/null && ctl start inst N=c >/dev/null; }
+scenario_instances_finish() {
+  ctl stop inst N=b >/dev/null && ! ctl status inst | grep -q '(b)' && [ "$(ctl status inst | grep -c running)" = 2 ] \
+    || { fail "instances not intact: $(ctl status inst)"; return 1; }
+}
+
+scenario_blocked_event_jobs() {
+  printf 'start on starting main\nenv BATON_TEST_HOLD=%s\ntask\nexec true\n' "$W/release" > "$W/conf/gate.conf"
+  printf 'exec sleep 1000\n' > "$W/conf/main.conf"
+}
+scenario_blocked_event_setup() {
+  (ctl start main > "$W/client.out" 2>&1; echo $? > "$W/client.rc") &
+  wait_for 'ctl status gate | grep -q spawning && ctl status main | grep -q "start/starting"'
+}
+scenario_blocked_event_finish() {
+  touch "$W/release"
+  wait_for "ctl status main | grep -q 'start/running'" || { fail "main stayed blocked: $(ctl status main)"; return 1; }
+  wait_for '[ -s "$W/client.rc" ]' && [ "$(cat "$W/client.rc")" = 0 ] || { fail "start main client: $(cat "$W/client.out")"; return 1; }
+}
+
