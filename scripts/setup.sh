@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
-PKGS="capnproto libcapnp-dev pkg-config libboost-filesystem-dev libgtest-dev libbenchmark-dev
+PKGS="capnproto libcapnp-dev pkg-config libgtest-dev libbenchmark-dev
       cmake g++ ninja-build util-linux procps bc"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
