@@ -46,6 +46,8 @@ struct RestoreArgs {
   bool testRefuseRollback = false;
 };
 
+class SupervisorTestPeer;  // tests/unit: drives handlers in a chosen order
+
 class Supervisor {
  public:
   explicit Supervisor(Options options);
@@ -69,6 +71,7 @@ class Supervisor {
   void log(Priority p, const std::string& text) const;
 
  private:
+  friend class SupervisorTestPeer;
   // What an epoll registration stands for.
   struct Watch {
     enum class Kind { Signal, Listen, Connection, StatusPipe, ScriptPipe, LogPipe, HelperOutput } kind;
