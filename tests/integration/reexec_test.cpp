@@ -4,6 +4,7 @@
 // zombie leak), pid identity, and re-exec into another copy of the binary. design.md "The re-exec
 // protocol" and "Invariants". batond runs as PID 1 of a PID namespace unless the suite says
 // Subreaper; pids from batonctl are then namespace pids.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -118,6 +119,59 @@ std::vector<pid_t> zombieChildren(pid_t hostPid) {
   for (pid_t c : childrenOf(hostPid))
     if (procState(c) == 'Z') out.push_back(c);
   return out;
+}
+
+// A re-exec target that holds the blind window open. For --state-formats and --verify-state it
+// is the real batond at once; for --restore-fd (the point of no return has passed: the old binary
+// is gone, every signal is blocked, the handed fds are open) it first creates `in` and waits for
+// `go`, then execs the real batond with the same arguments. Only shell builtins run in the
+// window: a forking shell would reap batond's children itself.
+struct SlowTarget {
+  std::string path, in, go;
+  // Wait (bounded) until the window is open.
+  bool waitOpen() const { return waitFor([&] { return pathExists(in); }, 15s, 5ms); }
+  void close() const { writeFile(go, ""); }
+};
+
+SlowTarget slowTarget(Baton& b) {
+  SlowTarget t{b.dir() + "/batond-slow", b.dir() + "/in-window", b.dir() + "/window-go"};
+  writeFile(t.path,
+            "#!/bin/sh\n"
+            "case \"$1\" in\n"
+            "  --restore-fd)\n"
+            "    : > " + t.in + "\n"
+            "    while [ ! -e " + t.go + " ]; do :; done\n"
+            "    ;;\n"
+            "esac\n"
+            "exec " + Baton::binDir() + "/batond \"$@\"\n",
+            0755);
+  return t;
+}
+
+// Open (O_WRONLY) the write end of the status pipe of a child held in setup, through
+// /proc/PID/fd: while this test holds it, batond sees no EOF on the status pipe even after the
+// child has exec'd and exited. The job must have `console none`, so that the status pipe is the
+// only pipe the held child has open for writing. -1 (and `why`) if it is not found.
+int holdStatusPipe(pid_t childHost, std::string& why) {
+  const std::string dir = "/proc/" + std::to_string(childHost);
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/fd", ec)) {
+    std::string target = std::filesystem::read_symlink(e.path(), ec).string();
+    if (target.rfind("pipe:", 0) != 0) continue;
+    std::string fdinfo = readFile(dir + "/fdinfo/" + e.path().filename().string());
+    auto pos = fdinfo.find("flags:");
+    if (pos == std::string::npos) continue;
+    unsigned long flags = std::strtoul(fdinfo.c_str() + pos + 6, nullptr, 8);
+    if ((flags & O_ACCMODE) == O_WRONLY) found.push_back(e.path().string());
+  }
+  if (found.size() != 1) {
+    why = std::to_string(found.size()) + " write ends of pipes in " + dir + "/fd:\n" + fdListing(childHost);
+    return -1;
+  }
+  int fd = open(found[0].c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) why = "open " + found[0] + ": " + strerror(errno);
+  return fd;
 }
 
 void startOrFail(Baton& b) {
@@ -264,6 +318,137 @@ void exitAroundExecWindow(Baton& b, int rounds) {
 TEST_F(IntegrationReexec, ExitAroundExecWindow) { exitAroundExecWindow(b(), 10); }
 
 TEST_F(IntegrationReexecSubreaper, ExitAroundExecWindow) { exitAroundExecWindow(b(), 5); }
+
+// Deterministic versions, with the blind window held open (SlowTarget): children exit inside it.
+// - held children released in the window exec and exit (or fail their setup) there: the new
+//   binary sees each exit (its sweep after the restore) before the status pipe's EOF or record;
+// - running main processes killed in the window: their EOF was seen by the old binary, the exit
+//   is seen by the new one (the zombie and the pending SIGCHLD survive the exec).
+TEST_F(IntegrationReexec, ChildrenExitInsideTheExecWindow) {
+  const std::string dir = b().work("here");
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  b().writeJob("quick-task", "task\nenv BATON_TEST_HOLD=@WORK@/go\nexec /bin/true\n");
+  b().writeJob("quick-fail", "env BATON_TEST_HOLD=@WORK@/go\nexec /bin/sh -c 'exit 3'\n");
+  b().writeJob("cd-fail", "env BATON_TEST_HOLD=@WORK@/go\nchdir @WORK@/here\nexec sleep 1000\n");
+  b().writeJob("victim", "exec sleep 1000\n");
+  b().writeJob("phoenix", "respawn\nexec sleep 1000\n");
+  BATON_START();
+  const SlowTarget slow = slowTarget(b());
+  for (const char* job : {"victim", "phoenix"}) {
+    CmdResult r = b().ctl({"start", job});
+    ASSERT_EQ(r.exitCode, 0) << r.describe();
+  }
+  for (const char* job : {"quick-task", "quick-fail"}) {
+    CmdResult r = b().ctl({"start", job, "-n"});
+    ASSERT_EQ(r.exitCode, 0) << r.describe();
+  }
+  auto cdStart = inBackground(b(), {"start", "cd-fail"});
+  std::map<std::string, pid_t> hosts;
+  for (const char* job : {"quick-task", "quick-fail", "cd-fail", "victim", "phoenix"}) {
+    if (std::string(job) != "victim" && std::string(job) != "phoenix") {
+      ASSERT_TRUE(b().waitStatus(job, "(spawning)", 5s)) << b().status(job);
+    }
+    hosts[job] = b().hostPid(b().mainPid(job));
+    ASSERT_GT(hosts[job], 0) << job;
+  }
+  const pid_t phoenixPid = b().mainPid("phoenix");
+
+  auto rx = inBackground(b(), {"reexec", "--binary", slow.path});
+  if (!slow.waitOpen()) {
+    slow.close();
+    FAIL() << "the re-exec did not reach the exec window: " << rx.get().describe();
+  }
+  ASSERT_EQ(rmdir(dir.c_str()), 0);
+  writeFile(b().work("go"), "");
+  kill(hosts["victim"], SIGKILL);
+  kill(hosts["phoenix"], SIGKILL);
+  bool zombies = waitFor([&] {
+    for (auto& [job, host] : hosts)
+      if (procState(host) != 'Z') return false;
+    return true;
+  }, 10s, 5ms);
+  std::string states;
+  for (auto& [job, host] : hosts) states += job + ": " + std::string(1, procState(host) ? procState(host) : '-') + "\n";
+  slow.close();
+  ASSERT_TRUE(zombies) << "not every child exited inside the window (state per job):\n" << states;
+  CmdResult x = rx.get();
+  ASSERT_EQ(x.exitCode, 0) << x.describe();
+  EXPECT_TRUE(contains(x.out, "re-exec: ok")) << x.describe();
+
+  auto finalStatus = [&](const std::string& job, const std::string& expect) {
+    std::string st;
+    EXPECT_TRUE(waitFor([&] {
+      st = b().status(job);
+      return st == expect;
+    })) << job << ":\n" << st << "expected:\n" << expect;
+  };
+  finalStatus("quick-task", "quick-task stop/waiting\n");
+  finalStatus("quick-fail", "quick-fail stop/waiting\n\tfailed: main process exited with status 3\n");
+  finalStatus("victim", "victim stop/waiting\n\tfailed: main process killed by signal 9\n");
+  std::string cd = b().status("cd-fail");
+  EXPECT_TRUE(contains(cd, "cd-fail stop/waiting\n\tfailed: chdir")) << cd;
+  CmdResult w = cdStart.get();
+  EXPECT_EQ(w.exitCode, 1) << w.describe();
+  EXPECT_TRUE(contains(w.out + w.err, "chdir")) << w.describe();
+  pid_t respawned = 0;
+  EXPECT_TRUE(waitFor([&] {
+    respawned = b().mainPid("phoenix");
+    return respawned > 0 && respawned != phoenixPid &&
+           b().statusLine("phoenix") == "phoenix start/running, process " + std::to_string(respawned);
+  })) << b().status("phoenix");
+  // Every zombie was reaped: batond and the respawned phoenix are all that is left.
+  EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 2; }, 5s))
+      << b().daemonProcesses().size() << " processes in the namespace";
+  CmdResult d = b().ctl({"status", "--daemon"});
+  EXPECT_TRUE(contains(d.out, "binary: " + Baton::binDir() + "/batond\n")) << d.describe();
+}
+
+// The exit is seen (and reaped) by the old binary while the status pipe has not answered yet;
+// the re-exec comes in between; the EOF arrives in the new binary. The test holds the status
+// pipe's write end open (through /proc) to keep the EOF back until after the re-exec.
+void exitSeenBeforeStatusPipeEof(Baton& b) {
+  b.writeJob("late-fail", "console none\nenv BATON_TEST_HOLD=@WORK@/go-fail\nexec /bin/sh -c 'exit 3'\n");
+  b.writeJob("late-task", "console none\ntask\nenv BATON_TEST_HOLD=@WORK@/go-task\nexec /bin/true\n");
+  ASSERT_NO_FATAL_FAILURE(startOrFail(b));
+  struct Case {
+    std::string job, release, expect;
+  };
+  for (const Case& c : {Case{"late-fail", b.work("go-fail"),
+                             "late-fail stop/waiting\n\tfailed: main process exited with status 3\n"},
+                        Case{"late-task", b.work("go-task"), "late-task stop/waiting\n"}}) {
+    SCOPED_TRACE(c.job);
+    CmdResult r = b.ctl({"start", c.job, "-n"});
+    ASSERT_EQ(r.exitCode, 0) << r.describe();
+    ASSERT_TRUE(b.waitStatus(c.job, "(spawning)", 5s)) << b.status(c.job);
+    const pid_t pid = b.mainPid(c.job);
+    const pid_t host = b.hostPid(pid);
+    ASSERT_GT(host, 0);
+    std::string why;
+    int held = holdStatusPipe(host, why);
+    ASSERT_GE(held, 0) << why;
+    writeFile(c.release, "");
+    // Gone from /proc: batond has reaped it (it is batond's child), before any EOF.
+    bool reaped = waitFor([&] { return !pidExists(host); }, 10s, 5ms);
+    const std::string spawning = c.job + " start/spawned, process " + std::to_string(pid) + " (spawning)";
+    std::string before = b.statusLine(c.job);
+    ::testing::AssertionResult rx = reexecOk(b);
+    std::string after = b.statusLine(c.job);
+    close(held);
+    ASSERT_TRUE(reaped) << "the child did not exit";
+    EXPECT_EQ(before, spawning);
+    ASSERT_TRUE(rx);
+    EXPECT_EQ(after, spawning) << "the outcome was applied before the status pipe answered";
+    std::string st;
+    EXPECT_TRUE(waitFor([&] {
+      st = b.status(c.job);
+      return st == c.expect;
+    })) << st << "expected:\n" << c.expect;
+  }
+}
+
+TEST_F(IntegrationReexec, ExitSeenBeforeStatusPipeEof) { exitSeenBeforeStatusPipeEof(b()); }
+
+TEST_F(IntegrationReexecSubreaper, ExitSeenBeforeStatusPipeEof) { exitSeenBeforeStatusPipeEof(b()); }
 
 // ---------------------------------------------------------------------------------------------
 // 4. Multi-line scripts whose pipe is still to be filled at the re-exec.
@@ -620,6 +805,40 @@ TEST_F(IntegrationReexec, BlockedClientAndBlindWindow) { blockedClientAndBlindWi
 
 TEST_F(IntegrationReexecSubreaper, BlockedClientAndBlindWindow) { blockedClientAndBlindWindow(b()); }
 
+// The same with the blind window held open (SlowTarget): clients that connect while no binary
+// serves wait in the listen backlog and are answered by the new binary; none gets an error.
+TEST_F(IntegrationReexec, ClientsConnectingInsideTheWindowAreServedAfterIt) {
+  b().writeJob("slow", "pre-start exec sleep 2\nexec sleep 1000\n");
+  BATON_START();
+  const SlowTarget slow = slowTarget(b());
+  auto start = inBackground(b(), {"start", "slow"});
+  ASSERT_TRUE(b().waitStatus("slow", "slow start/pre-start", 5s)) << b().status("slow");
+  auto rx = inBackground(b(), {"reexec", "--binary", slow.path});
+  if (!slow.waitOpen()) {
+    slow.close();
+    FAIL() << "the re-exec did not reach the exec window: " << rx.get().describe();
+  }
+  std::vector<std::future<CmdResult>> clients;
+  for (int i = 0; i < 5; ++i) clients.push_back(inBackground(b(), {"status", "slow"}));
+  clients.push_back(inBackground(b(), {"version"}));
+  std::this_thread::sleep_for(300ms);
+  int early = 0;
+  for (auto& c : clients) early += c.wait_for(0s) == std::future_status::ready;
+  slow.close();
+  EXPECT_EQ(early, 0) << "answered while no binary was serving";
+  for (size_t i = 0; i < clients.size(); ++i) {
+    CmdResult c = clients[i].get();
+    EXPECT_EQ(c.exitCode, 0) << c.describe();
+    EXPECT_TRUE(contains(c.out, i + 1 < clients.size() ? "slow start/pre-start" : "baton")) << c.describe();
+  }
+  CmdResult x = rx.get();
+  EXPECT_EQ(x.exitCode, 0) << x.describe();
+  EXPECT_TRUE(contains(x.out, "re-exec: ok")) << x.describe();
+  CmdResult r = start.get();
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.out, "slow start/running, process ")) << r.describe();
+}
+
 // ---------------------------------------------------------------------------------------------
 // 10. 200 re-execs while a job crashes and respawns every ~50 ms: no fd or zombie leak, the
 //     steady service is untouched. (The jobs print nothing, so batond caches no log file.)
@@ -699,49 +918,74 @@ end script
 // 13. Pid identity: a slot whose pid now names another process is not the job's process.
 //
 // Constructed with `expect fork`: the followed child C is reaped by its real parent (the job's
-// first process, which stays alive), so batond never sees C exit; the parent then recycles pid C
-// through ns_last_pid for an impostor that sleeps. Before the re-exec batond still shows
-// "process C" (it cannot know); after it the start time no longer matches: the job lost its
-// process, and the impostor is left alone.
+// first process, which does not exit as a classic daemon's would), so batond never sees C exit;
+// the parent then recycles pid C through ns_last_pid for an impostor that sleeps. Before the
+// re-exec batond still shows "process C" (it cannot know); after it the start time no longer
+// matches: the job has lost its process, and the impostor is left alone.
+// `orphan`: the parent exits once the impostor exists, so the impostor is reparented to batond
+// (PID 1) and becomes batond's own child, which must not make it the job's process either.
 
-TEST_F(IntegrationReexec, RecycledPidIsNotTheJobsProcess) {
-  b().writeJob("reuse", "expect fork\nexec @PROGS@/baton_pidreuse @WORK@/release @WORK@/info\n");
-  BATON_START();
-  CmdResult r = b().ctl({"start", "reuse"});
+void recycledPidIsNotTheJobsProcess(Baton& b, bool orphan) {
+  b.writeJob("reuse", std::string("expect fork\nexec @PROGS@/baton_pidreuse @WORK@/release @WORK@/info ") +
+                          (orphan ? "orphan" : "stay") + "\n");
+  ASSERT_NO_FATAL_FAILURE(startOrFail(b));
+  CmdResult r = b.ctl({"start", "reuse"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
-  const pid_t tracked = b().mainPid("reuse");
-  ASSERT_GT(tracked, 0) << b().status("reuse");
-  ASSERT_TRUE(b().waitLog("reuse", "tracked child " + std::to_string(tracked) + "\n")) << b().readLog("reuse");
+  const pid_t tracked = b.mainPid("reuse");
+  ASSERT_GT(tracked, 0) << b.status("reuse");
+  ASSERT_TRUE(b.waitLog("reuse", "tracked child " + std::to_string(tracked) + "\n")) << b.readLog("reuse");
+  const pid_t trackedHost = b.hostPid(tracked);
+  ASSERT_GT(trackedHost, 0);
+  const uint64_t trackedStart = startTimeOf(trackedHost);
   std::this_thread::sleep_for(100ms);  // a different start time (clock ticks) for the impostor
-  writeFile(b().work("release"), "");
-  ASSERT_TRUE(waitFor([&] { return pathExists(b().work("info")); }, 10s)) << b().readLog("reuse");
-  std::string info = readFile(b().work("info"));
+  writeFile(b.work("release"), "");
+  ASSERT_TRUE(waitFor([&] { return pathExists(b.work("info")); }, 10s)) << b.readLog("reuse");
+  std::string info = readFile(b.work("info"));
   ASSERT_FALSE(contains(info, "error")) << info;
   int oldPid = 0, newPid = 0;
   ASSERT_EQ(sscanf(info.c_str(), "old %d new %d", &oldPid, &newPid), 2) << info;
   ASSERT_EQ(oldPid, tracked) << info;
   ASSERT_EQ(newPid, tracked) << "could not recycle the pid: " << info;
-  const pid_t impostorHost = b().hostPid(newPid);
+  const pid_t impostorHost = b.hostPid(newPid);
   ASSERT_GT(impostorHost, 0);
   const uint64_t impostorStart = startTimeOf(impostorHost);
+  ASSERT_NE(impostorStart, trackedStart) << "same start time: the test cannot tell them apart";
+  if (orphan) {
+    const pid_t d = b.daemonHostPid();
+    auto children = [&] { return childrenOf(d); };
+    ASSERT_TRUE(waitFor([&] {
+      auto c = children();
+      return std::find(c.begin(), c.end(), impostorHost) != c.end();
+    }, 5s)) << "the impostor was not reparented to batond";
+  }
   // The precondition: batond still holds the stale pid.
-  ASSERT_EQ(b().statusLine("reuse"), "reuse start/running, process " + std::to_string(tracked));
+  ASSERT_EQ(b.statusLine("reuse"), "reuse start/running, process " + std::to_string(tracked));
 
-  ASSERT_TRUE(reexecOk(b()));
+  ASSERT_TRUE(reexecOk(b));
   std::string st;
   EXPECT_TRUE(waitFor([&] {
-    st = b().status("reuse");
+    st = b.status("reuse");
     return contains(st, "reuse stop/waiting");
-  }, 5s)) << "the impostor is still taken for the job's process:\n" << st;
+  }, 5s)) << "after the re-exec, pid " << tracked << " (now a process started at tick " << impostorStart
+          << ", the job's was started at tick " << trackedStart
+          << ") is still taken for the job's main process:\n" << st;
   EXPECT_FALSE(contains(st, "process " + std::to_string(tracked))) << st;
-  EXPECT_TRUE(contains(b().daemonStderr(), "now names another process")) << b().daemonStderr();
-  // The impostor was neither killed nor adopted.
+  EXPECT_TRUE(contains(b.daemonStderr(), "now names another process")) << b.daemonStderr();
+  // The impostor was not killed.
   std::this_thread::sleep_for(200ms);
   EXPECT_TRUE(aliveOnHost(impostorHost)) << "batond killed a process that is not the job's";
   EXPECT_EQ(startTimeOf(impostorHost), impostorStart);
-  r = b().ctl({"stop", "reuse"});
-  EXPECT_NE(r.exitCode, 0) << "the job should not be running: " << r.describe();
-  EXPECT_TRUE(aliveOnHost(impostorHost));
+  // Nor is it stopped as the job's process.
+  r = b.ctl({"stop", "reuse"}, 10s);
+  EXPECT_NE(r.exitCode, 0) << "the job should not be running any more: " << r.describe();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(aliveOnHost(impostorHost)) << "`stop reuse` killed a process that is not the job's";
+}
+
+TEST_F(IntegrationReexec, RecycledPidIsNotTheJobsProcess) { recycledPidIsNotTheJobsProcess(b(), false); }
+
+TEST_F(IntegrationReexec, RecycledPidAdoptedByBatondIsNotTheJobsProcess) {
+  recycledPidIsNotTheJobsProcess(b(), true);
 }
 
 // The processes a re-exec keeps are the same processes: pid and start time of every job

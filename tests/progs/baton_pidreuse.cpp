@@ -1,12 +1,15 @@
-// baton_pidreuse RELEASE_FILE INFO_FILE: make the pid of a job's tracked process name another
-// process, behind the supervisor's back. For `expect fork` jobs, in a PID namespace, as root.
+// baton_pidreuse RELEASE_FILE INFO_FILE [stay|orphan]: make the pid of a job's tracked process
+// name another process, behind the supervisor's back. For `expect fork` jobs, in a PID
+// namespace, as root.
 //
 // The process forks a child C (the one `expect fork` follows: the job's main pid becomes C) and,
 // unlike a classic daemon, stays alive as C's real parent. C waits until RELEASE_FILE exists and
 // exits; this process reaps it, so the supervisor never sees C die. Then it writes C-1 to
 // /proc/sys/kernel/ns_last_pid and forks again until the new child gets pid C (an impostor with
 // another start time, which just sleeps). It writes "old C new D" to INFO_FILE (D == C on
-// success, or "error ..." when the pid could not be recycled) and sleeps until killed.
+// success, or "error ..." when the pid could not be recycled). Mode `stay` (the default): it then
+// sleeps until killed, so the impostor stays its child. Mode `orphan`: it exits, so the impostor
+// is reparented to the supervisor (PID 1 or subreaper) and becomes the supervisor's child.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -42,12 +45,13 @@ bool setLastPid(pid_t last) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: baton_pidreuse RELEASE_FILE INFO_FILE\n");
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: baton_pidreuse RELEASE_FILE INFO_FILE [stay|orphan]\n");
     return 2;
   }
   const char* release = argv[1];
   const char* info = argv[2];
+  const bool orphan = argc == 4 && std::strcmp(argv[3], "orphan") == 0;
   pid_t child = fork();
   if (child < 0) {
     std::perror("fork");
@@ -90,5 +94,6 @@ int main(int argc, char** argv) {
     writeInfo(info, "old " + std::to_string(child) + " new " + std::to_string(impostor) + "\n");
   std::printf("impostor %d\n", int(impostor));
   std::fflush(stdout);
+  if (orphan) _exit(0);
   for (;;) pause();
 }
