@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 scripts/setup.sh "$BUILD_DIR"
+echo "== upgrade test: previous release <-> this build"
+scripts/upgrade-ci.sh "$BUILD_DIR"
+echo "== benchmark smoke run (checks the benchmarks run, not their speed)"
+bench/run-all.sh --smoke --build "$BUILD_DIR"
 echo "== running tests"
 cd "$BUILD_DIR"
 ctest --output-on-failure -j2 --timeout 300
