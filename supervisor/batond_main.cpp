@@ -38,7 +38,9 @@ const char* kUsage =
     "  --verify-state FD   pre-flight: check the snapshot on FD, print a verdict, exit 0 if it\n"
     "                      can be restored, 1 if not\n"
     "  --restore-fd FD     (internal) take over the state handed across a re-exec\n"
-    "  --exec-floor        (benchmarks) exit at the top of main\n";
+    "  --exec-floor        (benchmarks) exit at the top of main\n"
+    "  --restart [--state-fd FD]  take over from Upstart 1.x PID 1 (its re-exec contract):\n"
+    "                      import its JSON state from FD; no startup event\n";
 
 // --verify-state: never crashes on bad input; says why a snapshot is refused.
 int verifyState(int fd) {
@@ -80,6 +82,11 @@ int main(int argc, char** argv) {
   baton::Options opts;
   opts.mainStartNs = mainStart;
   baton::RestoreArgs restore;
+  // Upstart's re-exec contract: `--restart --state-fd N` (what Upstart 1.6-1.13 passes when it
+  // re-execs /sbin/init). Upstart passes its own other flags too: ignore the ones we do not know.
+  bool upstartRestart = false;
+  int upstartStateFd = -1;
+  for (int i = 1; i < argc; ++i) upstartRestart |= strcmp(argv[i], "--restart") == 0;
   const bool root = geteuid() == 0;
   if (!root) {
     if (const char* xdg = getenv("XDG_RUNTIME_DIR")) opts.config.socketPath = std::string(xdg) + "/baton/control";
@@ -127,6 +134,18 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--rolled-back-because") value(restore.rolledBackBecause);
     else if (a == "--test-refuse-restore") restore.testRefuseRestore = true;
+    else if (a == "--restart") continue;
+    else if (a == "--error") opts.config.logPriority = "error";
+    else if (a == "--state-fd") {
+      std::string v;
+      long long n = -1;
+      value(v);
+      if (!parseInt(v, n) || n < 0 || n > 1 << 20) {
+        std::cerr << "batond: --state-fd needs a file descriptor number\n";
+        return 2;
+      }
+      upstartStateFd = int(n);
+    }
     else if (a == "--test-refuse-rollback") restore.testRefuseRollback = true;
     else if (a == "--version") {
       std::cout << "batond (baton) " << BATON_VERSION << "\n";
@@ -134,6 +153,8 @@ int main(int argc, char** argv) {
     } else if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       return 0;
+    } else if (upstartRestart) {
+      std::cerr << "batond: ignoring Upstart option '" << a << "'\n";
     } else {
       std::cerr << "batond: unknown option '" << a << "'\n" << kUsage;
       return 2;
@@ -158,7 +179,10 @@ int main(int argc, char** argv) {
     supervisor.restore(restore);  // does not return on failure (rollback or wait-only)
     return supervisor.run();
   }
-  if (!supervisor.start()) {
+  const bool started = upstartStateFd >= 0 ? supervisor.takeOverFromUpstart(upstartStateFd)
+                                            // --restart without state: Upstart's stateless re-exec
+                                            : supervisor.start(/*emitStartup=*/!upstartRestart);
+  if (!started) {
     if (getpid() == 1) {
       // PID 1 must not exit (the kernel would panic): stay, and keep reaping orphans.
       sigset_t all;

@@ -159,7 +159,7 @@ bool Supervisor::openBaseResources() {
   return true;
 }
 
-bool Supervisor::start() {
+bool Supervisor::start(bool emitStartup) {
   if (!openBaseResources()) return false;
   // As PID 1, Ctrl-Alt-Del must reach us as SIGINT instead of rebooting at once.
   if (pid1_) reboot(RB_DISABLE_CAD);
@@ -167,7 +167,7 @@ bool Supervisor::start() {
   rearm();
   sys::mkdirs(model_.config.logDir);
   loadConfiguration();
-  emitEvent("startup", {});
+  if (emitStartup) emitEvent("startup", {});
   pollEvents();
   return true;
 }

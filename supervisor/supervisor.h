@@ -57,7 +57,11 @@ class Supervisor {
 
   // Open the control socket, load the job files, emit `startup`. False (with a message on
   // stderr) if batond cannot serve at all (e.g. the socket cannot be bound).
-  bool start();
+  bool start(bool emitStartup = true);
+  // Take over from Upstart 1.x PID 1 (`--restart --state-fd N`): import its JSON state. What
+  // cannot be trusted falls back to a start without state and without the `startup` event, so
+  // jobs whose processes are alive are never started twice. False only if batond cannot serve.
+  bool takeOverFromUpstart(int stateFd);
   // Instead of start(): take over the state handed across execve. On failure it does not return:
   // it rolls back to the previous binary, or serves in wait-only mode.
   void restore(const RestoreArgs& args);
