@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <capnp/message.h>
@@ -286,11 +287,12 @@ void Supervisor::restore(const RestoreArgs& args) {
 
   const int64_t tRestore = sys::monotonicNs();
   if (!checkFdIdentities(snapshot.fds(), error)) restoreFailed(args, error, &snapshot.fds());
+  // Every fd batond holds is close-on-exec: one call instead of one fcntl per handed fd.
+  if (syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) != 0)
+    for (const FdEntry& e : snapshot.fds()) sys::setCloexec(e.fd, true);
   fdIdentities_.clear();
-  for (const FdEntry& e : snapshot.fds()) {
-    sys::setCloexec(e.fd, true);
+  for (const FdEntry& e : snapshot.fds())
     fdIdentities_[e.fd] = {e.dev, e.ino, e.type};  // just verified: rearm need not fstat again
-  }
   const int64_t serializeStart = snapshot.header().serializeStartNs;
   model_ = std::move(restored);
   model_.daemonUid = getuid();
@@ -432,6 +434,10 @@ void Supervisor::restoreFailed(const RestoreArgs& args, const std::string& why, 
     for (std::string& s : a) argv.push_back(s.data());
     argv.push_back(nullptr);
     sys::setCloexec(args.rollbackFd, true);  // the fd itself need not survive
+    // Whatever this binary did with them, the handed fds and the snapshot cross again.
+    if (fds)
+      for (const FdEntry& e : *fds) sys::setCloexec(e.fd, false);
+    sys::setCloexec(args.snapshotFd, false);
     fexecve(args.rollbackFd, argv.data(), environ);
     log(Priority::Error, "rollback to the previous binary failed: " + sys::errnoText(errno));
   }
