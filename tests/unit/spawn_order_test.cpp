@@ -1,0 +1,856 @@
+// Deterministic tests of the in-flight spawn protocol and of the state machine's transition table.
+//
+// SpawnOrder*: a real Supervisor (no event loop) is driven by hand through SupervisorTestPeer.
+// Each job's process is held in setup (`BATON_TEST_HOLD`), released, and waited for WITHOUT
+// reaping it (waitid(..., WNOWAIT)); then the two things the loop could see first, "child exited"
+// (reapChildren) and "status pipe EOF / failure record" (onStatusPipe), are applied in the order
+// under test. job_state.h promises that the outcome of a spawn is applied exactly once, whichever
+// comes first: an exit seen first is stored (earlyExit) and applied right after the pipe's outcome.
+//
+// The test process is the parent of the children and reapChildren() uses waitid(P_ALL): one
+// Supervisor per test, nothing else that forks. Signal mask, SIGPIPE disposition and the child
+// subreaper flag that Supervisor::start() changes are restored after each test.
+//
+// StateMachine*: nextState() (job_state.h) against the table in that header, every state x goal x
+// mainAlive.
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "schema/model.h"
+#include "supervisor/job_state.h"
+#include "supervisor/supervisor.h"
+
+namespace baton {
+
+// Calls the Supervisor's private members (declared a friend in supervisor.h).
+class SupervisorTestPeer {
+ public:
+  // What `batonctl start -n JOB` does: the instance gets the job's start environment (which is
+  // where `env BATON_TEST_HOLD=...` comes from), then goal start.
+  static ::testing::AssertionResult startJob(Supervisor& s, const std::string& job) {
+    JobClass* cls = s.findClass(job);
+    if (!cls) return ::testing::AssertionFailure() << "no job " << job;
+    std::vector<std::string> env;
+    std::string instName, error;
+    if (!s.startEnvironment(*cls, {}, "", env, instName, error))
+      return ::testing::AssertionFailure() << "start environment: " << error;
+    Instance& inst = s.instanceFor(*cls, instName);
+    inst.env = env;
+    s.changeGoal(*cls, inst, Goal::Start);
+    return ::testing::AssertionSuccess();
+  }
+  static void stopJob(Supervisor& s, const std::string& job) {
+    JobClass* cls = s.findClass(job);
+    Instance* inst = s.findInstance(job, "");
+    ASSERT_TRUE(cls && inst) << job;
+    s.changeGoal(*cls, *inst, Goal::Stop);
+  }
+  static void reapChildren(Supervisor& s) { s.reapChildren(); }
+  static void onStatusPipe(Supervisor& s, const std::string& job, ProcessType type = ProcessType::Main) {
+    s.onStatusPipe(job, "", type);
+  }
+  static void onLogPipe(Supervisor& s, int fd) { s.onLogPipe(fd); }
+  // The end of one loop iteration: events, then the deferred answers.
+  static void settle(Supervisor& s) {
+    s.pollEvents();
+    s.flushDeferredAnswers();
+  }
+  static Model& mutableModel(Supervisor& s) { return s.model_; }
+  static bool pidIndexed(const Supervisor& s, pid_t pid) { return s.pids_.count(pid) != 0; }
+  static bool fdWatched(const Supervisor& s, int fd) { return s.watches_.count(fd) != 0; }
+};
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Peer = SupervisorTestPeer;
+
+std::atomic<int> gCounter{0};
+
+std::string readWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void touch(const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << path << ": " << strerror(errno);
+  close(fd);
+}
+
+// Wait until `pid` (our child) has exited, leaving it unreaped (a zombie) for reapChildren.
+bool waitExitedNoReap(pid_t pid, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    siginfo_t si{};
+    if (waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+      return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
+
+// Still there (not exited), without reaping anything.
+bool notExited(pid_t pid) {
+  siginfo_t si{};
+  return waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
+}
+
+// Wait until a status pipe has something to say (EOF or a failure record).
+bool waitReadable(int fd, int timeoutMs = 10000) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, timeoutMs) == 1;
+}
+
+int countEvents(const Model& m, const std::string& name) {
+  int n = 0;
+  for (const Event& e : m.events) n += e.name == name;
+  return n;
+}
+
+// Which parts of two models differ (for assertion messages).
+std::string modelDiff(const Model& a, const Model& b) {
+  std::string out;
+  if (a.events != b.events) {
+    out += "events:";
+    for (const Event& e : a.events) out += " " + e.name;
+    out += " ->";
+    for (const Event& e : b.events) out += " " + e.name;
+    out += "\n";
+  }
+  if (a.nextEventId != b.nextEventId)
+    out += "nextEventId " + std::to_string(a.nextEventId) + " -> " + std::to_string(b.nextEventId) + "\n";
+  if (a.logPipes != b.logPipes) out += "logPipes\n";
+  if (a.connections != b.connections) out += "connections\n";
+  for (auto& [name, cls] : a.classes) {
+    auto it = b.classes.find(name);
+    if (it == b.classes.end()) { out += "class " + name + " gone\n"; continue; }
+    for (auto& [iname, x] : cls.instances) {
+      auto jt = it->second.instances.find(iname);
+      if (jt == it->second.instances.end()) { out += name + ": instance gone\n"; continue; }
+      const Instance& y = jt->second;
+      if (x.state != y.state)
+        out += name + ": state " + jobStateName(x.state) + " -> " + jobStateName(y.state) + "\n";
+      if (x.goal != y.goal) out += name + ": goal " + goalName(x.goal) + " -> " + goalName(y.goal) + "\n";
+      if (x.failed != y.failed || x.failReason != y.failReason)
+        out += name + ": failure [" + x.failReason + "] -> [" + y.failReason + "]\n";
+      if (x.procs != y.procs) out += name + ": process slots\n";
+      if (x.blocker != y.blocker) out += name + ": blocker\n";
+      if (x.blocking != y.blocking) out += name + ": blocking\n";
+      if (x.killDeadlineNs != y.killDeadlineNs) out += name + ": kill deadline\n";
+      if (x.respawnCount != y.respawnCount) out += name + ": respawn count\n";
+    }
+  }
+  if (out.empty() && !(a == b)) out = "(other fields)\n";
+  return out;
+}
+
+class SpawnOrderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sigprocmask(SIG_SETMASK, nullptr, &savedMask_);
+    char tmpl[] = "/tmp/baton-spawnorder-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr) << strerror(errno);
+    dir_ = tmpl;
+    fs::create_directories(dir_ + "/conf");
+  }
+
+  void TearDown() override {
+    if (sup_) {
+      Model& m = Peer::mutableModel(*sup_);
+      // Kill and reap whatever this test left behind (only our own children, by pid).
+      for (auto& [n, cls] : m.classes)
+        for (auto& [i, inst] : cls.instances)
+          for (ProcessSlot& slot : inst.procs) {
+            if (slot.pid > 0 && !slot.earlyExit) {  // an early exit is already reaped
+              kill(slot.pid, SIGKILL);
+              waitpid(slot.pid, nullptr, 0);
+            }
+            if (slot.statusFd >= 0) close(slot.statusFd);
+            if (slot.scriptFd >= 0) close(slot.scriptFd);
+          }
+      for (LogPipe& lp : m.logPipes) close(lp.fd);
+      if (m.listenFd >= 0) close(m.listenFd);
+      sup_.reset();
+    }
+    // Zombies of children the test released but did not reap (a failed assertion).
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    sigprocmask(SIG_SETMASK, &savedMask_, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  void writeJob(const std::string& name, const std::string& content) {
+    std::ofstream(path("conf/" + name + ".conf")) << content;
+  }
+
+  // Construct and start() a Supervisor on the temp dir (socket, jobs, `startup`; no loop).
+  void startSupervisor() {
+    Options o;
+    o.config.confDir = path("conf");
+    o.config.socketPath = path("sock");
+    o.config.logDir = path("log");
+    o.config.cgroupBase =
+        "baton-unit-" + std::to_string(getpid()) + "-" + std::to_string(gCounter++);
+    o.config.testHooks = true;
+    o.config.logPriority = "error";
+    sup_ = std::make_unique<Supervisor>(o);
+    ASSERT_TRUE(sup_->start());
+    ASSERT_TRUE(sup_->model().configProblems.empty());
+  }
+
+  Supervisor& s() { return *sup_; }
+  const Model& model() { return sup_->model(); }
+  const Instance& inst(const std::string& job) {
+    return model().classes.at(job).instances.at("");
+  }
+  const ProcessSlot& slot(const std::string& job, ProcessType t = ProcessType::Main) {
+    return inst(job).procs[int(t)];
+  }
+
+  // Start `job` and run its events until it rests in `spawned` with its main process held.
+  void startHeld(const std::string& job) {
+    ASSERT_TRUE(Peer::startJob(s(), job));
+    Peer::settle(s());
+    const Instance& i = inst(job);
+    ASSERT_EQ(i.state, JobState::Spawned) << jobStateName(i.state);
+    ASSERT_EQ(i.goal, Goal::Start);
+    const ProcessSlot& m = i.procs[0];
+    ASSERT_GT(m.pid, 0);
+    ASSERT_TRUE(m.spawnValid);
+    ASSERT_GE(m.statusFd, 0);
+    ASSERT_FALSE(m.earlyExit);
+    ASSERT_TRUE(Peer::pidIndexed(s(), m.pid));
+    ASSERT_TRUE(Peer::fdWatched(s(), m.statusFd));
+  }
+
+  // While the child is held neither handler has anything to apply.
+  void expectNothingReadyWhileHeld(const std::string& job) {
+    Model before = model();
+    Peer::onStatusPipe(s(), job);
+    Peer::reapChildren(s());
+    Peer::settle(s());
+    EXPECT_TRUE(model() == before) << "a handler acted on a child that is still held in setup";
+  }
+
+  // Release the hold and wait until the child has exited (not reaped).
+  void releaseAndWaitExit(const std::string& holdFile, pid_t pid) {
+    ASSERT_NO_FATAL_FAILURE(touch(path(holdFile)));
+    ASSERT_TRUE(waitExitedNoReap(pid)) << "child " << pid << " did not exit";
+  }
+
+  // Calling every handler again changes nothing: the outcome was applied once.
+  void expectNoSecondApplication(const std::string& job) {
+    Model before = model();
+    Peer::reapChildren(s());
+    Peer::onStatusPipe(s(), job);
+    Peer::settle(s());
+    EXPECT_TRUE(model() == before) << "a handler applied something a second time:\n"
+                                   << modelDiff(before, model());
+  }
+
+  std::string dir_;
+  sigset_t savedMask_;
+  std::unique_ptr<Supervisor> sup_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// A task whose main process execs /bin/true: successful exec, then exit 0.
+
+std::string trueTask(const std::string& hold) {
+  return "task\nenv BATON_TEST_HOLD=" + hold + "\nexec /bin/true\n";
+}
+
+class SpawnOrderSuccess : public SpawnOrderTest {};
+
+// (a) status pipe EOF first, then the exit. The EOF confirms the exec: spawned -> ... -> running
+// (emits `started`; a task waits there for its main process). The exit then ends the task:
+// goal stop, stopping -> killed -> post-stop -> waiting, no failure.
+TEST_F(SpawnOrderSuccess, EofThenExit) {
+  writeJob("t", trueTask(path("go")));
+  ASSERT_NO_FATAL_FAILURE(startSupervisor());
+  const uint64_t ev0 = model().nextEventId;
+  ASSERT_NO_FATAL_FAILURE(startHeld("t"));
+  const pid_t pid = slot("t").pid;
+  const int statusFd = slot("t").statusFd;
+  ASSERT_NO_FATAL_FAILURE(expectNothingReadyWhileHeld("t"));
+  ASSERT_NO_FATAL_FAILURE(releaseAndWaitExit("go", pid));
+
+  Peer::onStatusPipe(s(), "t");  // EOF: the exec happened (the child has exited, EOF is certain)
+  EXPECT_EQ(inst("t").state, JobState::Running) << jobStateName(inst("t").state);
+  EXPECT_EQ(inst("t").goal, Goal::Start);
+  EXPECT_FALSE(slot("t").spawnValid);
+  EXPECT_EQ(slot("t").statusFd, -1);
+  EXPECT_FALSE(Peer::fdWatched(s(), statusFd));
+  EXPECT_EQ(slot("t").pid, pid) << "EOF is not an exit: the process is still ours to reap";
+  EXPECT_TRUE(Peer::pidIndexed(s(), pid));
+  EXPECT_EQ(countEvents(model(), "started"), 1);
+  EXPECT_FALSE(inst("t").failed);
+
+  Peer::reapChildren(s());  // the exit: the task is complete
+  EXPECT_EQ(slot("t").pid, 0);
+  EXPECT_FALSE(Peer::pidIndexed(s(), pid));
+  EXPECT_EQ(inst("t").goal, Goal::Stop);
+  EXPECT_EQ(inst("t").state, JobState::Stopping) << jobStateName(inst("t").state);
+  EXPECT_EQ(countEvents(model(), "stopping"), 1);
+
+  Peer::settle(s());
+  EXPECT_EQ(inst("t").state, JobState::Waiting) << jobStateName(inst("t").state);
+  EXPECT_EQ(inst("t").goal, Goal::Stop);
+  EXPECT_FALSE(inst("t").failed) << inst("t").failReason;
+  EXPECT_TRUE(model().events.empty());
+  // starting, started, stopping, stopped: each once.
+  EXPECT_EQ(model().nextEventId - ev0, 4u);
+  EXPECT_NO_FATAL_FAILURE(expectNoSecondApplication("t"));
+}
+
+// (b) the exit first: reapChildren only stores it (earlyExit), the state does not move. The EOF
+// then applies the outcome (success) and right after it the stored exit, in `spawned`: as
+// job_state.h says, an early exit is handled like any exit of the main process there, so the
+// task goes spawned -> stopping without passing `running` (no `started`). Same end result.
+TEST_F(SpawnOrderSuccess, ExitThenEof) {
+  writeJob("t", trueTask(path("go")));
+  ASSERT_NO_FATAL_FAILURE(startSupervisor());
+  const uint64_t ev0 = model().nextEventId;
+  ASSERT_NO_FATAL_FAILURE(startHeld("t"));
+  const pid_t pid = slot("t").pid;
+  ASSERT_NO_FATAL_FAILURE(releaseAndWaitExit("go", pid));
+
+  Peer::reapChildren(s());
+  EXPECT_EQ(inst("t").state, JobState::Spawned) << jobStateName(inst("t").state);
+  EXPECT_EQ(inst("t").goal, Goal::Start);
+  EXPECT_TRUE(slot("t").spawnValid);
+  EXPECT_TRUE(slot("t").earlyExit);
+  EXPECT_TRUE(WIFEXITED(slot("t").earlyExitStatus) && WEXITSTATUS(slot("t").earlyExitStatus) == 0)
+      << slot("t").earlyExitStatus;
+  EXPECT_EQ(slot("t").pid, pid);
+  EXPECT_GE(slot("t").statusFd, 0);
+  EXPECT_FALSE(Peer::pidIndexed(s(), pid)) << "the pid is reaped: it must leave the pid index";
+  // Reaping again finds nothing new.
+  Model afterReap = model();
+  Peer::reapChildren(s());
+  EXPECT_TRUE(model() == afterReap);
+
+  Peer::onStatusPipe(s(), "t");
+  EXPECT_FALSE(slot("t").spawnValid);
+  EXPECT_FALSE(slot("t").earlyExit);
+  EXPECT_EQ(slot("t").pid, 0);
+  EXPECT_EQ(slot("t").statusFd, -1);
+  EXPECT_EQ(inst("t").goal, Goal::Stop);
+  EXPECT_EQ(inst("t").state, JobState::Stopping) << jobStateName(inst("t").state);
+  EXPECT_EQ(countEvents(model(), "stopping"), 1);
+  EXPECT_EQ(countEvents(model(), "started"), 0);
+
+  Peer::settle(s());
+  EXPECT_EQ(inst("t").state, JobState::Waiting) << jobStateName(inst("t").state);
+  EXPECT_FALSE(inst("t").failed) << inst("t").failReason;
+  EXPECT_TRUE(model().events.empty());
+  // starting, stopping, stopped.
+  EXPECT_EQ(model().nextEventId - ev0, 3u);
+  EXPECT_NO_FATAL_FAILURE(expectNoSecondApplication("t"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A setup failure: chdir to a missing directory. The child writes its failure record and exits
+// 255. job_state.h (spawned): a setup failure fails the job; the exit belongs to that failure
+// and is not applied a second time.
+
+class SpawnOrderFailure : public SpawnOrderTest {
+ protected:
+  void checkFailedOnce(pid_t pid) {
+    const Instance& i = inst("t");
+    EXPECT_TRUE(i.failed);
+    EXPECT_NE(i.failReason.find("chdir"), std::string::npos) << i.failReason;
+    EXPECT_EQ(i.failedProcess, ProcessType::Main);
+    EXPECT_TRUE(WIFEXITED(i.exitStatus) && WEXITSTATUS(i.exitStatus) == 255) << i.exitStatus;
+    EXPECT_EQ(i.goal, Goal::Stop);
+    EXPECT_EQ(slot("t").pid, 0);
+    EXPECT_FALSE(slot("t").spawnValid);
+    EXPECT_FALSE(slot("t").earlyExit);
+    EXPECT_EQ(slot("t").statusFd, -1);
+    EXPECT_FALSE(Peer::pidIndexed(s(), pid));
+  }
+};
+
+std::string chdirFailTask(const std::string& hold) {
+  return "task\nenv BATON_TEST_HOLD=" + hold + "\nchdir /nonexistent/baton-spawn-order\nexec /bin/true\n";
+}
+
+// (c) failure record first, then the exit.
+TEST_F(SpawnOrderFailure, RecordThenExit) {
+  writeJob("t", chdirFailTask(path("go")));
+  ASSERT_NO_FATAL_FAILURE(startSupervisor());
+  const uint64_t ev0 = model().nextEventId;
+  ASSERT_NO_FATAL_FAILURE(startHeld("t"));
+  const pid_t pid = slot("t").pid;
+  ASSERT_NO_FATAL_FAILURE(releaseAndWaitExit("go", pid));
+
+  Peer::onStatusPipe(s(), "t");
+  ASSERT_NO_FATAL_FAILURE(checkFailedOnce(pid));
+  EXPECT_EQ(inst("t").state, JobState::Stopping) << jobStateName(inst("t").state);
+  EXPECT_EQ(countEvents(model(), "started"), 0);
+  EXPECT_EQ(countEvents(model(), "stopping"), 1);
+
+  // The exit: the pid is no longer the job's, nothing changes.
+  Model before = model();
+  Peer::reapChildren(s());
+  EXPECT_TRUE(model() == before) << "the exit of a failed spawn was applied a second time";
+  EXPECT_FALSE(waitExitedNoReap(pid, 50ms)) << "the zombie must have been reaped";
+
+  Peer::settle(s());
+  EXPECT_EQ(inst("t").state, JobState::Waiting) << jobStateName(inst("t").state);
+  ASSERT_NO_FATAL_FAILURE(checkFailedOnce(pid));
+  EXPECT_EQ(model().nextEventId - ev0, 3u);  // starting, stopping, stopped
+  EXPECT_NO_FATAL_FAILURE(expectNoSecondApplication("t"));
+}
+
+// (d) the exit first (stored), then the failure record: failed once, with the record's reason
+// and the real exit status.
+TEST_F(SpawnOrderFailure, ExitThenRecord) {
+  writeJob("t", chdirFailTask(path("go")));
+  ASSERT_NO_FATAL_FAILURE(startSupervisor());
+  const uint64_t ev0 = model().nextEventId;
+  ASSERT_NO_FATAL_FAILURE(startHeld("t"));
+  const pid_t pid = slot("t").pid;
+  ASSERT_NO_FATAL_FAILURE(releaseAndWaitExit("go", pid));
+
+  Peer::reapChildren(s());
+  EXPECT_EQ(inst("t").state, JobState::Spawned) << jobStateName(inst("t").state);
+  EXPECT_FALSE(inst("t").failed);
+  EXPECT_TRUE(slot("t").spawnValid);
+  EXPECT_TRUE(slot("t").earlyExit);
+  EXPECT_TRUE(WIFEXITED(slot("t").earlyExitStatus) && WEXITSTATUS(slot("t").earlyExitStatus) == 255)
+      << slot("t").earlyExitStatus;
+
+  Peer::onStatusPipe(s(), "t");
+  ASSERT_NO_FATAL_FAILURE(checkFailedOnce(pid));
+  EXPECT_EQ(inst("t").state, JobState::Stopping) << jobStateName(inst("t").state);
+  EXPECT_EQ(countEvents(model(), "stopping"), 1);
+
+  Peer::settle(s());
+  EXPECT_EQ(inst("t").state, JobState::Waiting) << jobStateName(inst("t").state);
+  ASSERT_NO_FATAL_FAILURE(checkFailedOnce(pid));
+  EXPECT_EQ(model().nextEventId - ev0, 3u);  // starting, stopping, stopped
+  EXPECT_NO_FATAL_FAILURE(expectNoSecondApplication("t"));
+}
+
+// A respawning service whose setup fails is failed and stopped, never respawned ("a process that
+// never ran is a failure, never a reason to respawn"), in both orders.
+class SpawnOrderFailureRespawn : public SpawnOrderFailure {
+ protected:
+  void run(bool exitFirst);
+};
+
+void SpawnOrderFailureRespawn::run(bool exitFirst) {
+  writeJob("t", "respawn\nenv BATON_TEST_HOLD=" + path("go") +
+                    "\nchdir /nonexistent/baton-spawn-order\nexec /bin/sleep 1000\n");
+  ASSERT_NO_FATAL_FAILURE(startSupervisor());
+  ASSERT_NO_FATAL_FAILURE(startHeld("t"));
+  const pid_t pid = slot("t").pid;
+  ASSERT_NO_FATAL_FAILURE(releaseAndWaitExit("go", pid));
+  if (exitFirst) Peer::reapChildren(s());
+  Peer::onStatusPipe(s(), "t");
+  if (!exitFirst) Peer::reapChildren(s());
+  ASSERT_NO_FATAL_FAILURE(checkFailedOnce(pid));
+  EXPECT_EQ(inst("t").respawnCount, 0u);
+  Peer::settle(s());
+  EXPECT_EQ(inst("t").state, JobState::Waiting) << jobStateName(inst("t").state);
+  EXPECT_EQ(inst("t").goal, Goal::Stop);
+  EXPECT_EQ(slot("t").pid, 0) << "respawned after a setup failure";
+  EXPECT_EQ(inst("t").respawnCount, 0u);
+  EXPECT_NO_FATAL_FAILURE(expectNoSecondApplication("t"));
+}
+
+TEST_F(SpawnOrderFailureRespawn, RecordFirst) { run(false); }
+TEST_F(SpawnOrderFailureRespawn, ExitFirst) { run(true); }
+
+// ---------------------------------------------------------------------------------------------
+// A respawning service (main exits 3): each exit counts once towards the respawn limit, in
+// either order. Rounds alternate the orders; each new main process is held again (the hold file
+// is removed before the respawn spawns it).
+
+TEST_F(SpawnOrderSuccess, RespawnCountsEachExitOnce) {
+  writeJob("r", "respawn\nrespawn limit 10 60\nenv BATON_TEST_HOLD=" + path("go") +
+                    "\nexec /bin/sh -c \"exit 3\"\n");
+  ASSERT_NO_FATAL_FAILURE(startSupervisor());
+  ASSERT_NO_FATAL_FAILURE(startHeld("r"));
+  const int kRounds = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    const bool exitFirst = round % 2 == 1;
+    SCOPED_TRACE("round " + std::to_string(round) + (exitFirst ? " (exit first)" : " (EOF first)"));
+    ASSERT_EQ(inst("r").state, JobState::Spawned) << jobStateName(inst("r").state);
+    const pid_t pid = slot("r").pid;
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(inst("r").respawnCount, uint32_t(round));
+    ASSERT_NO_FATAL_FAILURE(releaseAndWaitExit("go", pid));
+
+    if (exitFirst) {
+      Peer::reapChildren(s());
+      EXPECT_TRUE(slot("r").earlyExit);
+      EXPECT_EQ(inst("r").state, JobState::Spawned);
+      EXPECT_EQ(inst("r").respawnCount, uint32_t(round)) << "an early exit must only be stored";
+      Peer::onStatusPipe(s(), "r");
+    } else {
+      Peer::onStatusPipe(s(), "r");
+      EXPECT_EQ(inst("r").state, JobState::Running) << jobStateName(inst("r").state);
+      EXPECT_EQ(inst("r").respawnCount, uint32_t(round));
+      Peer::reapChildren(s());
+    }
+    EXPECT_EQ(inst("r").respawnCount, uint32_t(round + 1));
+    EXPECT_EQ(inst("r").goal, Goal::Start) << "respawn goes through stopping with goal start";
+    EXPECT_EQ(inst("r").state, JobState::Stopping) << jobStateName(inst("r").state);
+    EXPECT_FALSE(inst("r").failed) << inst("r").failReason;
+    EXPECT_EQ(slot("r").pid, 0);
+    // Handlers again before the respawn: no second count.
+    Model before = model();
+    Peer::reapChildren(s());
+    Peer::onStatusPipe(s(), "r");
+    EXPECT_TRUE(model() == before);
+
+    ASSERT_EQ(unlink(path("go").c_str()), 0);  // hold the next main process
+    Peer::settle(s());  // stopping -> killed -> post-stop -> starting -> ... -> spawned
+    EXPECT_EQ(inst("r").respawnCount, uint32_t(round + 1));
+    ASSERT_EQ(inst("r").state, JobState::Spawned) << jobStateName(inst("r").state);
+    EXPECT_NE(slot("r").pid, pid);
+  }
+  // Stop the held one: spawned -> stopping at once, killed kills the held child.
+  ASSERT_NO_FATAL_FAILURE(Peer::stopJob(s(), "r"));
+  const pid_t last = slot("r").pid;
+  Peer::settle(s());
+  ASSERT_EQ(inst("r").state, JobState::Killed) << jobStateName(inst("r").state);
+  ASSERT_TRUE(waitExitedNoReap(last));
+  Peer::reapChildren(s());
+  Peer::onStatusPipe(s(), "r");
+  Peer::settle(s());
+  EXPECT_EQ(inst("r").state, JobState::Waiting) << jobStateName(inst("r").state);
+  EXPECT_EQ(inst("r").respawnCount, uint32_t(kRounds));
+  EXPECT_FALSE(inst("r").failed) << inst("r").failReason;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stop while the main process is held in setup (spawned, goal stop -> stopping at once; the
+// child is killed in `killed`). Its death closes the status pipe: an EOF that is no exec, plus
+// an exit. Either order ends in waiting, not failed, once.
+
+class SpawnOrderStopWhileHeld : public SpawnOrderTest {
+ protected:
+  void run(bool exitFirst);
+};
+
+void SpawnOrderStopWhileHeld::run(bool exitFirst) {
+  writeJob("h", "env BATON_TEST_HOLD=" + path("never") + "\nexec /bin/sleep 1000\n");
+  ASSERT_NO_FATAL_FAILURE(startSupervisor());
+  const uint64_t ev0 = model().nextEventId;
+  ASSERT_NO_FATAL_FAILURE(startHeld("h"));
+  const pid_t pid = slot("h").pid;
+
+  ASSERT_NO_FATAL_FAILURE(Peer::stopJob(s(), "h"));
+  EXPECT_EQ(inst("h").state, JobState::Stopping) << jobStateName(inst("h").state);
+  Peer::settle(s());
+  ASSERT_EQ(inst("h").state, JobState::Killed) << jobStateName(inst("h").state);
+  EXPECT_NE(inst("h").killDeadlineNs, 0);
+  ASSERT_TRUE(waitExitedNoReap(pid)) << "the held child was not killed";
+
+  if (exitFirst) {
+    Peer::reapChildren(s());
+    EXPECT_TRUE(slot("h").earlyExit);
+    EXPECT_EQ(inst("h").state, JobState::Killed);
+    Peer::onStatusPipe(s(), "h");
+  } else {
+    Peer::onStatusPipe(s(), "h");
+    EXPECT_FALSE(slot("h").spawnValid);
+    EXPECT_EQ(slot("h").pid, pid) << "EOF alone is no exit";
+    EXPECT_EQ(inst("h").state, JobState::Killed);
+    Peer::reapChildren(s());
+  }
+  EXPECT_EQ(slot("h").pid, 0);
+  EXPECT_EQ(inst("h").killDeadlineNs, 0);
+  Peer::settle(s());
+  EXPECT_EQ(inst("h").state, JobState::Waiting) << jobStateName(inst("h").state);
+  EXPECT_FALSE(inst("h").failed) << inst("h").failReason;
+  EXPECT_EQ(model().nextEventId - ev0, 3u);  // starting, stopping, stopped: no `started`
+  EXPECT_NO_FATAL_FAILURE(expectNoSecondApplication("h"));
+}
+
+TEST_F(SpawnOrderStopWhileHeld, EofFirst) { run(false); }
+TEST_F(SpawnOrderStopWhileHeld, ExitFirst) { run(true); }
+
+// The exit is seen (stored), then a stop request arrives before the status pipe is handled:
+// spawned + goal stop -> stopping at once. The stored exit is applied with the pipe's outcome,
+// either while `stopping` blocks (the exit of a main process there changes nothing; `killed` then
+// finds no process) or, if `stopping` finished first, in `killed` (-> post-stop). Both end in
+// waiting, not failed, with the exit applied once.
+// In the second order `killed` must not signal the stored pid: that process has already been
+// reaped and its pid may be reused.
+class SpawnOrderStopAfterEarlyExit : public SpawnOrderTest {
+ protected:
+  void run(bool stoppingFinishesFirst) {
+    writeJob("t", trueTask(path("go")));
+    ASSERT_NO_FATAL_FAILURE(startSupervisor());
+    const uint64_t ev0 = model().nextEventId;
+    ASSERT_NO_FATAL_FAILURE(startHeld("t"));
+    const pid_t pid = slot("t").pid;
+    ASSERT_NO_FATAL_FAILURE(releaseAndWaitExit("go", pid));
+    Peer::reapChildren(s());
+    ASSERT_TRUE(slot("t").earlyExit);
+
+    ASSERT_NO_FATAL_FAILURE(Peer::stopJob(s(), "t"));
+    EXPECT_EQ(inst("t").state, JobState::Stopping) << jobStateName(inst("t").state);
+    if (stoppingFinishesFirst) {
+      Peer::settle(s());
+      // `killed` waits for the pipe's outcome (the stored exit is applied right after it). The
+      // main process is already gone, reaped: job_state.h "killed: ... when the main process is
+      // gone: post-stopping". It must not be signalled (its pid is free for reuse), so no kill
+      // is sent and no kill timer is armed for it.
+      EXPECT_EQ(inst("t").state, JobState::Killed) << jobStateName(inst("t").state);
+      EXPECT_EQ(inst("t").killDeadlineNs, 0)
+          << "BUG: `killed` sent the kill signal to (and armed the kill timer for) a main process "
+             "whose exit had already been reaped (slot.earlyExit)";
+      Peer::onStatusPipe(s(), "t");
+      Peer::settle(s());
+    } else {
+      Peer::onStatusPipe(s(), "t");
+      EXPECT_EQ(inst("t").state, JobState::Stopping) << jobStateName(inst("t").state);
+      EXPECT_EQ(slot("t").pid, 0);
+      Peer::settle(s());
+    }
+    EXPECT_EQ(slot("t").pid, 0);
+    EXPECT_EQ(inst("t").killDeadlineNs, 0);
+    EXPECT_EQ(inst("t").state, JobState::Waiting) << jobStateName(inst("t").state);
+    EXPECT_EQ(inst("t").goal, Goal::Stop);
+    EXPECT_FALSE(inst("t").failed) << inst("t").failReason;
+    EXPECT_EQ(model().nextEventId - ev0, 3u);  // starting, stopping, stopped
+    EXPECT_NO_FATAL_FAILURE(expectNoSecondApplication("t"));
+  }
+};
+
+TEST_F(SpawnOrderStopAfterEarlyExit, EofWhileStopping) { run(false); }
+TEST_F(SpawnOrderStopAfterEarlyExit, EofInKilled) { run(true); }
+
+// ---------------------------------------------------------------------------------------------
+// A multi-line script: the shell reads it from a pipe that batond fills only once the exec is
+// confirmed (EOF). Before the EOF is handled the text is still pending even though the shell is
+// already running (blocked reading it); after, it has been written and the pipe closed.
+
+class SpawnOrderScript : public SpawnOrderTest {};
+
+TEST_F(SpawnOrderScript, WrittenOnlyAfterEof) {
+  writeJob("s", "task\nenv BATON_TEST_HOLD=" + path("go") +
+                    "\nscript\n  echo line-one\n  echo line-two\nend script\n");
+  ASSERT_NO_FATAL_FAILURE(startSupervisor());
+  ASSERT_NO_FATAL_FAILURE(startHeld("s"));
+  const pid_t pid = slot("s").pid;
+  ASSERT_GE(slot("s").scriptFd, 0);
+  ASSERT_FALSE(slot("s").pendingScript.empty());
+  EXPECT_EQ(slot("s").pendingScript.rfind("exec 9<&-\n", 0), 0u) << slot("s").pendingScript;
+  EXPECT_NE(slot("s").pendingScript.find("echo line-two"), std::string::npos);
+  ASSERT_EQ(model().logPipes.size(), 1u);
+  const int logFd = model().logPipes[0].fd;
+
+  ASSERT_NO_FATAL_FAILURE(touch(path("go")));
+  ASSERT_TRUE(waitReadable(slot("s").statusFd)) << "no exec confirmation";
+  // The shell runs but cannot have read anything: nothing was written yet.
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(notExited(pid)) << "the shell ended before it was given its script";
+  EXPECT_FALSE(slot("s").pendingScript.empty());
+  EXPECT_GE(slot("s").scriptFd, 0);
+  EXPECT_EQ(inst("s").state, JobState::Spawned);
+
+  Peer::onStatusPipe(s(), "s");
+  EXPECT_TRUE(slot("s").pendingScript.empty());
+  EXPECT_EQ(slot("s").scriptFd, -1) << "the script pipe must be closed (EOF ends the script)";
+  EXPECT_EQ(inst("s").state, JobState::Running) << jobStateName(inst("s").state);
+
+  ASSERT_TRUE(waitExitedNoReap(pid)) << "the script did not finish";
+  Peer::reapChildren(s());
+  Peer::settle(s());
+  EXPECT_EQ(inst("s").state, JobState::Waiting) << jobStateName(inst("s").state);
+  EXPECT_FALSE(inst("s").failed) << inst("s").failReason;
+
+  // The loop would now see the log pipe readable (data, then EOF: every writer is gone).
+  for (int i = 0; i < 10 && !model().logPipes.empty(); ++i) Peer::onLogPipe(s(), logFd);
+  EXPECT_TRUE(model().logPipes.empty());
+  EXPECT_EQ(readWhole(path("log/s.log")), "line-one\nline-two\n");
+}
+
+// A script whose setup fails: the script is dropped unwritten, its pipe closed, nothing runs.
+TEST_F(SpawnOrderScript, DroppedOnSetupFailure) {
+  writeJob("s", "task\nenv BATON_TEST_HOLD=" + path("go") +
+                    "\nchdir /nonexistent/baton-spawn-order\nscript\n  echo line-one\n  echo line-two\nend script\n");
+  ASSERT_NO_FATAL_FAILURE(startSupervisor());
+  ASSERT_NO_FATAL_FAILURE(startHeld("s"));
+  const pid_t pid = slot("s").pid;
+  ASSERT_FALSE(slot("s").pendingScript.empty());
+  ASSERT_EQ(model().logPipes.size(), 1u);
+  const int logFd = model().logPipes[0].fd;
+  ASSERT_NO_FATAL_FAILURE(releaseAndWaitExit("go", pid));
+
+  Peer::reapChildren(s());
+  EXPECT_FALSE(slot("s").pendingScript.empty()) << "nothing is written before the outcome";
+  Peer::onStatusPipe(s(), "s");
+  EXPECT_TRUE(slot("s").pendingScript.empty());
+  EXPECT_EQ(slot("s").scriptFd, -1);
+  EXPECT_TRUE(inst("s").failed);
+  EXPECT_NE(inst("s").failReason.find("chdir"), std::string::npos) << inst("s").failReason;
+  Peer::settle(s());
+  EXPECT_EQ(inst("s").state, JobState::Waiting) << jobStateName(inst("s").state);
+  for (int i = 0; i < 10 && !model().logPipes.empty(); ++i) Peer::onLogPipe(s(), logFd);
+  EXPECT_TRUE(model().logPipes.empty());
+  EXPECT_EQ(readWhole(path("log/s.log")), "");
+}
+
+// =============================================================================================
+// StateMachine: nextState() against the table in job_state.h.
+
+// Every column of a row of the table: where a state goes with each goal, with the main process
+// dead or alive.
+struct Row {
+  JobState state;
+  JobState stopDead, stopAlive;
+  JobState startDead, startAlive;
+  JobState respawnDead, respawnAlive;
+};
+
+using S = JobState;
+
+// Written from the header comment, not from the code:
+//  - "-ing" states fork and move on at once to their waiting state; a goal stop there (e.g. the
+//    fork failed, which sets goal stop) leaves for `stopping` like every state that is left with
+//    goal stop before `running` ("... or stopping if the goal became stop").
+//  - goal respawn is transient: where the header distinguishes "goal start" explicitly
+//    (post-start: "running (goal start) or stopping"; pre-stop: "running (goal start again)";
+//    running: the main process ended, "goes through stopping") respawn leaves for `stopping`;
+//    elsewhere it goes the way of start (the caller turns it into start).
+//  - mainAlive only matters for `running` with goal stop: pre-stopping if the main process lives,
+//    else stopping.
+const std::vector<Row>& table() {
+  static const std::vector<Row> rows = {
+      //  state            stop dead/alive              start dead/alive             respawn dead/alive
+      {S::Waiting,      S::Waiting, S::Waiting,      S::Starting, S::Starting,        S::Starting, S::Starting},
+      {S::Starting,     S::Stopping, S::Stopping,    S::PreStarting, S::PreStarting,  S::PreStarting, S::PreStarting},
+      {S::PreStarting,  S::Stopping, S::Stopping,    S::PreStart, S::PreStart,        S::PreStart, S::PreStart},
+      {S::PreStart,     S::Stopping, S::Stopping,    S::Spawning, S::Spawning,        S::Spawning, S::Spawning},
+      {S::Spawning,     S::Stopping, S::Stopping,    S::Spawned, S::Spawned,          S::Spawned, S::Spawned},
+      {S::Spawned,      S::Stopping, S::Stopping,    S::PostStarting, S::PostStarting, S::PostStarting, S::PostStarting},
+      {S::PostStarting, S::Stopping, S::Stopping,    S::PostStart, S::PostStart,      S::PostStart, S::PostStart},
+      {S::PostStart,    S::Stopping, S::Stopping,    S::Running, S::Running,          S::Stopping, S::Stopping},
+      {S::Running,      S::Stopping, S::PreStopping, S::Stopping, S::Stopping,        S::Stopping, S::Stopping},
+      {S::PreStopping,  S::PreStop, S::PreStop,      S::PreStop, S::PreStop,          S::PreStop, S::PreStop},
+      {S::PreStop,      S::Stopping, S::Stopping,    S::Running, S::Running,          S::Stopping, S::Stopping},
+      {S::Stopping,     S::Killed, S::Killed,        S::Killed, S::Killed,            S::Killed, S::Killed},
+      {S::Killed,       S::PostStopping, S::PostStopping, S::PostStopping, S::PostStopping, S::PostStopping, S::PostStopping},
+      {S::PostStopping, S::PostStop, S::PostStop,    S::PostStop, S::PostStop,        S::PostStop, S::PostStop},
+      {S::PostStop,     S::Waiting, S::Waiting,      S::Starting, S::Starting,        S::Starting, S::Starting},
+  };
+  return rows;
+}
+
+TEST(StateMachine, TableCoversEveryStateOnce) {
+  ASSERT_EQ(table().size(), size_t(kJobStates));
+  for (int i = 0; i < kJobStates; ++i) EXPECT_EQ(int(table()[i].state), i);
+}
+
+TEST(StateMachine, NextStateMatchesTable) {
+  int checked = 0;
+  for (const Row& r : table()) {
+    struct Cell { Goal goal; bool alive; JobState want; };
+    const Cell cells[] = {
+        {Goal::Stop, false, r.stopDead},       {Goal::Stop, true, r.stopAlive},
+        {Goal::Start, false, r.startDead},     {Goal::Start, true, r.startAlive},
+        {Goal::Respawn, false, r.respawnDead}, {Goal::Respawn, true, r.respawnAlive},
+    };
+    for (const Cell& c : cells) {
+      JobState got = nextState(r.state, c.goal, c.alive);
+      EXPECT_EQ(got, c.want) << jobStateName(r.state) << " + goal " << goalName(c.goal)
+                             << (c.alive ? ", main alive" : ", main gone") << ": got "
+                             << jobStateName(got) << ", want " << jobStateName(c.want);
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, kJobStates * 3 * 2);
+}
+
+// nextState is usable at compile time.
+static_assert(nextState(JobState::Waiting, Goal::Start, false) == JobState::Starting);
+static_assert(nextState(JobState::Running, Goal::Stop, true) == JobState::PreStopping);
+static_assert(nextState(JobState::Running, Goal::Stop, false) == JobState::Stopping);
+static_assert(nextState(JobState::PostStop, Goal::Stop, false) == JobState::Waiting);
+
+TEST(StateMachine, GoalStartWalksToRunning) {
+  // waiting -> starting -> pre-starting -> pre-start -> spawning -> spawned -> post-starting ->
+  // post-start -> running: every state once, in the documented order.
+  std::vector<JobState> path;
+  JobState s = JobState::Waiting;
+  for (int i = 0; i < kJobStates && s != JobState::Running; ++i) {
+    s = nextState(s, Goal::Start, s >= JobState::Spawned);
+    path.push_back(s);
+  }
+  std::vector<JobState> want = {S::Starting, S::PreStarting, S::PreStart, S::Spawning, S::Spawned,
+                                S::PostStarting, S::PostStart, S::Running};
+  EXPECT_EQ(path, want);
+}
+
+TEST(StateMachine, GoalStopReachesWaitingFromEveryState) {
+  // With goal stop and no main process every state reaches waiting, through killed and post-stop
+  // (post-stop always runs once an instance has left waiting), and without ever passing running.
+  for (int i = 0; i < kJobStates; ++i) {
+    JobState s = JobState(i);
+    std::set<JobState> seen;
+    int steps = 0;
+    while (s != JobState::Waiting && steps++ <= kJobStates) {
+      seen.insert(s);
+      s = nextState(s, Goal::Stop, false);
+    }
+    EXPECT_EQ(s, JobState::Waiting) << "from " << jobStateName(JobState(i));
+    if (i != int(JobState::Waiting)) {
+      EXPECT_TRUE(seen.count(JobState::PostStop)) << "from " << jobStateName(JobState(i));
+      if (i < int(JobState::Killed)) {
+        EXPECT_TRUE(seen.count(JobState::Killed)) << jobStateName(JobState(i));
+      }
+    }
+    if (i != int(JobState::Running)) {
+      EXPECT_FALSE(seen.count(JobState::Running)) << jobStateName(JobState(i));
+    }
+  }
+}
+
+TEST(StateMachine, StateNamesAsShownByStatus) {
+  const char* names[] = {"waiting",  "starting",      "pre-starting", "pre-start", "spawning",
+                         "spawned",  "post-starting", "post-start",   "running",   "pre-stopping",
+                         "pre-stop", "stopping",      "killed",       "post-stopping", "post-stop"};
+  for (int i = 0; i < kJobStates; ++i) EXPECT_STREQ(jobStateName(JobState(i)), names[i]);
+  EXPECT_STREQ(goalName(Goal::Stop), "stop");
+  EXPECT_STREQ(goalName(Goal::Start), "start");
+  EXPECT_STREQ(goalName(Goal::Respawn), "respawn");
+}
+
+}  // namespace
+}  // namespace baton
