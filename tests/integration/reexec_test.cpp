@@ -1,8 +1,9 @@
 // Stateful re-exec with work in flight: held spawns, setup failures and early exits around the
 // exec window, multi-line scripts still to be written, the four extra processes, kill timers,
 // respawn counters, blocked events and clients, log continuity, many re-execs in a row (no fd or
-// zombie leak), pid identity, and re-exec into another copy of the binary. design.md "The re-exec
-// protocol" and "Invariants". batond runs as PID 1 of a PID namespace unless the suite says
+// zombie leak), pid identity, and re-exec into another copy of the binary. Some tests hold the
+// blind window itself open (SlowTarget) to place exits and connections inside it. design.md
+// "The re-exec protocol" and "Invariants". batond runs as PID 1 of a PID namespace unless the suite says
 // Subreaper; pids from batonctl are then namespace pids.
 #include <fcntl.h>
 #include <signal.h>
@@ -131,6 +132,13 @@ struct SlowTarget {
   // Wait (bounded) until the window is open.
   bool waitOpen() const { return waitFor([&] { return pathExists(in); }, 15s, 5ms); }
   void close() const { writeFile(go, ""); }
+};
+
+// Closes the window when it goes out of scope (also when an assertion ends the test early), so
+// that a re-exec client waiting in the background gets its answer.
+struct WindowCloser {
+  const SlowTarget& target;
+  ~WindowCloser() { target.close(); }
 };
 
 SlowTarget slowTarget(Baton& b) {
@@ -354,6 +362,7 @@ TEST_F(IntegrationReexec, ChildrenExitInsideTheExecWindow) {
   const pid_t phoenixPid = b().mainPid("phoenix");
 
   auto rx = inBackground(b(), {"reexec", "--binary", slow.path});
+  WindowCloser closer{slow};
   if (!slow.waitOpen()) {
     slow.close();
     FAIL() << "the re-exec did not reach the exec window: " << rx.get().describe();
@@ -814,6 +823,7 @@ TEST_F(IntegrationReexec, ClientsConnectingInsideTheWindowAreServedAfterIt) {
   auto start = inBackground(b(), {"start", "slow"});
   ASSERT_TRUE(b().waitStatus("slow", "slow start/pre-start", 5s)) << b().status("slow");
   auto rx = inBackground(b(), {"reexec", "--binary", slow.path});
+  WindowCloser closer{slow};
   if (!slow.waitOpen()) {
     slow.close();
     FAIL() << "the re-exec did not reach the exec window: " << rx.get().describe();
