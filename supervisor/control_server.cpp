@@ -394,17 +394,17 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
           inst->blocking.push_back({Blocked::Kind::Request, 0, {connId, id}});
         }
         changeGoal(*cls, *inst, Goal::Stop);
-      } else {  // restart: stop, then start again; answered when it is running again
+      } else {
+        // restart: a running instance goes the way of a respawn (stopping, killed, post-stop,
+        // then starting again with pre-start); one that is stopping starts again afterwards.
+        // Answered when it is running again.
         if (shuttingDown_) return fail(wire::ResultCode::FAILED, "batond is shutting down");
         if (!extra.empty()) inst->env = env;
-        changeGoal(*cls, *inst, Goal::Stop);
         if (wait) {
-          conn = findConnection(connId);
-          if (!conn) return;
           conn->pending.push_back({id, PendingRequest::Kind::Restart, name, instName});
           inst->blocking.push_back({Blocked::Kind::Request, 0, {connId, id}});
         }
-        changeGoal(*cls, *inst, Goal::Start);
+        changeGoal(*cls, *inst, inst->state == JobState::Running ? Goal::Respawn : Goal::Start);
       }
       if (wait) return;
       fillJobStatus(resp.initJobs(1)[0], *cls, findInstance(name, instName));

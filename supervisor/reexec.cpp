@@ -297,10 +297,8 @@ void Supervisor::restore(const RestoreArgs& args) {
   model_ = std::move(restored);
   model_.daemonUid = getuid();
   options_.config = model_.config;
-  // Invariant 6: a pid is only the job's process if it is the same process. A pid that is still
-  // our child cannot have been recycled (nobody but us reaps it), so one read of our children
-  // list settles almost all of them; only the others (a followed fork whose parent still lives)
-  // need their start time read from /proc.
+  // Invariant 6: a pid is only the job's process if it is the same process. One read of our
+  // children list settles almost all of them (below); the others need their start time read.
   std::unordered_set<pid_t> children;
   {
     std::string list;
@@ -318,7 +316,14 @@ void Supervisor::restore(const RestoreArgs& args) {
       for (int t = 0; t < kProcessTypes; ++t) {
         ProcessSlot& slot = inst.procs[t];
         // An exit already seen (earlyExit) was reaped before the exec: its pid is free now.
-        if (slot.pid <= 0 || slot.startTime == 0 || slot.earlyExit || children.count(slot.pid)) continue;
+        if (slot.pid <= 0 || slot.startTime == 0 || slot.earlyExit) continue;
+        // A process batond forked itself stays its child until batond reaps it, so its pid
+        // cannot have been recycled. The main process of `expect fork|daemon` is a descendant
+        // followed by ptrace: it may have been adopted, died, and its pid been taken by another
+        // orphan batond adopted since: always check its start time.
+        const bool followed = t == int(ProcessType::Main) &&
+                              (inst.def->expect == ExpectType::Fork || inst.def->expect == ExpectType::Daemon);
+        if (!followed && children.count(slot.pid)) continue;
         if (sys::procStartTime(slot.pid) != slot.startTime) lost.emplace_back(job, name, ProcessType(t));
       }
   const int64_t restoreNs = sys::monotonicNs() - tRestore;

@@ -97,6 +97,10 @@ std::string resolveExecutable(const std::string& file, const environ::Table& env
   return file;  // exec will fail with ENOENT and report it over the status pipe
 }
 
+// The main process exists: a pid, and no exit seen yet (an exit reaped before its status pipe
+// answered leaves the pid in the slot until then, but that pid may already name another process).
+bool mainAlive(const Instance& inst) { return inst.procs[0].pid > 0 && !inst.procs[0].earlyExit; }
+
 bool activeState(const Instance& inst) {
   return !(inst.state == JobState::Waiting && inst.goal == Goal::Stop);
 }
@@ -189,7 +193,8 @@ void Supervisor::rearm() {
     for (auto& [instName, inst] : cls.instances) {
       for (int t = 0; t < kProcessTypes; ++t) {
         ProcessSlot& slot = inst.procs[t];
-        if (slot.pid > 0) pids_[slot.pid] = {jobName, instName, ProcessType(t)};
+        // An exit already reaped (earlyExit) frees its pid: it is not the job's any more.
+        if (slot.pid > 0 && !slot.earlyExit) pids_[slot.pid] = {jobName, instName, ProcessType(t)};
         Watch w{Watch::Kind::StatusPipe, jobName, instName, ProcessType(t)};
         if (slot.statusFd >= 0) watch(slot.statusFd, EPOLLIN, w);
         w.kind = Watch::Kind::ScriptPipe;
@@ -511,7 +516,9 @@ void Supervisor::changeGoal(JobClass& cls, Instance& inst, Goal goal) {
     changeState(cls, inst, nextState(inst.state, goal, false));
   } else if (goal == Goal::Stop &&
              (inst.state == JobState::Running || inst.state == JobState::Spawned)) {
-    changeState(cls, inst, nextState(inst.state, goal, inst.procs[0].pid > 0));
+    changeState(cls, inst, nextState(inst.state, goal, mainAlive(inst)));
+  } else if (goal == Goal::Respawn && inst.state == JobState::Running) {
+    changeState(cls, inst, nextState(inst.state, goal, mainAlive(inst)));  // restart: via stopping
   }
 }
 
@@ -526,7 +533,7 @@ void Supervisor::changeState(JobClass& cls, Instance& inst, JobState state) {
     if (wait || inst.blocker) return;
     if (inst.state != state) return;  // a nested transition already moved it on
     if (inst.goal == Goal::Respawn) inst.goal = Goal::Start;
-    state = nextState(inst.state, inst.goal, inst.procs[0].pid > 0);
+    state = nextState(inst.state, inst.goal, mainAlive(inst));
   }
 }
 
@@ -581,7 +588,7 @@ void Supervisor::enterState(JobClass& cls, Instance& inst, JobState& state, bool
     case JobState::Running:
       emitEvent("started", eventEnvFor(cls, inst, false));
       if (!def.task) finished(cls, inst, false);
-      if (inst.procs[0].pid > 0 || !def.task) {
+      if (mainAlive(inst) || !def.task) {
         wait = true;
       } else {
         inst.goal = Goal::Stop;  // a task without a main process is done at once
@@ -597,10 +604,14 @@ void Supervisor::enterState(JobClass& cls, Instance& inst, JobState& state, bool
       inst.blocker = emitEvent("stopping", eventEnvFor(cls, inst, true));
       break;
     case JobState::Killed:
-      if (inst.procs[0].pid > 0) {
+      if (mainAlive(inst)) {
         killMain(cls, inst, def.killSignal);
         inst.killProcess = ProcessType::Main;
         inst.killDeadlineNs = sys::monotonicNs() + def.killTimeoutMs * 1000000;
+        wait = true;
+      } else if (inst.procs[0].spawnValid) {
+        // Its exit is already known (reaped, so nothing to signal), but its status pipe has not
+        // answered: the outcome is applied when it does, and then the job moves on.
         wait = true;
       }
       break;
@@ -614,8 +625,8 @@ void Supervisor::enterState(JobClass& cls, Instance& inst, JobState& state, bool
 }
 
 void Supervisor::killMain(JobClass& cls, Instance& inst, int sig) {
+  if (!mainAlive(inst)) return;  // never signal a pid that was already reaped
   pid_t pid = inst.procs[0].pid;
-  if (pid <= 0) return;
   // The whole process group when the main process leads one (it called setsid in setup);
   // never a group batond itself belongs to.
   if (getpgid(pid) == pid && kill(-pid, sig) == 0) return;
@@ -745,7 +756,7 @@ bool Supervisor::spawnProcess(JobClass& cls, Instance& inst, ProcessType type) {
     return false;
   }
   ProcessSlot& slot = inst.procs[int(type)];
-  slot = ProcessSlot{};
+  clearSlot(slot);  // never leak the fds of a previous occupant
   slot.pid = child.pid;
   slot.startTime = sys::procStartTime(child.pid);
   slot.spawnValid = true;
@@ -923,12 +934,12 @@ void Supervisor::onProcessExit(JobClass& cls, Instance& inst, ProcessType type, 
         failJob(cls, inst, type, status, "");
         inst.goal = Goal::Stop;
       }
-      changeState(cls, inst, nextState(inst.state, inst.goal, inst.procs[0].pid > 0));
+      changeState(cls, inst, nextState(inst.state, inst.goal, mainAlive(inst)));
       return;
     case ProcessType::PreStop:
       if (inst.state != JobState::PreStop) return;
       if (!ok) log(Priority::Warn, def.name + " pre-stop process " + statusText(status));
-      changeState(cls, inst, nextState(inst.state, inst.goal, inst.procs[0].pid > 0));
+      changeState(cls, inst, nextState(inst.state, inst.goal, mainAlive(inst)));
       return;
     case ProcessType::PostStop:
       if (inst.state != JobState::PostStop) return;
@@ -1140,7 +1151,7 @@ void Supervisor::finishEvent(uint64_t id) {
       if (inst.blocker != id) continue;
       inst.blocker = 0;
       if (inst.goal == Goal::Respawn) inst.goal = Goal::Start;
-      changeState(cls, inst, nextState(inst.state, inst.goal, inst.procs[0].pid > 0));
+      changeState(cls, inst, nextState(inst.state, inst.goal, mainAlive(inst)));
     }
   }
   if (ev.failed && ev.name.find("/failed") == std::string::npos)

@@ -248,33 +248,28 @@ TEST_F(IntegrationStopDuring, PreStopEnteredByStop) {
   EXPECT_EQ(count("post-stop"), 1) << trace();
 }
 
-// pre-stop with goal start (a restart): stop -n turns the goal back to stop; when pre-stop ends:
-// stopping -> killed -> post-stop -> waiting (job_state.h "post-stop ... -> waiting (goal stop)").
-// Nothing is started again.
-TEST_F(IntegrationStopDuring, PreStopOfRestart) {
+// restart of a running job goes the way of a respawn (goal respawn): stopping -> killed ->
+// post-stop -> starting -> pre-start -> ... -> running with a new main process. pre-stop is not
+// run (as for a respawn); post-stop and pre-start are. `batonctl restart` waits for running.
+TEST_F(IntegrationStopDuring, RestartIsARespawn) {
   b().writeJob("J", preStopJob());
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
   pid_t main = mainHostPid();
   ASSERT_GT(main, 0);
-
-  ASSERT_TRUE(ctlOk({"restart", "J", "-n"}));
-  ASSERT_TRUE(inState("start/pre-stop"));
-  ASSERT_TRUE(ctlOk({"stop", "J", "-n"}));
-  EXPECT_TRUE(inState("stop/pre-stop", 2s));
-  writeFile(b().work("go-prestop"), "");
-
-  expectStoppedAndClean();
-  EXPECT_FALSE(pidExists(main));
-  EXPECT_TRUE(traced("post-stop"));
-  EXPECT_EQ(count("pre-start"), 1) << trace();
-  EXPECT_EQ(count("main"), 1) << trace();
-  EXPECT_EQ(count("pre-stop"), 1) << trace();
+  CmdResult r = b().ctl({"restart", "J"}, 20s);
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.out, "J start/running, process")) << r.describe();
+  EXPECT_TRUE(waitFor([&] { return !pidExists(main); })) << "the old main process still runs";
+  pid_t again = mainHostPid();
+  EXPECT_GT(again, 0);
+  EXPECT_NE(again, main);
+  EXPECT_EQ(count("pre-start"), 2) << trace();
+  EXPECT_EQ(count("main"), 2) << trace();
+  EXPECT_EQ(count("pre-stop"), 0) << trace();
   EXPECT_EQ(count("post-stop"), 1) << trace();
 }
 
-// start during pre-stop: job_state.h "pre-stop: ... -> stopping (goal stop) or running (goal
-// start again)". The same main process keeps running; stopping, killed and post-stop never
 // happen.
 TEST_F(IntegrationStopDuring, StartDuringPreStop) {
   b().writeJob("J", preStopJob());
@@ -319,7 +314,7 @@ TEST_F(IntegrationStopDuring, StoppingOfRestart) {
   ASSERT_GT(main, 0);
 
   ASSERT_TRUE(ctlOk({"restart", "J", "-n"}));
-  ASSERT_TRUE(inState("start/stopping"));
+  ASSERT_TRUE(inState("respawn/stopping"));  // a restart goes the way of a respawn
   ASSERT_TRUE(ctlOk({"stop", "J", "-n"}));
   EXPECT_TRUE(inState("stop/stopping", 2s));
   std::this_thread::sleep_for(100ms);
