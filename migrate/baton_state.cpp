@@ -66,14 +66,6 @@ void writeWhole(const std::string& path, const std::string& data) {
     throw Failure{kIo, path + ": cannot write: " + sys::errnoText(errno)};
 }
 
-std::string fdBytes(int fd) {
-  std::string data;
-  char buf[65536];
-  ssize_t n;
-  lseek(fd, 0, SEEK_SET);
-  while ((n = read(fd, buf, sizeof buf)) > 0) data.append(buf, size_t(n));
-  return data;
-}
 
 std::string formatLabel(const Snapshot& s) {
   const SnapshotHeader& h = s.header();
@@ -101,7 +93,7 @@ std::string snapshotBytes(const Model& m) {
   std::string error;
   sys::Fd fd(writeSnapshot(m, kSnapshotFormat, sys::monotonicNs(), bytes, error, /*liveFds=*/false));
   if (!fd) throw Failure{kRefused, "cannot build the snapshot: " + error};
-  return fdBytes(fd.get());
+  return readSnapshotFd(fd.get());
 }
 
 int cmdDecode(const std::vector<std::string>& args) {

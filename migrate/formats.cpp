@@ -61,14 +61,6 @@ const MigrationStep* findStep(uint32_t from, uint32_t to) {
   return nullptr;
 }
 
-std::string readAllFd(int fd) {
-  std::string data;
-  char buf[65536];
-  ssize_t n;
-  lseek(fd, 0, SEEK_SET);
-  while ((n = read(fd, buf, sizeof buf)) > 0) data.append(buf, size_t(n));
-  return data;
-}
 
 }  // namespace
 
@@ -105,7 +97,7 @@ bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, 
   size_t size = 0;
   int fd = writeSnapshotContainer(copy, snapshot.fds(), to, h.serializeStartNs, size, error);
   if (fd < 0) return false;
-  bytes = readAllFd(fd);
+  bytes = readSnapshotFd(fd);
   close(fd);
   return true;
 }

@@ -158,6 +158,18 @@ int writeSnapshotContainer(capnp::MessageBuilder& message, std::vector<FdEntry> 
   return fd;
 }
 
+std::string readSnapshotFd(int fd) {
+  std::string data;
+  char buf[65536];
+  ssize_t n;
+  off_t at = 0;
+  while ((n = pread(fd, buf, sizeof buf, at)) > 0) {
+    data.append(buf, size_t(n));
+    at += n;
+  }
+  return data;
+}
+
 int sealedMemfd(const std::string& bytes, std::string& error) {
   int fd = memfd_create("baton-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) {

@@ -72,6 +72,9 @@ bool fdIdentity(int fd, FdIdentity& out);
 int writeSnapshotContainer(capnp::MessageBuilder& body, std::vector<FdEntry> fds, uint32_t format,
                            int64_t serializeStartNs, size_t& bytes, std::string& error);
 
+// The whole content of a snapshot fd (from offset 0).
+std::string readSnapshotFd(int fd);
+
 // A sealed, close-on-exec memfd holding `bytes` (e.g. a migrated snapshot).
 int sealedMemfd(const std::string& bytes, std::string& error);
 

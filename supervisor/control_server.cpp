@@ -552,22 +552,7 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
       d.setDegraded(degraded_);
       const Reexec& r = model_.reexec;
       if (r.count > 0 || !r.message.empty()) {
-        auto out = d.initLastReexec();
-        out.setOk(r.ok);
-        out.setMessage(r.message);
-        out.setFromBinary(r.fromBinary);
-        out.setToBinary(r.toBinary);
-        out.setRolledBack(r.rolledBack);
-        out.setAtNs(r.atNs);
-        out.setSnapshotBytes(r.snapshotBytes);
-        auto t = out.initTiming();
-        t.setSerializeNs(r.serializeNs);
-        t.setPreflightNs(r.preflightNs);
-        t.setExecNs(r.ok || r.rolledBack ? options_.mainStartNs - r.execStartNs : 0);
-        t.setLoadNs(r.loadNs);
-        t.setRestoreNs(r.restoreNs);
-        t.setRearmNs(r.rearmNs);
-        t.setDowntimeNs(r.downtimeNs);
+        fillReexecOutcome(d.initLastReexec());
       }
       return sendResponse(connId, msg);
     }

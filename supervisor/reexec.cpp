@@ -388,7 +388,12 @@ void Supervisor::answerReexec() {
   resp.setId(r.requestId);
   resp.setCode(r.ok ? wire::ResultCode::OK : wire::ResultCode::FAILED);
   if (!r.ok) resp.setMessage("re-exec failed, rolled back to the previous binary: " + r.message);
-  auto out = resp.initReexec();
+  fillReexecOutcome(resp.initReexec());
+  sendResponse(r.connId, msg);
+}
+
+void Supervisor::fillReexecOutcome(wire::ReexecOutcome::Builder out) const {
+  const Reexec& r = model_.reexec;
   out.setOk(r.ok);
   out.setMessage(r.message);
   out.setFromBinary(r.fromBinary);
@@ -399,12 +404,12 @@ void Supervisor::answerReexec() {
   auto t = out.initTiming();
   t.setSerializeNs(r.serializeNs);
   t.setPreflightNs(r.preflightNs);
-  t.setExecNs(options_.mainStartNs - r.execStartNs);
+  // execve -> main of this process: known only where the exec landed (ok or rolled back).
+  t.setExecNs(r.execStartNs && (r.ok || r.rolledBack) ? options_.mainStartNs - r.execStartNs : 0);
   t.setLoadNs(r.loadNs);
   t.setRestoreNs(r.restoreNs);
   t.setRearmNs(r.rearmNs);
   t.setDowntimeNs(r.downtimeNs);
-  sendResponse(r.connId, msg);
 }
 
 void Supervisor::restoreFailed(const RestoreArgs& args, const std::string& why, const std::vector<FdEntry>* fds) {

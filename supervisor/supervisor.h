@@ -150,6 +150,7 @@ class Supervisor {
   void pointOfNoReturn();
   void reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why);
   void answerReexec();
+  void fillReexecOutcome(wire::ReexecOutcome::Builder out) const;
   bool openBaseResources();
   [[noreturn]] void restoreFailed(const RestoreArgs& args, const std::string& why,
                                   const std::vector<FdEntry>* fds);
