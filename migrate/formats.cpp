@@ -111,6 +111,16 @@ bool loadSnapshot(const Snapshot& snapshot, Model& model, std::string& error) {
             std::to_string(kOldestReadableFormat) + "-" + std::to_string(kSnapshotFormat);
     return false;
   }
+  if (h.format != kSnapshotFormat) {
+    // An older release's snapshot: walk the upgrade steps to this build's format first.
+    std::string upgraded;
+    Snapshot current;
+    if (!migrateSnapshot(snapshot, kSnapshotFormat, upgraded, error) || !current.openBytes(upgraded, error)) {
+      error = "upgrading format " + std::to_string(h.format) + ": " + error;
+      return false;
+    }
+    return loadSnapshot(current, model, error);
+  }
   try {
     capnp::FlatArrayMessageReader reader(snapshot.body(), snapshot.readerOptions());
     if (!decodeModel(reader.getRoot<state::Model>(), model, error)) return false;

@@ -21,6 +21,8 @@
 
 #include "schema/control.capnp.h"
 #include "supervisor/control_format.h"
+#include "serialize/snapshot.h"
+#include "schema/state.capnp.h"
 #include "supervisor/control_frame.h"
 
 #include <capnp/compat/json.h>
@@ -66,7 +68,7 @@ constexpr const char* kUsage =
     "  log-priority [PRIORITY]                    show or set the log priority\n"
     "                                             (debug info message warn error fatal)\n"
     "  reexec [--binary PATH]                     re-execute batond, keeping all state\n"
-    "  snapshot [-o FILE]                         write batond's state snapshot (raw bytes)\n"
+    "  snapshot [-o FILE] [--json]                write batond's state snapshot (raw), or the state as JSON\n"
     "  version                                    show batond's version\n"
     "\n"
     "Options:\n"
@@ -131,6 +133,7 @@ struct Command {
   std::string outputFile;  // snapshot -o; empty: stdout
   bool testRefuseRestore = false;
   bool testRefuseRollback = false;
+  bool snapshotJson = false;  // snapshot --json
 };
 
 struct CommandLine {
@@ -160,6 +163,7 @@ struct VerbArgs {
   std::optional<std::string> output;
   bool testRefuseRestore = false;   // reexec: test hooks of a --test-hooks batond
   bool testRefuseRollback = false;
+  bool snapshotJson = false;
 };
 
 // Value of "--opt VALUE" or "--opt=VALUE" at args[i] (advancing i past VALUE), or nullopt if
@@ -197,7 +201,7 @@ VerbArgs splitVerbArgs(Verb verb, const std::string& verbWord,
     } else if (verb == Verb::Reexec && a == "--test-refuse-rollback") {
       out.testRefuseRollback = true;
     } else if (verb == Verb::Snapshot && a == "--json") {
-      // Accepted for symmetry; the snapshot is always written as raw bytes.
+      out.snapshotJson = true;  // print the state as JSON instead of the raw snapshot
     } else if (auto binary = verb == Verb::Reexec ? optionValue(args, i, "", "--binary")
                                                   : std::nullopt) {
       if (binary->empty()) throw UsageError{"--binary needs a non-empty path"};
@@ -287,6 +291,7 @@ Command parseVerb(Verb verb, const std::string& verbWord, const std::vector<std:
     case Verb::Snapshot:
       requireNoPositional(va, verbWord);
       command.outputFile = va.output.value_or("");
+      command.snapshotJson = va.snapshotJson;
       break;
     case Verb::List:
     case Verb::CheckConfig:
@@ -652,8 +657,22 @@ std::string errorMessage(const Command& command, wire::Response::Reader response
   return message;
 }
 
+// The state inside a snapshot, as JSON (schema/state.capnp).
+std::string snapshotAsJson(capnp::Data::Reader data) {
+  baton::Snapshot snapshot;
+  std::string error;
+  if (!snapshot.openBytes(std::string(reinterpret_cast<const char*>(data.begin()), data.size()), error))
+    throw ClientError{kExitProtocol, "the snapshot batond sent is not readable: " + error};
+  capnp::FlatArrayMessageReader reader(snapshot.body(), snapshot.readerOptions());
+  capnp::JsonCodec codec;
+  codec.setPrettyPrint(true);
+  return std::string(codec.encode(reader.getRoot<baton::state::Model>()).cStr()) + "\n";
+}
+
 int printResponse(const Command& command, bool json, wire::Response::Reader response) {
-  if (response.isSnapshot()) {
+  if (response.isSnapshot() && (json || command.snapshotJson) && command.outputFile.empty()) {
+    writeStdout(snapshotAsJson(response.getSnapshot()));
+  } else if (response.isSnapshot()) {
     writeSnapshot(command, response.getSnapshot());
   } else {
     writeStdout(json ? jsonBody(response) : humanBody(command, response));

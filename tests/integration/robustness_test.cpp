@@ -91,3 +91,25 @@ TEST(IntegrationFlags, BadFlagsAreUsageErrors) {
 
 }  // namespace
 }  // namespace baton::itest
+
+namespace baton::itest {
+namespace {
+
+TEST_F(IntegrationRobustness, SnapshotOfTheLiveStateAsJson) {
+  b().writeJob("svc", "start on startup\nexec sleep 1000\n");
+  BATON_START();
+  ASSERT_TRUE(waitFor([&] { return contains(b().statusLine("svc"), "start/running"); }));
+  CmdResult r = b().ctl({"snapshot", "--json"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.out, "\"classes\"")) << r.describe();
+  EXPECT_TRUE(contains(r.out, "\"name\": \"svc\"")) << r.describe();
+  EXPECT_TRUE(contains(r.out, "\"state\": \"running\"")) << r.describe();
+  // Nothing changed: the job still runs with the same pid, and the raw form is a snapshot.
+  EXPECT_TRUE(contains(b().statusLine("svc"), "start/running"));
+  std::string raw = b().dir() + "/live.snapshot";
+  ASSERT_EQ(b().ctl({"snapshot", "-o", raw}).exitCode, 0);
+  EXPECT_EQ(readFile(raw).substr(0, 8), "BATONST1");
+}
+
+}  // namespace
+}  // namespace baton::itest
