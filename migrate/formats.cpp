@@ -15,7 +15,8 @@ namespace baton {
 
 std::string stateFormatsText() {
   return std::string("baton ") + BATON_VERSION + "\nwrites " + std::to_string(kSnapshotFormat) +
-         "\nreads " + std::to_string(kOldestReadableFormat) + "-" + std::to_string(kSnapshotFormat) + "\n";
+         "\nreads " + std::to_string(kOldestReadableFormat) + "-" + std::to_string(kSnapshotFormat) +
+         "\naccepts epoll-fd\n";
 }
 
 bool parseStateFormats(const std::string& text, StateFormats& out, std::string& error) {
@@ -27,6 +28,7 @@ bool parseStateFormats(const std::string& text, StateFormats& out, std::string& 
     else if (line.rfind("writes ", 0) == 0) haveWrites = sscanf(line.c_str() + 7, "%u", &out.writes) == 1;
     else if (line.rfind("reads ", 0) == 0)
       haveReads = sscanf(line.c_str() + 6, "%u-%u", &out.readsMin, &out.readsMax) == 2;
+    else if (line == "accepts epoll-fd") out.acceptsEpollFd = true;
   }
   if (!haveWrites || !haveReads || out.readsMin > out.readsMax) {
     error = "the target did not describe its state formats (is it a baton binary?)";

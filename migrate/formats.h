@@ -22,6 +22,10 @@ std::string stateFormatsText();
 struct StateFormats {
   std::string version;
   uint32_t writes = 0, readsMin = 0, readsMax = 0;
+  // Handoff options the target understands beyond the snapshot ("accepts epoll-fd": it adopts the
+  // old image's epoll instance). 0.1.0 announces none; an option is only passed to a target that
+  // announced it, since an unknown flag would fail inside the blind window.
+  bool acceptsEpollFd = false;
 };
 bool parseStateFormats(const std::string& text, StateFormats& out, std::string& error);
 

@@ -38,6 +38,7 @@ const char* kUsage =
     "  --verify-state FD   pre-flight: check the snapshot on FD, print a verdict, exit 0 if it\n"
     "                      can be restored, 1 if not\n"
     "  --restore-fd FD     (internal) take over the state handed across a re-exec\n"
+    "  --epoll-fd FD       (internal) the previous image's epoll instance, adopted on restore\n"
     "  --exec-floor        (benchmarks) exit at the top of main\n"
     "  --restart [--state-fd FD]  take over from Upstart 1.x PID 1 (its re-exec contract):\n"
     "                      import its JSON state from FD; no startup event\n";
@@ -113,7 +114,8 @@ int main(int argc, char** argv) {
     else if (a == "--state-formats") {
       std::cout << baton::stateFormatsText();
       return 0;
-    } else if (a == "--verify-state" || a == "--restore-fd" || a == "--rollback-fd") {
+    } else if (a == "--verify-state" || a == "--restore-fd" || a == "--rollback-fd" ||
+               a == "--epoll-fd") {
       std::string v;
       long long n = -1;
       value(v);
@@ -122,7 +124,7 @@ int main(int argc, char** argv) {
         return 2;
       }
       if (a == "--verify-state") return verifyState(int(n));
-      (a == "--restore-fd" ? restore.snapshotFd : restore.rollbackFd) = int(n);
+      (a == "--restore-fd" ? restore.snapshotFd : a == "--epoll-fd" ? restore.epollFd : restore.rollbackFd) = int(n);
     } else if (a == "--reexec-phases") {
       std::string v;
       value(v);

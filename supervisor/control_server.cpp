@@ -107,6 +107,10 @@ void Supervisor::acceptConnections() {
   }
 }
 
+uint32_t Supervisor::connectionEvents(const Connection& conn) {
+  return (conn.closing ? 0u : uint32_t(EPOLLIN)) | (conn.outBuf.empty() ? 0u : uint32_t(EPOLLOUT));
+}
+
 Connection* Supervisor::findConnection(uint64_t connId) {
   for (Connection& c : model_.connections)
     if (c.id == connId) return &c;
@@ -135,9 +139,7 @@ void Supervisor::flushConnection(Connection& conn) {
     }
     conn.outBuf.erase(0, size_t(n));
   }
-  Watch w{Watch::Kind::Connection};
-  w.connId = conn.id;
-  modifyWatch(conn.fd, EPOLLIN | (conn.outBuf.empty() ? 0u : uint32_t(EPOLLOUT)));
+  modifyWatch(conn.fd, connectionEvents(conn));
   if (conn.outBuf.empty() && conn.closing) closeConnection(conn.id);
 }
 
@@ -193,7 +195,7 @@ void Supervisor::onConnection(uint64_t connId, uint32_t events) {
     else if (conn) {
       conn->closing = true;
       if (conn->pending.empty()) flushConnection(*conn);
-      else modifyWatch(conn->fd, conn->outBuf.empty() ? 0u : uint32_t(EPOLLOUT));
+      else modifyWatch(conn->fd, connectionEvents(*conn));
     }
   }
 }

@@ -21,6 +21,7 @@
 #include <unordered_set>
 
 #include "migrate/formats.h"
+#include "schema/release.h"
 #include "migrate/upstart_import.h"
 #include "supervisor/helper_run.h"
 
@@ -172,6 +173,7 @@ void Supervisor::reexecHelperDone() {
     StateFormats theirs;
     if (!parseStateFormats(r.output, theirs, error) || !negotiateFormat(theirs, r.format, error))
       return abortReexec("target " + r.target + ": " + error);
+    r.passEpollFd = theirs.acceptsEpollFd;
     // 2. Pre-flight: the target checks a snapshot of the state as it is now, while batond keeps
     // serving. The snapshot handed over at the point of no return is written by the same code in
     // the same format a moment later, so the verdict holds for it.
@@ -239,6 +241,7 @@ void Supervisor::pointOfNoReturn() {
   for (const FdEntry& e : fds) handed.push_back(e.fd);
   handed.push_back(snapshot.get());
   if (binaryFd_ >= 0) handed.push_back(binaryFd_);
+  if (r.passEpollFd) handed.push_back(epollFd_);
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &old);
@@ -249,6 +252,7 @@ void Supervisor::pointOfNoReturn() {
   std::vector<std::string> args = {r.target, "--restore-fd", std::to_string(snapshot.get()),
                                    "--logdir", model_.config.logDir, "--socket", model_.config.socketPath};
   if (binaryFd_ >= 0) args.insert(args.end(), {"--rollback-fd", std::to_string(binaryFd_)});
+  if (r.passEpollFd) args.insert(args.end(), {"--epoll-fd", std::to_string(epollFd_)});
   if (model_.config.testHooks) {
     if (r.testRefuse) args.push_back("--test-refuse-restore");
     if (r.testRefuseRollback) args.push_back("--test-refuse-rollback");
@@ -278,7 +282,8 @@ void Supervisor::restore(const RestoreArgs& args) {
   Snapshot snapshot;
   std::string error;
   Model restored;
-  if (!snapshot.open(args.snapshotFd, error) || !loadSnapshot(snapshot, restored, error))
+  if (!snapshot.open(args.snapshotFd, error)) restoreFailed(args, error, nullptr);
+  if (!loadSnapshot(snapshot, restored, error))
     restoreFailed(args, error, snapshot.header().fdCount ? &snapshot.fds() : nullptr);
   const int64_t loadNs = sys::monotonicNs() - tLoad;
   model_.config = restored.config;
@@ -297,19 +302,7 @@ void Supervisor::restore(const RestoreArgs& args) {
   model_ = std::move(restored);
   model_.daemonUid = getuid();
   options_.config = model_.config;
-  // Invariant 6: a pid is only the job's process if it is the same process. One read of our
-  // children list settles almost all of them (below); the others need their start time read.
-  std::unordered_set<pid_t> children;
-  {
-    std::string list;
-    sys::readFile("/proc/self/task/" + std::to_string(getpid()) + "/children", list, 64 << 20);
-    const char* p = list.c_str();
-    char* end = nullptr;
-    for (long v = strtol(p, &end, 10); end != p; v = strtol(p, &end, 10)) {
-      children.insert(pid_t(v));
-      p = end;
-    }
-  }
+  // Invariant 6: a pid is only the job's process if it is the same process.
   std::vector<std::tuple<std::string, std::string, ProcessType>> lost;
   for (auto& [job, cls] : model_.classes)
     for (auto& [name, inst] : cls.instances)
@@ -317,20 +310,31 @@ void Supervisor::restore(const RestoreArgs& args) {
         ProcessSlot& slot = inst.procs[t];
         // An exit already seen (earlyExit) was reaped before the exec: its pid is free now.
         if (slot.pid <= 0 || slot.startTime == 0 || slot.earlyExit) continue;
-        // A process batond forked itself stays its child until batond reaps it, so its pid
-        // cannot have been recycled. The main process of `expect fork|daemon` is a descendant
-        // followed by ptrace: it may have been adopted, died, and its pid been taken by another
-        // orphan batond adopted since: always check its start time.
-        const bool followed = t == int(ProcessType::Main) &&
-                              (inst.def->expect == ExpectType::Fork || inst.def->expect == ExpectType::Daemon);
-        if (!followed && children.count(slot.pid)) continue;
+        // A process batond forked itself stays its child until batond reaps it (execve changes no
+        // parentage), so its pid cannot have been recycled: nothing to read. The main process of
+        // an `expect` job may be a descendant followed by ptrace: it may have been adopted, died,
+        // and its pid been taken by another orphan batond adopted since: check its start time.
+        // (traceState tells without touching the definition, which may not be decoded yet.)
+        const bool followed = t == int(ProcessType::Main) && inst.traceState != TraceState::None;
+        if (!followed) continue;
         if (sys::procStartTime(slot.pid) != slot.startTime) lost.emplace_back(job, name, ProcessType(t));
       }
   const int64_t restoreNs = sys::monotonicNs() - tRestore;
 
   const int64_t tRearm = sys::monotonicNs();
-  if (!openBaseResources()) restoreFailed(args, "cannot create the event loop", &snapshot.fds());
+  // Adopt the old image's epoll instance when its registrations mean what ours would: written by
+  // this very version (a different one may watch fds differently) and really an epoll.
+  bool adopt = args.epollFd >= 0 &&
+               std::string(snapshot.header().writerVersion, strnlen(snapshot.header().writerVersion, 16)) ==
+                   BATON_VERSION_STRING &&
+               sys::isEpollFd(args.epollFd);
+  if (args.epollFd >= 0 && !adopt) close(args.epollFd);
+  if (!openBaseResources(adopt ? args.epollFd : -1))
+    restoreFailed(args, "cannot create the event loop", &snapshot.fds());
+  registrationsAdopted_ = adopt;
   rearm();
+  registrationsAdopted_ = false;
+  if (adopt && getenv("BATON_CHECK_HANDOFF")) checkAdoptedRegistrations();
   for (auto& [job, name, type] : lost) {
     JobClass* cls = findClass(job);
     Instance* inst = findInstance(job, name);

@@ -143,7 +143,7 @@ sigset_t handledSignals() {
   return mask;
 }
 
-bool Supervisor::openBaseResources() {
+bool Supervisor::openBaseResources(int adoptEpollFd) {
   if (!pid1_ && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
     log(Priority::Warn, "cannot become a child subreaper: " + sys::errnoText(errno));
   // Signals are handled synchronously through a signalfd; SIGPIPE is ignored (a vanished client
@@ -151,7 +151,7 @@ bool Supervisor::openBaseResources() {
   sigset_t mask = handledSignals();
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  epollFd_ = epoll_create1(EPOLL_CLOEXEC);
+  epollFd_ = adoptEpollFd >= 0 ? adoptEpollFd : epoll_create1(EPOLL_CLOEXEC);
   signalFd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (epollFd_ < 0 || signalFd_ < 0) {
     log(Priority::Fatal, "cannot create epoll/signalfd: " + sys::errnoText(errno));
@@ -186,7 +186,7 @@ void Supervisor::rearm() {
   for (Connection& c : model_.connections) {
     Watch w{Watch::Kind::Connection};
     w.connId = c.id;
-    watch(c.fd, EPOLLIN | (c.outBuf.empty() ? 0u : uint32_t(EPOLLOUT)), w);
+    watch(c.fd, connectionEvents(c), w);
   }
   for (LogPipe& lp : model_.logPipes) watch(lp.fd, EPOLLIN, {Watch::Kind::LogPipe});
   for (auto& [jobName, cls] : model_.classes) {
@@ -208,8 +208,11 @@ void Supervisor::watch(int fd, uint32_t events, Watch w) {
   epoll_event ev{};
   ev.events = events;
   ev.data.fd = fd;
-  if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
+  // The signalfd is new in every image; everything else an adopted epoll already has.
+  const bool registered = registrationsAdopted_ && w.kind != Watch::Kind::Signal;
+  if (!registered && epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
     epoll_ctl(epollFd_, EPOLL_CTL_MOD, fd, &ev);
+  w.events = events;
   watches_[fd] = std::move(w);
   FdIdentity id;
   auto known = fdIdentities_.find(fd);
@@ -228,6 +231,44 @@ void Supervisor::modifyWatch(int fd, uint32_t events) {
   ev.events = events;
   ev.data.fd = fd;
   epoll_ctl(epollFd_, EPOLL_CTL_MOD, fd, &ev);
+  auto it = watches_.find(fd);
+  if (it != watches_.end()) it->second.events = events;
+}
+
+// Diagnostics (BATON_CHECK_HANDOFF=1 in batond's environment; the integration tests set it):
+// compare the adopted registrations with what rearm() derived
+// from the model, from the kernel's own list (/proc/self/fdinfo/EPFD: "tfd: N events: HEX ...").
+// A difference is a bug in the old binary's bookkeeping: report it and repair it. Production
+// skips this: the read costs more than re-registering every fd.
+void Supervisor::checkAdoptedRegistrations() {
+  std::string text;
+  if (!sys::readFile("/proc/self/fdinfo/" + std::to_string(epollFd_), text, 64 << 20)) return;
+  std::unordered_map<int, uint32_t> actual;
+  for (size_t pos = text.find("tfd:"); pos != std::string::npos; pos = text.find("tfd:", pos + 4)) {
+    int fd = -1;
+    unsigned events = 0;
+    if (sscanf(text.c_str() + pos, "tfd: %d events: %x", &fd, &events) == 2) actual[fd] = events;
+  }
+  const uint32_t relevant = EPOLLIN | EPOLLOUT;
+  std::string diff;
+  for (auto& [fd, w] : watches_) {
+    auto it = actual.find(fd);
+    if (it == actual.end()) diff += " fd " + std::to_string(fd) + " not registered;";
+    else if ((it->second & relevant) != (w.events & relevant))
+      diff += " fd " + std::to_string(fd) + " has events " + std::to_string(it->second) + " instead of " +
+              std::to_string(w.events) + ";";
+    else continue;
+    epoll_event ev{};
+    ev.events = w.events;
+    ev.data.fd = fd;
+    if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0) epoll_ctl(epollFd_, EPOLL_CTL_MOD, fd, &ev);
+  }
+  for (auto& [fd, events] : actual)
+    if (!watches_.count(fd)) {
+      diff += " fd " + std::to_string(fd) + " registered but not in the model;";
+      epoll_ctl(epollFd_, EPOLL_CTL_DEL, fd, nullptr);
+    }
+  if (!diff.empty()) log(Priority::Error, "adopted epoll registrations differ from the model:" + diff);
 }
 
 int Supervisor::run() {

@@ -44,6 +44,10 @@ struct RestoreArgs {
   std::string rolledBackBecause;  // set when this is the rollback of a failed re-exec
   bool testRefuseRestore = false; // test hook: refuse to restore (only with --test-hooks)
   bool testRefuseRollback = false;
+  // The old binary's epoll instance (--epoll-fd): its registrations name the handed fds by number
+  // and survive execve, so the new binary adopts them instead of re-registering every fd (and the
+  // old image's exit does not tear them all down). -1: build a new one.
+  int epollFd = -1;
 };
 
 class SupervisorTestPeer;  // tests/unit: drives handlers in a chosen order
@@ -82,6 +86,7 @@ class Supervisor {
     std::string job, instance;  // StatusPipe/ScriptPipe
     ProcessType process = ProcessType::Main;
     uint64_t connId = 0;        // Connection
+    uint32_t events = 0;        // the epoll mask registered for it
   };
   struct ProcKey {
     std::string job, instance;
@@ -93,6 +98,7 @@ class Supervisor {
   void watch(int fd, uint32_t events, Watch w);
   void unwatch(int fd);
   void modifyWatch(int fd, uint32_t events);
+  void checkAdoptedRegistrations();
   void dispatch(int fd, uint32_t events);
   int nextTimeoutMs() const;
   void runTimers();
@@ -151,7 +157,7 @@ class Supervisor {
   void reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why);
   void answerReexec();
   void fillReexecOutcome(wire::ReexecOutcome::Builder out) const;
-  bool openBaseResources();
+  bool openBaseResources(int adoptEpollFd = -1);
   [[noreturn]] void restoreFailed(const RestoreArgs& args, const std::string& why,
                                   const std::vector<FdEntry>* fds);
   std::string currentBinary() const;
@@ -170,6 +176,9 @@ class Supervisor {
   void onConnection(uint64_t connId, uint32_t events);
   Connection* findConnection(uint64_t connId);
   void closeConnection(uint64_t connId);
+  // The epoll mask a connection needs: reads until the client shut down its side, writes while
+  // answers are queued. One function, so rearm() and the handlers cannot disagree.
+  static uint32_t connectionEvents(const Connection& conn);
   void flushConnection(Connection& conn);
   void handleRequest(uint64_t connId, wire::Request::Reader req);
   void sendResponse(uint64_t connId, capnp::MessageBuilder& message);
@@ -184,6 +193,8 @@ class Supervisor {
   bool exitRequested_ = false;
   int epollFd_ = -1;
   int signalFd_ = -1;
+  // During the rearm() of a restore into an adopted epoll: the registrations already exist.
+  bool registrationsAdopted_ = false;
   std::unordered_map<int, Watch> watches_;
   // Identity of every watched fd, taken when it was registered: what the handoff table records.
   std::unordered_map<int, FdIdentity> fdIdentities_;
@@ -205,6 +216,7 @@ class Supervisor {
     int status = 0;
     int64_t phaseStartNs = 0, deadlineNs = 0, preflightStartNs = 0;
     uint32_t format = 0;
+    bool passEpollFd = false;  // the target announced "accepts epoll-fd"
     int snapshotFd = -1;  // the pre-flight copy
   };
   std::optional<ReexecInProgress> reexec_;

@@ -98,4 +98,10 @@ void Fd::reset(int fd) {
   fd_ = fd;
 }
 
+bool isEpollFd(int fd) {
+  char link[64];
+  ssize_t n = readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1);
+  return n > 0 && std::string(link, size_t(n)) == "anon_inode:[eventpoll]";
+}
+
 }  // namespace baton::sys

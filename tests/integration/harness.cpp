@@ -418,6 +418,9 @@ void Baton::launch() {
     // If this test process dies, take the launcher down with it (unshare --kill-child then
     // kills the namespace).
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // batond checks after every restore that the epoll registrations it adopted are exactly
+    // the ones its model calls for (and reports any difference on stderr).
+    setenv("BATON_CHECK_HANDOFF", "1", 1);
     execv(cargv[0], cargv.data());
     dprintf(2, "harness: exec %s: %s\n", cargv[0], std::strerror(errno));
     _exit(127);
@@ -720,6 +723,9 @@ void BatonTest::SetUp() { baton_ = std::make_unique<Baton>(options()); }
 
 void BatonTest::TearDown() {
   if (!baton_) return;
+  // Every re-exec of every test doubles as a check of the epoll handoff (BATON_CHECK_HANDOFF).
+  EXPECT_EQ(baton_->daemonStderr().find("adopted epoll registrations differ"), std::string::npos)
+      << "the epoll registrations batond adopted across a re-exec were not what its model needs";
   if (HasFailure()) {
     std::string extra;
     if (baton_->running() && !baton_->exited()) {
