@@ -104,7 +104,36 @@ bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, 
   return true;
 }
 
+namespace {
+
+// The body of a snapshot kept open for definitions decoded later (see decodeModelLazily).
+struct OpenBody {
+  explicit OpenBody(std::shared_ptr<const Snapshot> s)
+      : snapshot(std::move(s)), reader(snapshot->body(), unlimited()) {}
+  // The restore's own snapshot, checksummed and fully verified by the pre-flight: later reads of
+  // its definitions (decoded or copied into the next snapshot, once per re-exec) must not run
+  // into a traversal limit sized for one pass.
+  static capnp::ReaderOptions unlimited() {
+    capnp::ReaderOptions o;
+    o.traversalLimitInWords = kj::maxValue;
+    return o;
+  }
+  std::shared_ptr<const Snapshot> snapshot;
+  capnp::FlatArrayMessageReader reader;
+};
+
+}  // namespace
+
 bool loadSnapshot(const Snapshot& snapshot, Model& model, std::string& error) {
+  return loadSnapshot(snapshot, nullptr, model, error);
+}
+
+bool loadSnapshotLazily(std::shared_ptr<const Snapshot> snapshot, Model& model, std::string& error) {
+  return loadSnapshot(*snapshot, snapshot, model, error);
+}
+
+bool loadSnapshot(const Snapshot& snapshot, std::shared_ptr<const Snapshot> keep, Model& model,
+                  std::string& error) {
   const SnapshotHeader& h = snapshot.header();
   if (h.format > kSnapshotFormat || h.format < kOldestReadableFormat) {
     error = "snapshot format " + std::to_string(h.format) + " (written by baton " +
@@ -116,16 +145,21 @@ bool loadSnapshot(const Snapshot& snapshot, Model& model, std::string& error) {
   if (h.format != kSnapshotFormat) {
     // An older release's snapshot: walk the upgrade steps to this build's format first.
     std::string upgraded;
-    Snapshot current;
-    if (!migrateSnapshot(snapshot, kSnapshotFormat, upgraded, error) || !current.openBytes(upgraded, error)) {
+    auto current = std::make_shared<Snapshot>();
+    if (!migrateSnapshot(snapshot, kSnapshotFormat, upgraded, error) || !current->openBytes(upgraded, error)) {
       error = "upgrading format " + std::to_string(h.format) + ": " + error;
       return false;
     }
-    return loadSnapshot(current, model, error);
+    return loadSnapshot(*current, keep ? current : nullptr, model, error);
   }
   try {
-    capnp::FlatArrayMessageReader reader(snapshot.body(), snapshot.readerOptions());
-    if (!decodeModel(reader.getRoot<state::Model>(), model, error)) return false;
+    if (keep) {
+      auto body = std::make_shared<OpenBody>(keep);
+      if (!decodeModelLazily(body->reader.getRoot<state::Model>(), body, model, error)) return false;
+    } else {
+      capnp::FlatArrayMessageReader reader(snapshot.body(), snapshot.readerOptions());
+      if (!decodeModel(reader.getRoot<state::Model>(), model, error)) return false;
+    }
   } catch (const kj::Exception& e) {
     error = std::string("snapshot body is malformed: ") + e.getDescription().cStr();
     return false;

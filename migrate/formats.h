@@ -48,5 +48,10 @@ bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, 
 
 // Migrate (if needed) and decode a validated snapshot into `model`.
 bool loadSnapshot(const Snapshot& snapshot, Model& model, std::string& error);
+// The same for a restore: job definitions stay in the snapshot (kept mapped while any is
+// undecoded) and are decoded on first use.
+bool loadSnapshotLazily(std::shared_ptr<const Snapshot> snapshot, Model& model, std::string& error);
+bool loadSnapshot(const Snapshot& snapshot, std::shared_ptr<const Snapshot> keep, Model& model,
+                  std::string& error);
 
 }  // namespace baton

@@ -126,6 +126,58 @@ struct JobDef {
   bool operator==(const JobDef&) const = default;
 };
 
+// Where a definition that has not been decoded yet lives (the body of a restored snapshot, still
+// mapped). Implemented by serialize/; the model only needs to ask for a decode.
+class DefSource {
+ public:
+  virtual ~DefSource() = default;
+  // Decode definition `index` into `out`; false with `error` if it cannot be.
+  virtual bool decode(uint32_t index, JobDef& out, std::string& error) const = 0;
+};
+
+// A shared, immutable job definition (instances share their class's, invariant 9). A restore
+// leaves definitions in the snapshot and decodes each on first use: they are most of a snapshot's
+// bytes, and nothing in the re-exec window needs them, so the window does not pay for them (and
+// a re-exec of a job nobody touched copies its encoded definition across unchanged).
+class DefRef {
+ public:
+  DefRef() = default;
+  DefRef(std::shared_ptr<const JobDef> def);  // NOLINT: a decoded definition converts implicitly
+  DefRef(std::shared_ptr<JobDef> def) : DefRef(std::shared_ptr<const JobDef>(std::move(def))) {}  // NOLINT
+  static DefRef lazy(std::shared_ptr<const DefSource> source, uint32_t index);
+
+  // The definition, decoded now if it was not yet. A definition that cannot be decoded throws
+  // (it was decoded in full by the re-exec's pre-flight, so this means memory corruption).
+  const JobDef* get() const;
+  const JobDef* operator->() const { return get(); }
+  const JobDef& operator*() const { return *get(); }
+  explicit operator bool() const { return cell_ != nullptr; }
+
+  bool decoded() const { return cell_ && cell_->def; }
+  // Where its encoded form is, if it came from a snapshot (decoded or not): copied as it is into
+  // the next snapshot instead of being encoded again.
+  const DefSource* source() const { return cell_ ? cell_->source.get() : nullptr; }
+  uint32_t sourceIndex() const { return cell_ ? cell_->index : 0; }
+  // Identity: the same definition object (not equal content; see sameDef).
+  // (Decoded: the JobDef itself, so refs made separately from one shared JobDef are the same.)
+  const void* identity() const {
+    if (!cell_) return nullptr;
+    return cell_->def ? static_cast<const void*>(cell_->def.get()) : static_cast<const void*>(cell_.get());
+  }
+  bool operator==(const DefRef& o) const {
+    return cell_ == o.cell_ || (cell_ && o.cell_ && cell_->def && cell_->def == o.cell_->def);
+  }
+  bool operator!=(const DefRef& o) const { return !(*this == o); }
+
+ private:
+  struct Cell {
+    mutable std::shared_ptr<const JobDef> def;  // decoded (set once)
+    std::shared_ptr<const DefSource> source;    // until then
+    uint32_t index = 0;
+  };
+  std::shared_ptr<Cell> cell_;
+};
+
 // ---------------------------------------------------------------------------------------------
 // Run-time state.
 
@@ -166,7 +218,7 @@ struct ProcessSlot {
 
 struct Instance {
   std::string name;                   // expanded instance name ("" for a single-instance job)
-  std::shared_ptr<const JobDef> def;  // the definition this instance runs (invariant 9)
+  DefRef def;                         // the definition this instance runs (invariant 9)
   Goal goal = Goal::Stop;
   JobState state = JobState::Waiting;
   std::vector<std::string> env;       // the environment of its processes
@@ -190,7 +242,7 @@ struct Instance {
 };
 
 struct JobClass {
-  std::shared_ptr<const JobDef> def;  // newest loaded definition
+  DefRef def;                         // newest loaded definition
   EventExpr startOn;                  // copy of def->startOn with match state
   bool deleted = false;               // its file is gone: drop the class once all instances stop
   std::map<std::string, Instance> instances;
@@ -198,8 +250,8 @@ struct JobClass {
   bool operator==(const JobClass& o) const;
 };
 
-inline bool sameDef(const std::shared_ptr<const JobDef>& a, const std::shared_ptr<const JobDef>& b) {
-  if (!a || !b) return a == b;
+inline bool sameDef(const DefRef& a, const DefRef& b) {
+  if (!a || !b) return bool(a) == bool(b);
   return a == b || *a == *b;
 }
 

@@ -1,6 +1,9 @@
 #include "serialize/codec.h"
 
+#include <kj/exception.h>
+
 #include <map>
+#include <stdexcept>
 
 namespace baton {
 
@@ -348,7 +351,7 @@ bool decodeDef(state::JobDef::Reader r, JobDef& d, std::string& error) {
 
 RequestRef refIn(state::RequestRef::Reader r) { return {r.getConnId(), r.getRequestId()}; }
 
-bool decodeInstance(state::Instance::Reader r, const std::vector<std::shared_ptr<const JobDef>>& defs,
+bool decodeInstance(state::Instance::Reader r, const std::vector<DefRef>& defs,
                     Instance& in, std::string& error) {
   in.name = textIn(r.getName());
   if (r.getDefIndex() >= defs.size()) {
@@ -425,7 +428,57 @@ void decodeReexec(state::Reexec::Reader r, Reexec& o) {
   o.count = r.getCount();
 }
 
+// Definitions still in a decoded message (owned by `owner`), decoded one by one on first use.
+class MessageDefs final : public DefSource {
+ public:
+  explicit MessageDefs(std::shared_ptr<const void> owner) : owner_(std::move(owner)) {}
+  bool decode(uint32_t index, JobDef& out, std::string& error) const override {
+    if (index >= defs.size()) {
+      error = "definition " + std::to_string(index) + " of " + std::to_string(defs.size());
+      return false;
+    }
+    try {
+      return decodeDef(defs[index], out, error);
+    } catch (const kj::Exception& e) {
+      error = e.getDescription().cStr();
+      return false;
+    }
+  }
+  std::vector<state::JobDef::Reader> defs;
+
+ private:
+  std::shared_ptr<const void> owner_;
+};
+
 }  // namespace
+
+DefRef::DefRef(std::shared_ptr<const JobDef> def) {
+  if (!def) return;
+  cell_ = std::make_shared<Cell>();
+  cell_->def = std::move(def);
+}
+
+DefRef DefRef::lazy(std::shared_ptr<const DefSource> source, uint32_t index) {
+  DefRef r;
+  r.cell_ = std::make_shared<Cell>();
+  r.cell_->source = std::move(source);
+  r.cell_->index = index;
+  return r;
+}
+
+const JobDef* DefRef::get() const {
+  if (!cell_) return nullptr;
+  if (!cell_->def) {
+    auto def = std::make_shared<JobDef>();
+    std::string error;
+    if (!cell_->source->decode(cell_->index, *def, error))
+      throw std::runtime_error("a job definition kept in the restored snapshot cannot be decoded: " + error);
+    cell_->def = std::move(def);
+    // The source stays: the next snapshot copies the definition from it, still encoded, which is
+    // cheaper than encoding the decoded one again (a definition never changes).
+  }
+  return cell_->def.get();
+}
 
 void encodeModel(const Model& m, state::Model::Builder b) {
   auto cfg = b.initConfig();
@@ -442,18 +495,25 @@ void encodeModel(const Model& m, state::Model::Builder b) {
   for (auto& [name, cls] : m.classes) {
     auto c = classes[ci++];
     c.setName(txt(name));
-    // Definitions are shared by pointer: the class's own first, then older ones instances run.
-    std::vector<const JobDef*> defs{cls.def.get()};
-    std::map<const JobDef*, uint32_t> index{{cls.def.get(), 0}};
+    // Definitions are shared: the class's own first, then older ones instances run. One that was
+    // never decoded since a restore is copied across encoded, as it came.
+    std::vector<const DefRef*> defs{&cls.def};
+    std::map<const void*, uint32_t> index{{cls.def.identity(), 0}};
     for (auto& [iname, inst] : cls.instances)
-      if (index.emplace(inst.def.get(), uint32_t(defs.size())).second) defs.push_back(inst.def.get());
+      if (index.emplace(inst.def.identity(), uint32_t(defs.size())).second) defs.push_back(&inst.def);
     auto dl = c.initDefs(unsigned(defs.size()));
-    for (size_t i = 0; i < defs.size(); ++i) encodeDef(*defs[i], dl[unsigned(i)]);
+    for (size_t i = 0; i < defs.size(); ++i) {
+      auto* encoded = dynamic_cast<const MessageDefs*>(defs[i]->source());
+      if (encoded && defs[i]->sourceIndex() < encoded->defs.size())
+        dl.setWithCaveats(unsigned(i), encoded->defs[defs[i]->sourceIndex()]);
+      else
+        encodeDef(**defs[i], dl[unsigned(i)]);
+    }
     encodeExpr(cls.startOn, c.initStartOn());
     c.setDeleted(cls.deleted);
     auto il = c.initInstances(unsigned(cls.instances.size()));
     unsigned ii = 0;
-    for (auto& [iname, inst] : cls.instances) encodeInstance(inst, index[inst.def.get()], il[ii++]);
+    for (auto& [iname, inst] : cls.instances) encodeInstance(inst, index[inst.def.identity()], il[ii++]);
   }
 
   auto events = b.initEvents(unsigned(m.events.size()));
@@ -513,7 +573,13 @@ void encodeModel(const Model& m, state::Model::Builder b) {
 }
 
 bool decodeModel(state::Model::Reader r, Model& m, std::string& error) {
+  return decodeModelLazily(r, nullptr, m, error);
+}
+
+bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner, Model& m, std::string& error) {
   m = Model{};
+  std::shared_ptr<MessageDefs> lazyDefs;
+  if (owner) lazyDefs = std::make_shared<MessageDefs>(std::move(owner));
   auto cfg = r.getConfig();
   m.config.confDir = textIn(cfg.getConfDir());
   m.config.logDir = textIn(cfg.getLogDir());
@@ -529,8 +595,13 @@ bool decodeModel(state::Model::Reader r, Model& m, std::string& error) {
       error = "job " + name + " has no definition";
       return false;
     }
-    std::vector<std::shared_ptr<const JobDef>> defs;
+    std::vector<DefRef> defs;
     for (auto d : c.getDefs()) {
+      if (lazyDefs) {
+        defs.push_back(DefRef::lazy(lazyDefs, uint32_t(lazyDefs->defs.size())));
+        lazyDefs->defs.push_back(d);
+        continue;
+      }
       auto def = std::make_shared<JobDef>();
       if (!decodeDef(d, *def, error)) return false;
       defs.push_back(std::move(def));

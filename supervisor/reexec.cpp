@@ -279,11 +279,13 @@ void Supervisor::pointOfNoReturn() {
 
 void Supervisor::restore(const RestoreArgs& args) {
   const int64_t tLoad = sys::monotonicNs();
-  Snapshot snapshot;
+  // Shared: job definitions stay in the mapping until first used (loadSnapshotLazily).
+  auto snapshotPtr = std::make_shared<Snapshot>();
+  Snapshot& snapshot = *snapshotPtr;
   std::string error;
   Model restored;
   if (!snapshot.open(args.snapshotFd, error)) restoreFailed(args, error, nullptr);
-  if (!loadSnapshot(snapshot, restored, error))
+  if (!loadSnapshotLazily(snapshotPtr, restored, error))
     restoreFailed(args, error, snapshot.header().fdCount ? &snapshot.fds() : nullptr);
   const int64_t loadNs = sys::monotonicNs() - tLoad;
   model_.config = restored.config;
