@@ -116,29 +116,21 @@ void Encode(benchmark::State& state) {
   state.counters["bytes_per_job"] = double(bytes) / double(state.range(0));
 }
 
-void Decode(benchmark::State& state) {
+// Decode the same snapshot of N jobs again and again with `decodeFn`.
+template <void (*decodeFn)(int, Model&)>
+void decodeEach(benchmark::State& state) {
   Fixture f(int(state.range(0)));
   size_t bytes = 0;
   int fd = encode(f.model, bytes);
   for (auto _ : state) {
     Model out;
-    decode(fd, out);
+    decodeFn(fd, out);
     benchmark::DoNotOptimize(out.classes.size());
   }
   close(fd);
 }
-
-void DecodeLazily(benchmark::State& state) {
-  Fixture f(int(state.range(0)));
-  size_t bytes = 0;
-  int fd = encode(f.model, bytes);
-  for (auto _ : state) {
-    Model out;
-    decodeLazily(fd, out);
-    benchmark::DoNotOptimize(out.classes.size());
-  }
-  close(fd);
-}
+void Decode(benchmark::State& state) { decodeEach<decode>(state); }
+void DecodeLazily(benchmark::State& state) { decodeEach<decodeLazily>(state); }
 
 // The next re-exec of a restored model: definitions still encoded are copied, not re-encoded.
 void EncodeRestored(benchmark::State& state) {

@@ -108,9 +108,14 @@ int moveHigh(int fd) {
   if (setsid() < 0) failChild(statusFd, SpawnStep::Session, errno);
 
   if (!p.holdPath.empty()) {
-    // Test hook: stay in setup until the test creates the file.
-    struct timespec ts = {0, 2 * 1000 * 1000};
-    while (access(p.holdPath.c_str(), F_OK) != 0) nanosleep(&ts, nullptr);
+    // Test hook: stay in setup until the test creates the file. The pause doubles from 1 ms up
+    // to 64 ms: a release is seen quickly, and a thousand children held for long (benchmarks)
+    // do not keep the CPUs busy polling.
+    struct timespec ts = {0, 1000 * 1000};
+    while (access(p.holdPath.c_str(), F_OK) != 0) {
+      nanosleep(&ts, nullptr);
+      if (ts.tv_nsec < 64 * 1000 * 1000) ts.tv_nsec *= 2;
+    }
   }
 
   statusFd = moveHigh(statusFd);

@@ -181,6 +181,7 @@ bool Supervisor::start(bool emitStartup) {
 void Supervisor::rearm() {
   watches_.clear();  // fdIdentities_ stays: after a restore it holds the verified handoff table
   pids_.clear();
+  watches_.reserve(fdIdentities_.size() + 2);
   watch(signalFd_, EPOLLIN, {Watch::Kind::Signal});
   if (model_.listenFd >= 0) watch(model_.listenFd, EPOLLIN, {Watch::Kind::Listen});
   for (Connection& c : model_.connections) {
@@ -195,10 +196,9 @@ void Supervisor::rearm() {
         ProcessSlot& slot = inst.procs[t];
         // An exit already reaped (earlyExit) frees its pid: it is not the job's any more.
         if (slot.pid > 0 && !slot.earlyExit) pids_[slot.pid] = {jobName, instName, ProcessType(t)};
-        Watch w{Watch::Kind::StatusPipe, jobName, instName, ProcessType(t)};
-        if (slot.statusFd >= 0) watch(slot.statusFd, EPOLLIN, w);
-        w.kind = Watch::Kind::ScriptPipe;
-        if (slot.scriptFd >= 0 && !slot.spawnValid) watch(slot.scriptFd, EPOLLOUT, w);
+        if (slot.statusFd >= 0) watch(slot.statusFd, EPOLLIN, {Watch::Kind::StatusPipe, jobName, instName, ProcessType(t)});
+        if (slot.scriptFd >= 0 && !slot.spawnValid)
+          watch(slot.scriptFd, EPOLLOUT, {Watch::Kind::ScriptPipe, jobName, instName, ProcessType(t)});
       }
     }
   }

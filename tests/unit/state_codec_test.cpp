@@ -292,18 +292,27 @@ TEST(StateCodec, EmptyAndTenThousandJobs) {
   EXPECT_TRUE(big == out);
 }
 
+// One job whose instance "a" runs the class's definition and "b" an older one.
+struct SharedDefs {
+  Gen g{5};
+  std::shared_ptr<JobDef> newer = std::make_shared<JobDef>(g.def("svc"));
+  std::shared_ptr<JobDef> older = std::make_shared<JobDef>(g.def("svc"));
+  Model model() {
+    Model m;
+    JobClass cls;
+    cls.def = newer;
+    cls.instances.emplace("a", g.instance("a", {newer}));
+    cls.instances.emplace("b", g.instance("b", {older}));
+    m.classes.emplace("svc", cls);
+    return m;
+  }
+};
+
 TEST(StateCodec, SharedDefinitionsStayShared) {
   // An instance still running an older definition keeps it; others share the class's.
-  Gen g(5);
-  Model m;
-  auto newer = std::make_shared<JobDef>(g.def("svc"));
-  auto older = std::make_shared<JobDef>(g.def("svc"));
-  JobClass cls;
-  cls.def = newer;
-  cls.instances.emplace("a", g.instance("a", {newer}));
-  cls.instances.emplace("b", g.instance("b", {older}));
-  m.classes.emplace("svc", cls);
-  Model out = roundTrip(m);
+  SharedDefs s;
+  auto& older = s.older;
+  Model out = roundTrip(s.model());
   const JobClass& o = out.classes.at("svc");
   EXPECT_EQ(o.instances.at("a").def.get(), o.def.get());
   EXPECT_NE(o.instances.at("b").def.get(), o.def.get());
@@ -352,17 +361,10 @@ TEST(StateCodec, LazyDefinitionsDecodeOnFirstUseAndCopyAcrossUnchanged) {
 }
 
 TEST(StateCodec, LazyDefinitionsStayShared) {
-  Gen g(5);
-  Model m;
-  auto newer = std::make_shared<JobDef>(g.def("svc"));
-  auto older = std::make_shared<JobDef>(g.def("svc"));
-  JobClass cls;
-  cls.def = newer;
-  cls.instances.emplace("a", g.instance("a", {newer}));
-  cls.instances.emplace("b", g.instance("b", {older}));
-  m.classes.emplace("svc", cls);
+  SharedDefs s;
+  auto &newer = s.newer, &older = s.older;
   // Twice through the lazy path (the second copies the undecoded definitions).
-  Model out = lazyRoundTrip(lazyRoundTrip(m));
+  Model out = lazyRoundTrip(lazyRoundTrip(s.model()));
   const JobClass& o = out.classes.at("svc");
   EXPECT_TRUE(o.instances.at("a").def == o.def);   // the same definition, still undecoded
   EXPECT_FALSE(o.instances.at("b").def == o.def);
