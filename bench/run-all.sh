@@ -29,7 +29,7 @@ fi
 mkdir -p "$OUT"
 RAW=$OUT/latest.jsonl
 : > "$RAW"
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), batond $("$BATOND" --version)" | tee "$OUT/machine.txt"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), $("$BATOND" --version)" | tee "$OUT/machine.txt"
 
 echo "== serialization (Google Benchmark)"
 "$BUILD/bench/serialize_bench" --benchmark_filter="$SER_FILTER" --benchmark_min_time=$MIN_TIME \
