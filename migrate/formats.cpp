@@ -20,6 +20,7 @@ std::string stateFormatsText() {
 }
 
 bool parseStateFormats(const std::string& text, StateFormats& out, std::string& error) {
+  out = StateFormats{};
   std::istringstream in(text);
   std::string line;
   bool haveWrites = false, haveReads = false;
@@ -57,8 +58,8 @@ const std::vector<MigrationStep>& migrationSteps() {
 
 namespace {
 
-const MigrationStep* findStep(uint32_t from, uint32_t to) {
-  for (const MigrationStep& s : migrationSteps())
+const MigrationStep* findStep(const std::vector<MigrationStep>& steps, uint32_t from, uint32_t to) {
+  for (const MigrationStep& s : steps)
     if (s.from == from && s.to == to) return &s;
   return nullptr;
 }
@@ -67,13 +68,18 @@ const MigrationStep* findStep(uint32_t from, uint32_t to) {
 }  // namespace
 
 bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, std::string& error) {
+  return migrateSnapshot(snapshot, to, bytes, error, migrationSteps());
+}
+
+bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, std::string& error,
+                     const std::vector<MigrationStep>& steps) {
   const SnapshotHeader& h = snapshot.header();
   uint32_t at = h.format;
   // Walk one step at a time; every intermediate body is a whole message of that format.
   kj::Array<capnp::word> current = kj::heapArray<capnp::word>(snapshot.body());
   while (at != to) {
     uint32_t next = to > at ? at + 1 : at - 1;
-    const MigrationStep* step = findStep(at, next);
+    const MigrationStep* step = findStep(steps, at, next);
     if (!step) {
       error = "no migration from format " + std::to_string(at) + " to " + std::to_string(next) +
               " (this build writes format " + std::to_string(kSnapshotFormat) + ")";

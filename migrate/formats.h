@@ -45,6 +45,9 @@ const std::vector<MigrationStep>& migrationSteps();
 
 // Re-encode `snapshot` in format `to` by walking the steps (up or down); the fd table is kept.
 bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, std::string& error);
+// The same over another registry (tests walk chains of steps before a real format change exists).
+bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, std::string& error,
+                     const std::vector<MigrationStep>& steps);
 
 // Migrate (if needed) and decode a validated snapshot into `model`.
 bool loadSnapshot(const Snapshot& snapshot, Model& model, std::string& error);

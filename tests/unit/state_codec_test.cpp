@@ -16,6 +16,7 @@
 #include "migrate/formats.h"
 #include "serialize/codec.h"
 #include "serialize/snapshot.h"
+#include "supervisor/syscalls.h"
 
 namespace baton {
 namespace {
@@ -577,6 +578,79 @@ TEST(Formats, NegotiationPicksTheNewestCommonFormat) {
   EXPECT_FALSE(negotiateFormat(future, chosen, error));
   EXPECT_NE(error.find("no common state format"), std::string::npos);
   EXPECT_FALSE(parseStateFormats("hello\n", f, error));
+  // Handoff options: this build accepts the old image's epoll instance; 0.1.0 announced nothing,
+  // so it is never offered one.
+  ASSERT_TRUE(parseStateFormats(stateFormatsText(), f, error)) << error;
+  EXPECT_TRUE(f.acceptsEpollFd);
+  ASSERT_TRUE(parseStateFormats("baton 0.1.0\nwrites 1\nreads 1-1\n", f, error)) << error;
+  EXPECT_FALSE(f.acceptsEpollFd);
+}
+
+// The walk over the registry, with made-up formats 2 and 3 (no real format change exists yet):
+// up and back down restores the original; a refusing step and a missing step stop the walk with
+// the step named.
+namespace fake {
+bool copyRoot(capnp::MessageReader& in, capnp::MessageBuilder& out) {
+  out.setRoot(in.getRoot<capnp::AnyStruct>());
+  return true;
+}
+bool up12(capnp::MessageReader& in, capnp::MessageBuilder& out, std::string&) {
+  copyRoot(in, out);
+  auto cfg = out.getRoot<state::Model>().getConfig();
+  cfg.setLogPriority(std::string("v2:") + cfg.getLogPriority().cStr());
+  return true;
+}
+bool down21(capnp::MessageReader& in, capnp::MessageBuilder& out, std::string& error) {
+  copyRoot(in, out);
+  auto cfg = out.getRoot<state::Model>().getConfig();
+  std::string p = cfg.getLogPriority().cStr();
+  if (p.rfind("v2:", 0) != 0) {
+    error = "log priority '" + p + "' has no format 1 form";
+    return false;
+  }
+  cfg.setLogPriority(p.substr(3));
+  return true;
+}
+bool up23(capnp::MessageReader&, capnp::MessageBuilder&, std::string& error) {
+  error = "job 'svc' uses something format 3 cannot hold";
+  return false;
+}
+}  // namespace fake
+
+TEST(Formats, MigrationWalksTheChainBothWays) {
+  Pipe status, log;
+  Model m = liveModel(status, log);
+  size_t bytes = 0;
+  std::string error;
+  sys::Fd fd(writeSnapshot(m, kSnapshotFormat, 77, bytes, error));
+  ASSERT_TRUE(fd) << error;
+  Snapshot v1;
+  ASSERT_TRUE(v1.open(fd.get(), error)) << error;
+  const std::vector<MigrationStep> steps = {{1, 2, "prefix the log priority", fake::up12},
+                                            {2, 1, "strip it again", fake::down21},
+                                            {2, 3, "refuses", fake::up23}};
+  std::string up, down;
+  ASSERT_TRUE(migrateSnapshot(v1, 2, up, error, steps)) << error;
+  Snapshot v2;
+  ASSERT_TRUE(v2.openBytes(up, error)) << error;
+  EXPECT_EQ(v2.header().format, 2u);
+  EXPECT_EQ(v2.header().serializeStartNs, 77);
+  EXPECT_EQ(v2.fds().size(), v1.fds().size());
+  {
+    capnp::FlatArrayMessageReader r(v2.body());
+    EXPECT_EQ(std::string(r.getRoot<state::Model>().getConfig().getLogPriority().cStr()), "v2:" + m.config.logPriority);
+  }
+  ASSERT_TRUE(migrateSnapshot(v2, 1, down, error, steps)) << error;
+  Snapshot back;
+  ASSERT_TRUE(back.openBytes(down, error)) << error;
+  Model out;
+  ASSERT_TRUE(loadSnapshot(back, out, error)) << error;
+  EXPECT_TRUE(m == out);
+
+  EXPECT_FALSE(migrateSnapshot(v1, 3, up, error, steps));
+  EXPECT_NE(error.find("format 2 -> 3: job 'svc' uses something format 3 cannot hold"), std::string::npos) << error;
+  EXPECT_FALSE(migrateSnapshot(v1, 2, up, error, {}));
+  EXPECT_NE(error.find("no migration from format 1 to 2"), std::string::npos) << error;
 }
 
 }  // namespace
