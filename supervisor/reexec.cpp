@@ -379,7 +379,12 @@ void Supervisor::restore(const RestoreArgs& args) {
       r.ok ? "re-exec complete in " + std::to_string(r.downtimeNs / 1000) + " us"
            : "re-exec rolled back: " + r.message);
   answerReexec();
-  pollEvents();
+  try {
+    pollEvents();
+  } catch (const std::exception& e) {
+    // As in the loop: an error of one job or event never takes batond down.
+    log(Priority::Error, std::string("internal error: ") + e.what());
+  }
 }
 
 void Supervisor::answerReexec() {
