@@ -366,6 +366,9 @@ struct Model {
   uint32_t daemonUid = 0;
   int64_t bootTimeNs = 0;              // CLOCK_MONOTONIC when batond first started
   Reexec reexec;
+  // The open-files soft limit batond started with: what jobs get (like systemd's
+  // DefaultLimitNOFILE), while batond raises its own to hold thousands of pipes. 0 = not known yet.
+  uint64_t jobNofileSoft = 0;
 
   bool operator==(const Model&) const = default;
 };

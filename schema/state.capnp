@@ -250,4 +250,6 @@ struct Model {
   daemonUid @12 :UInt32;
   bootTimeNs @13 :Int64;
   reexec @14 :Reexec;
+  jobNofileSoft @15 :UInt64;     # RLIMIT_NOFILE soft limit jobs get (batond raises its own);
+                                 # 0 = unknown (written by 0.1.0, which raised nothing)
 }

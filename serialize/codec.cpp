@@ -41,7 +41,7 @@ BATON_CODEC_COVERS(Connection, 8);
 BATON_CODEC_COVERS(HelperChild, 3);
 BATON_CODEC_COVERS(Config, 7);
 BATON_CODEC_COVERS(Reexec, 18);
-BATON_CODEC_COVERS(Model, 15);
+BATON_CODEC_COVERS(Model, 16);
 
 // ---- helpers ----
 template <class L>
@@ -570,6 +570,7 @@ void encodeModel(const Model& m, state::Model::Builder b) {
   b.setDaemonUid(m.daemonUid);
   b.setBootTimeNs(m.bootTimeNs);
   encodeReexec(m.reexec, b.initReexec());
+  b.setJobNofileSoft(m.jobNofileSoft);
 }
 
 bool decodeModel(state::Model::Reader r, Model& m, std::string& error) {
@@ -668,6 +669,7 @@ bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner
   m.daemonUid = r.getDaemonUid();
   m.bootTimeNs = r.getBootTimeNs();
   decodeReexec(r.getReexec(), m.reexec);
+  m.jobNofileSoft = r.getJobNofileSoft();
   return true;
 }
 

@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/ptrace.h>
@@ -143,7 +144,30 @@ sigset_t handledSignals() {
   return mask;
 }
 
+// batond holds a log pipe per process and a status pipe per spawn in flight: thousands of jobs
+// need more than the usual 1024 open files. Raise our own limit (soft to hard; as PID 1 both to
+// 2^20 where the kernel allows) and remember the soft limit we started with for the jobs, which
+// get it back (select() breaks above 1024). After a re-exec the model already holds it.
+void Supervisor::raiseFdLimit() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (model_.jobNofileSoft == 0) model_.jobNofileSoft = rl.rlim_cur;
+  constexpr rlim_t kPid1Limit = rlim_t(1) << 20;
+  if (pid1_ && rl.rlim_max < kPid1Limit) {
+    struct rlimit want = {kPid1Limit, kPid1Limit};
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+  }
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      log(Priority::Warn, "cannot raise the open-files limit: " + sys::errnoText(errno));
+  }
+  getrlimit(RLIMIT_NOFILE, &rl);
+  fdLimitHard_ = rl.rlim_max;
+}
+
 bool Supervisor::openBaseResources(int adoptEpollFd) {
+  raiseFdLimit();
   if (!pid1_ && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
     log(Priority::Warn, "cannot become a child subreaper: " + sys::errnoText(errno));
   // Signals are handled synchronously through a signalfd; SIGPIPE is ignored (a vanished client
@@ -730,7 +754,10 @@ bool Supervisor::buildPlan(const JobClass& cls, const Instance& inst, ProcessTyp
 
   plan.console = def.console;
   plan.consoleDevice = pid1_;
-  plan.limits = def.limits;
+  // Jobs get the open-files limit batond started with; their own `limit nofile` comes after.
+  if (model_.jobNofileSoft != 0 && model_.jobNofileSoft < fdLimitHard_)
+    plan.limits.push_back({RLIMIT_NOFILE, model_.jobNofileSoft, fdLimitHard_});
+  plan.limits.insert(plan.limits.end(), def.limits.begin(), def.limits.end());
   plan.hasOomScore = def.hasOomScore;
   plan.oomScore = def.oomScore;
   plan.hasNice = def.hasNice;

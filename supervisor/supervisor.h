@@ -158,6 +158,7 @@ class Supervisor {
   void answerReexec();
   void fillReexecOutcome(wire::ReexecOutcome::Builder out) const;
   bool openBaseResources(int adoptEpollFd = -1);
+  void raiseFdLimit();
   [[noreturn]] void restoreFailed(const RestoreArgs& args, const std::string& why,
                                   const std::vector<FdEntry>* fds);
   std::string currentBinary() const;
@@ -202,6 +203,7 @@ class Supervisor {
   std::map<std::string, int> logFiles_;
   std::vector<std::string> configWarnings_;
   int binaryFd_ = -1;          // this binary, pinned at start (rollback target of a re-exec)
+  uint64_t fdLimitHard_ = 0;   // batond's own RLIMIT_NOFILE hard limit (jobs keep it)
   // A re-exec before its point of no return: the target's helpers run while batond serves.
   // Never crosses an exec (it ends in execve or in an answer), so it is not part of the model.
   struct ReexecInProgress {

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -421,6 +422,12 @@ void Baton::launch() {
     // batond checks after every restore that the epoll registrations it adopted are exactly
     // the ones its model calls for (and reports any difference on stderr).
     setenv("BATON_CHECK_HANDOFF", "1", 1);
+    if (opts_.nofileSoft) {
+      struct rlimit rl;
+      getrlimit(RLIMIT_NOFILE, &rl);
+      rl.rlim_cur = opts_.nofileSoft;
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
     execv(cargv[0], cargv.data());
     dprintf(2, "harness: exec %s: %s\n", cargv[0], std::strerror(errno));
     _exit(127);

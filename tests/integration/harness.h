@@ -74,6 +74,7 @@ struct Options {
   std::string cgroupRoot = "/sys/fs/cgroup";
   std::vector<std::string> extraArgs;   // appended to batond's command line
   Duration readyTimeout = 10s;
+  uint64_t nofileSoft = 0;              // start batond with this RLIMIT_NOFILE soft limit (0: as is)
 };
 
 class Baton {

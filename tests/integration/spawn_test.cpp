@@ -1,5 +1,6 @@
 // Process setup: credentials, chdir, umask, rlimits, nice, oom score, console, logging, fds,
 // the spawn hold test hook and setup failures.
+#include <sstream>
 #include <sys/stat.h>
 
 #include "harness.h"
@@ -216,6 +217,58 @@ TEST_F(IntegrationSpawn, ChdirFailureFailsStart) {
   EXPECT_TRUE(contains(st, "chdir")) << st;
   // No child is left behind.
   EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 1; }, 5s));
+}
+
+// batond raises its own open-files limit (it holds a pipe or two per job) and gives jobs the one
+// it started with; a job's `limit nofile` still wins. The same after a re-exec.
+class IntegrationFdLimit : public BatonTest {
+ protected:
+  Options options() override {
+    Options o;
+    o.nofileSoft = 512;
+    return o;
+  }
+};
+
+std::pair<long, long> openFilesLimit(pid_t hostPid) {
+  std::istringstream in(readFile("/proc/" + std::to_string(hostPid) + "/limits"));
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Max open files", 0) == 0) {
+      long soft = -1, hard = -1;
+      sscanf(line.c_str() + 14, "%ld %ld", &soft, &hard);
+      return {soft, hard};
+    }
+  return {-1, -1};
+}
+
+TEST_F(IntegrationFdLimit, JobsKeepTheLimitBatondStartedWith) {
+  const std::string job = "exec /bin/sh -c 'ulimit -n > @WORK@/NAME.tmp && mv @WORK@/NAME.tmp @WORK@/NAME; exec sleep 1000'\n";
+  auto jobFor = [&](const std::string& name) {
+    std::string t = job;
+    for (size_t at; (at = t.find("NAME")) != std::string::npos;) t.replace(at, 4, name);
+    return t;
+  };
+  b().writeJob("plain", jobFor("plain"));
+  b().writeJob("own", "limit nofile 2048 4096\n" + jobFor("own"));
+  BATON_START();
+  ASSERT_EQ(b().ctl({"start", "plain"}).exitCode, 0);
+  ASSERT_EQ(b().ctl({"start", "own"}).exitCode, 0);
+  ASSERT_TRUE(waitFor([&] { return pathExists(b().work("plain")) && pathExists(b().work("own")); }));
+  EXPECT_EQ(readFile(b().work("plain")), "512\n");
+  EXPECT_EQ(readFile(b().work("own")), "2048\n");
+  auto [soft, hard] = openFilesLimit(b().daemonHostPid());
+  EXPECT_GT(soft, 512) << "batond kept the low limit it was started with";
+  EXPECT_EQ(soft, hard);
+
+  CmdResult r = b().ctl({"reexec"}, 30s);
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  b().writeJob("later", jobFor("later"));
+  ASSERT_EQ(b().ctl({"reload-configuration"}).exitCode, 0);
+  ASSERT_EQ(b().ctl({"start", "later"}).exitCode, 0);
+  ASSERT_TRUE(waitFor([&] { return pathExists(b().work("later")); }));
+  EXPECT_EQ(readFile(b().work("later")), "512\n") << "the limit for jobs was lost across the re-exec";
+  EXPECT_EQ(openFilesLimit(b().daemonHostPid()).first, soft);
 }
 
 }  // namespace

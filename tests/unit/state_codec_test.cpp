@@ -201,6 +201,7 @@ class Gen {
     m.reloadPending = coin();
     m.daemonUid = u32();
     m.bootTimeNs = i64();
+    m.jobNofileSoft = u64();
     m.reexec = {u64(), u64(), text(), text(), i64(), i64(), i64(), i64(), i64(), i64(),
                 i64(), i64(), coin(), coin(), text(), i64(), u64(), u32()};
     return m;
