@@ -256,6 +256,9 @@ int main(int argc, char** argv) {
   }
   running = false;
   if (probe.joinable()) probe.join();
+  // After the re-execs: what a restored batond holds (it keeps the snapshot mapped while job
+  // definitions are read from it).
+  const long rssAfter = d.rssKb();
 
   // The exec floor, in the same run, with as many inherited fds as batond hands over.
   std::vector<double> floorBatond, floorTrue;
@@ -273,7 +276,7 @@ int main(int argc, char** argv) {
   Stats fb = stats(floorBatond), ft = stats(floorTrue);
   std::ostringstream json;
   json << "{\"jobs\":" << a.jobs << ",\"inflight\":" << a.inflight << ",\"reexecs\":" << a.reexecs
-       << ",\"fds\":" << fds << ",\"rss_kb\":" << rss << ",\"snapshot_bytes\":" << snapshotBytes;
+       << ",\"fds\":" << fds << ",\"rss_kb\":" << rss << ",\"rss_after_kb\":" << rssAfter << ",\"snapshot_bytes\":" << snapshotBytes;
   printf("batond %s: %d jobs running, %d spawns in flight, %d re-execs, %d fds handed over\n", a.batond.c_str(),
          a.jobs, a.inflight, a.reexecs, fds);
   printStats("downtime", down, json);
@@ -287,7 +290,7 @@ int main(int argc, char** argv) {
   printStats("bin_true", ft, json);
   printf("  downtime / exec floor (medians): %.2fx    downtime / /bin/true: %.2fx\n", down.median / fb.median,
          down.median / ft.median);
-  printf("  batond RSS %ld kB, snapshot %zu bytes (%.0f bytes/job)\n", rss, snapshotBytes,
+  printf("  batond RSS %ld kB (after the re-execs %ld kB), snapshot %zu bytes (%.0f bytes/job)\n", rss, rssAfter, snapshotBytes,
          double(snapshotBytes) / std::max(1, a.jobs + a.inflight));
   json << ",\"ratio_floor\":" << down.median / fb.median << ",\"ratio_true\":" << down.median / ft.median;
   if (!a.probe.empty()) {

@@ -17,14 +17,14 @@ out = ["# Latest benchmark results", "", machine, "",
        "measured side by side in this run.", ""]
 down = [r for r in rows if "downtime" in r and "probe" not in r]
 out += ["## Re-exec downtime", "",
-        "| jobs | in flight | downtime median | p90 | max | exec floor (same batond) | /bin/true | downtime / floor | downtime / true | serialize | exec | load | restore | rearm | preflight (not downtime) | RSS | snapshot |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        "| jobs | in flight | downtime median | p90 | max | exec floor (same batond) | /bin/true | downtime / floor | downtime / true | serialize | exec | load | restore | rearm | preflight (not downtime) | RSS | RSS after the re-execs | snapshot |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 for r in down:
     u = lambda k, f="median_us": r[k][f]
     out.append(f"| {r['jobs']} | {r['inflight']} | {u('downtime')} us | {u('downtime','p90_us')} us | {u('downtime','max_us')} us | "
                f"{u('floor')} us | {u('bin_true')} us | {r['ratio_floor']:.2f}x | {r['ratio_true']:.2f}x | {u('serialize')} us | "
                f"{u('exec')} us | {u('load')} us | {u('restore')} us | {u('rearm')} us | {u('preflight')} us | "
-               f"{r['rss_kb']/1024:.1f} MB | {r['snapshot_bytes']} B |")
+               f"{r['rss_kb']/1024:.1f} MB | {r.get('rss_after_kb', 0)/1024:.1f} MB | {r['snapshot_bytes']} B |")
 probes = [r for r in rows if "probe" in r]
 if probes:
     out += ["", "## Seen from outside (100 jobs)", "", "| probe | without re-execs | with re-execs |", "|---|---:|---:|"]
