@@ -718,6 +718,11 @@ std::vector<std::string> Supervisor::eventEnvFor(const JobClass& cls, const Inst
   return env;
 }
 
+namespace {
+// Below the kernel's MAX_ARG_STRLEN (32 pages) with room for "exec 9<&-" and the like.
+constexpr size_t kMaxChrootScriptArg = 120 * 1024;
+}  // namespace
+
 bool Supervisor::buildPlan(const JobClass& cls, const Instance& inst, ProcessType type,
                            SpawnPlan& plan, std::string& pendingScript, std::string& error) {
   const JobDef& def = *inst.def;
@@ -729,7 +734,10 @@ bool Supervisor::buildPlan(const JobClass& cls, const Instance& inst, ProcessTyp
   if (proc.script) {
     std::string body = proc.command;
     plan.execPath = "/bin/sh";
-    if (body.find('\n') == std::string::npos || body.find('\n') == body.size() - 1) {
+    // Inside a chroot /proc is often not mounted, so the shell could not open /proc/self/fd/9:
+    // there a script goes in as the -c argument (an argument may hold up to 128 KiB).
+    const bool oneLine = body.find('\n') == std::string::npos || body.find('\n') == body.size() - 1;
+    if (oneLine || (!def.chroot.empty() && body.size() < kMaxChrootScriptArg)) {
       while (!body.empty() && body.back() == '\n') body.pop_back();
       plan.argv = {"/bin/sh", "-e", "-c", body};
     } else {

@@ -218,5 +218,66 @@ TEST_F(IntegrationLifecycle, LogPriorityQueryAndSet) {
   EXPECT_EQ(r.exitCode, 4) << r.describe();
 }
 
+// `batonctl reload` sends the job's reload signal (SIGHUP unless `reload signal` says otherwise)
+// to the main process, which keeps running.
+TEST_F(IntegrationLifecycle, ReloadSendsTheReloadSignal) {
+  const std::string body = R"JOB(script
+  trap 'echo got-hup' HUP
+  trap 'echo got-usr1' USR1
+  echo ready
+  while :; do sleep 0.05; done
+end script
+)JOB";
+  b().writeJob("hup", body);
+  b().writeJob("usr1", "reload signal SIGUSR1\n" + body);
+  BATON_START();
+  for (const char* job : {"hup", "usr1"}) {
+    ASSERT_EQ(b().ctl({"start", job}).exitCode, 0);
+    ASSERT_TRUE(b().waitLog(job, "ready\n")) << b().readLog(job);
+  }
+  const pid_t hupPid = b().mainPid("hup"), usr1Pid = b().mainPid("usr1");
+  ASSERT_GT(hupPid, 0);
+  ASSERT_GT(usr1Pid, 0);
+  CmdResult r = b().ctl({"reload", "hup"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitLog("hup", "got-hup\n")) << b().readLog("hup");
+  r = b().ctl({"reload", "usr1"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitLog("usr1", "got-usr1\n")) << b().readLog("usr1");
+  EXPECT_FALSE(contains(b().readLog("usr1"), "got-hup")) << "the default signal was sent instead";
+  EXPECT_EQ(b().mainPid("hup"), hupPid);
+  EXPECT_EQ(b().mainPid("usr1"), usr1Pid);
+
+  // Reloading a job that is not running is an error, and so is an unknown job.
+  ASSERT_EQ(b().ctl({"stop", "hup"}).exitCode, 0);
+  r = b().ctl({"reload", "hup"});
+  EXPECT_NE(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.err, "not running")) << r.describe();
+  EXPECT_EQ(b().ctl({"reload", "no-such-job"}).exitCode, 3);
+}
+
+// --json prints the response for scripts: the same facts as the human output.
+TEST_F(IntegrationLifecycle, JsonOutputOfStatusAndList) {
+  b().writeJob("svc", "exec sleep 1000\n");
+  b().writeJob("idle", "exec sleep 1000\n");
+  BATON_START();
+  ASSERT_EQ(b().ctl({"start", "svc"}).exitCode, 0);
+  const pid_t pid = b().mainPid("svc");
+  ASSERT_GT(pid, 0);
+  CmdResult r = b().ctl({"--json", "status", "svc"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  // One status object per instance.
+  EXPECT_EQ(r.out.front(), '[') << r.out;
+  EXPECT_TRUE(contains(r.out, "\"job\":\"svc\"")) << r.out;
+  EXPECT_TRUE(contains(r.out, "\"state\":\"running\"")) << r.out;
+  EXPECT_TRUE(contains(r.out, "\"pid\":" + std::to_string(pid) + ",")) << r.out;
+  r = b().ctl({"--json", "list"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.out, "\"svc\"")) << r.out;
+  EXPECT_TRUE(contains(r.out, "\"idle\"")) << r.out;
+  // Errors keep their exit code with --json.
+  EXPECT_EQ(b().ctl({"--json", "status", "no-such-job"}).exitCode, 3);
+}
+
 }  // namespace
 }  // namespace baton::itest

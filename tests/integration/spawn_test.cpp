@@ -1,6 +1,8 @@
 // Process setup: credentials, chdir, umask, rlimits, nice, oom score, console, logging, fds,
 // the spawn hold test hook and setup failures.
 #include <sstream>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "harness.h"
@@ -217,6 +219,50 @@ TEST_F(IntegrationSpawn, ChdirFailureFailsStart) {
   EXPECT_TRUE(contains(st, "chdir")) << st;
   // No child is left behind.
   EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 1; }, 5s));
+}
+
+// setuid gives the user's supplementary groups (initgroups semantics, resolved before fork). The
+// groups come from a private copy of /etc/group bind-mounted in a mount namespace of this test
+// process, which batond inherits; the host's /etc/group is not touched.
+TEST_F(IntegrationSpawn, SetuidGivesTheUsersSupplementaryGroups) {
+  ASSERT_EQ(unshare(CLONE_NEWNS), 0) << strerror(errno);
+  ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+  const std::string group = b().work("group");
+  writeFile(group, readFile("/etc/group") + "batonsupp1:x:64001:root,nobody\nbatonsupp2:x:64002:nobody\n");
+  ASSERT_EQ(mount(group.c_str(), "/etc/group", nullptr, MS_BIND, nullptr), 0) << strerror(errno);
+  b().writeJob("supp", "setuid nobody\ntask\nscript\n  echo \"groups=$(id -G)\"\nend script\n");
+  b().writeJob("supp-gid", "setuid nobody\nsetgid batonsupp2\ntask\nscript\n  echo \"gid=$(id -g) groups=$(id -G)\"\nend script\n");
+  BATON_START();
+  EXPECT_TRUE(runTaskExpecting(b(), "supp", "groups=65534 64001 64002\n"));
+  EXPECT_TRUE(runTaskExpecting(b(), "supp-gid", "gid=64002 groups=64002 64001 65534\n"));
+}
+
+// chroot: the process runs with the directory as its root (the log pipe is set up by batond, so
+// `console log` still works from inside).
+TEST_F(IntegrationSpawn, Chroot) {
+  const std::string root = b().work("root");
+  mkdir(root.c_str(), 0755);
+  // A minimal root: /bin/sh and the libraries it links.
+  CmdResult ldd = runCommand({"/usr/bin/ldd", "/bin/sh"});
+  ASSERT_EQ(ldd.exitCode, 0) << ldd.describe();
+  std::vector<std::string> files{"/bin/sh"};
+  std::istringstream words(ldd.out);
+  for (std::string w; words >> w;)
+    if (w[0] == '/') files.push_back(w);
+  for (const std::string& f : files) {
+    CmdResult cp = runCommand({"/bin/cp", "-L", "--parents", f, root});
+    ASSERT_EQ(cp.exitCode, 0) << cp.describe();
+  }
+  b().writeJob("jail", "chroot @WORK@/root\ntask\nscript\n  echo \"cwd=$(pwd)\"\n  echo inside > /marker\nend script\n");
+  b().writeJob("jail-missing", "chroot @WORK@/no-such-root\nexec sleep 1000\n");
+  BATON_START();
+  // A multi-line script: batond passes it as an argument, /proc is not mounted in there.
+  EXPECT_TRUE(runTaskExpecting(b(), "jail", "cwd=/\n"));
+  EXPECT_FALSE(pathExists(root + "/proc"));
+  EXPECT_EQ(readFile(root + "/marker"), "inside\n");
+  CmdResult r = b().ctl({"start", "jail-missing"});
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_TRUE(contains(b().status("jail-missing"), "chroot")) << b().status("jail-missing");
 }
 
 // batond raises its own open-files limit (it holds a pipe or two per job) and gives jobs the one
