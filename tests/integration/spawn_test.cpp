@@ -221,6 +221,18 @@ TEST_F(IntegrationSpawn, ChdirFailureFailsStart) {
   EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 1; }, 5s));
 }
 
+// batond blocks the signals it reads through signalfd and ignores SIGPIPE; a job starts with an
+// empty signal mask and default dispositions.
+TEST_F(IntegrationSpawn, SignalMaskAndDispositionsAreReset) {
+  b().writeJob("sigs", "task\nexec /bin/cat /proc/self/status\n");
+  BATON_START();
+  EXPECT_TRUE(runTaskExpecting(b(), "sigs", "SigBlk:\t0000000000000000\n"));
+  EXPECT_TRUE(contains(b().readLog("sigs"), "SigIgn:\t0000000000000000\n")) << b().readLog("sigs");
+  // batond itself does block signals: the check above is not vacuous.
+  std::string own = readFile("/proc/" + std::to_string(b().daemonHostPid()) + "/status");
+  EXPECT_FALSE(contains(own, "SigBlk:\t0000000000000000\n")) << own;
+}
+
 // setuid gives the user's supplementary groups (initgroups semantics, resolved before fork). The
 // groups come from a private copy of /etc/group bind-mounted in a mount namespace of this test
 // process, which batond inherits; the host's /etc/group is not touched.

@@ -33,6 +33,23 @@ TEST_F(IntegrationSubreaper, StartStopAsSubreaper) {
   EXPECT_TRUE(waitFor([&] { return !pidExists(pid); }, 5s));
 }
 
+// Not PID 1, `console output` and `owner` give the job batond's own stdio (the harness sends it to
+// batond.stderr) and no log file. (As PID 1 they open /dev/console: not tested, so that a test
+// never writes to the console of the machine it runs on.)
+TEST_F(IntegrationSubreaper, ConsoleOutputUsesBatondsStdio) {
+  b().writeJob("out", "console output\ntask\nscript\n  echo out-on-stdout\n  echo out-on-stderr >&2\nend script\n");
+  b().writeJob("own", "console owner\ntask\nexec echo owner-on-stdout\n");
+  BATON_START();
+  ASSERT_EQ(b().ctl({"start", "out"}).exitCode, 0);
+  ASSERT_EQ(b().ctl({"start", "own"}).exitCode, 0);
+  EXPECT_TRUE(waitFor([&] {
+    std::string e = b().daemonStderr();
+    return contains(e, "out-on-stdout\n") && contains(e, "out-on-stderr\n") && contains(e, "owner-on-stdout\n");
+  }, 5s)) << b().daemonStderr();
+  EXPECT_FALSE(b().logExists("out"));
+  EXPECT_FALSE(b().logExists("own"));
+}
+
 // A job double-forks a short-lived grandchild and exits: the orphan is reparented to batond
 // (the subreaper), which must reap it when it dies.
 TEST_F(IntegrationSubreaper, ReapsOrphans) {
