@@ -76,9 +76,10 @@ struct Fixture {
   ~Fixture() { close(fd); }
 };
 
+// `bytes` is also the size hint, as batond passes the size of its pre-flight snapshot.
 int encode(const Model& m, size_t& bytes) {
   std::string error;
-  int fd = writeSnapshot(m, kSnapshotFormat, 0, bytes, error);
+  int fd = writeSnapshot(m, kSnapshotFormat, 0, bytes, error, true, nullptr, nullptr, bytes);
   if (fd < 0) throw std::runtime_error(error);
   return fd;
 }
@@ -93,8 +94,8 @@ void decode(int fd, Model& out) {
   if (!decodeModel(reader.getRoot<state::Model>(), out, error)) throw std::runtime_error(error);
 }
 
-// What a restore does inside the re-exec window: definitions stay in the snapshot (decoded on
-// first use), everything else is decoded.
+// What a restore does inside the re-exec window: the sealed snapshot is not checksummed again,
+// definitions stay in it (decoded on first use), everything else is decoded.
 struct LazyBody {
   std::shared_ptr<Snapshot> snapshot = std::make_shared<Snapshot>();
   std::unique_ptr<capnp::FlatArrayMessageReader> reader;
@@ -102,7 +103,7 @@ struct LazyBody {
 void decodeLazily(int fd, Model& out) {
   auto body = std::make_shared<LazyBody>();
   std::string error;
-  if (!body->snapshot->open(fd, error)) throw std::runtime_error(error);
+  if (!body->snapshot->open(fd, error, Snapshot::Trust::SealedHandoff)) throw std::runtime_error(error);
   capnp::ReaderOptions unlimited;
   unlimited.traversalLimitInWords = kj::maxValue;
   body->reader = std::make_unique<capnp::FlatArrayMessageReader>(body->snapshot->body(), unlimited);

@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <new>
 
 #include "serialize/codec.h"
 
@@ -67,8 +70,54 @@ bool fdIdentity(int fd, FdIdentity& out) {
   return true;
 }
 
+namespace {
+
+SnapshotHeader containerHeader(uint32_t format, int64_t serializeStartNs, size_t fdCount, uint64_t bodyBytes) {
+  SnapshotHeader h{};
+  memcpy(h.magic, kSnapshotMagic, sizeof h.magic);
+  h.headerBytes = sizeof h;
+  h.format = format;
+  h.minReaderFormat = format;
+  h.fdCount = uint32_t(fdCount);
+  strncpy(h.writerVersion, BATON_VERSION, sizeof h.writerVersion - 1);
+  h.serializeStartNs = serializeStartNs;
+  h.bodyBytes = bodyBytes;
+  return h;
+}
+
+// A message builder whose first segment is given memory (zero-filled, e.g. a fresh shared
+// mapping of a memfd) and whose further segments, if the first fills up, are zeroed heap memory.
+// (capnp::MallocMessageBuilder would clear a given first segment when destroyed: here that is
+// the snapshot itself.)
+class MappedMessageBuilder final : public capnp::MessageBuilder {
+ public:
+  explicit MappedMessageBuilder(kj::ArrayPtr<capnp::word> first) : first_(first) {}
+  kj::ArrayPtr<capnp::word> allocateSegment(unsigned minimumSize) override {
+    if (!firstTaken_ && minimumSize <= first_.size()) {
+      firstTaken_ = true;
+      return first_;
+    }
+    const size_t words = std::max<size_t>(minimumSize, 1 << 16);
+    void* p = calloc(words, sizeof(capnp::word));
+    if (!p) throw std::bad_alloc();
+    more_.emplace_back(static_cast<capnp::word*>(p));
+    return kj::ArrayPtr<capnp::word>(more_.back().get(), words);
+  }
+
+ private:
+  struct Free {
+    void operator()(capnp::word* p) const { free(p); }
+  };
+  kj::ArrayPtr<capnp::word> first_;
+  bool firstTaken_ = false;
+  std::vector<std::unique_ptr<capnp::word[], Free>> more_;
+};
+
+}  // namespace
+
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
-                  std::string& error, bool liveFds, FdIdentityLookup identity, const void* identityCtx) {
+                  std::string& error, bool liveFds, FdIdentityLookup identity, const void* identityCtx,
+                  size_t sizeHint) {
   std::vector<FdEntry> fds = modelFds(model);
   for (FdEntry& e : fds) {
     if (!liveFds) continue;
@@ -91,10 +140,60 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
     e.type = st.st_mode & S_IFMT;
   }
 
-  // A first segment large enough for typical models keeps the body in one segment.
-  capnp::MallocMessageBuilder message(16384, capnp::AllocationStrategy::GROW_HEURISTICALLY);
+  // The body is built in place in the memfd that is handed over: its first segment is a
+  // zero-filled shared mapping of the file, so there is no arena to clear and nothing to copy.
+  // Only when the model outgrows the reservation does it take the copying path below.
+  const size_t fdBytes = fds.size() * sizeof(FdEntry);
+  const size_t bodyOffset = sizeof(SnapshotHeader) + fdBytes + 8;  // + a one-segment table
+  size_t instances = 0;
+  for (const auto& [name, cls] : model.classes) instances += 1 + cls.instances.size();
+  // Untouched pages of the reservation cost nothing (the file is sparse until written).
+  const size_t reserve = (std::max({sizeHint * 2, size_t(1) << 20, instances * 16384}) + bodyOffset + 4095) & ~size_t(4095);
+  int fd = memfd_create("baton-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) {
+    error = std::string("memfd_create: ") + strerror(errno);
+    return -1;
+  }
+  auto fail = [&](const std::string& what) {
+    error = what + ": " + strerror(errno);
+    close(fd);
+    return -1;
+  };
+  if (ftruncate(fd, off_t(reserve)) != 0) return fail("sizing the snapshot");
+  void* map = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return fail("mapping the snapshot");
+  char* base = static_cast<char*>(map);
+  // Fault in what the last snapshot needed in one call (page by page costs far more here).
+  if (sizeHint) madvise(base, std::min(reserve, sizeHint + 65536), MADV_POPULATE_WRITE);
+  struct Unmap {
+    void* p; size_t n;
+    ~Unmap() { if (p) munmap(p, n); }
+  } unmap{map, reserve};
+
+  kj::ArrayPtr<capnp::word> firstSegment(reinterpret_cast<capnp::word*>(base + bodyOffset),
+                                         (reserve - bodyOffset) / sizeof(capnp::word));
+  MappedMessageBuilder message(firstSegment);
   encodeModel(model, message.initRoot<state::Model>());
-  return writeSnapshotContainer(message, std::move(fds), format, serializeStartNs, bytes, error);
+  auto segments = message.getSegmentsForOutput();
+  if (segments.size() != 1 || segments[0].begin() != firstSegment.begin()) {
+    close(fd);  // outgrew the reservation (segments beyond the first live in malloc'd memory)
+    return writeSnapshotContainer(message, std::move(fds), format, serializeStartNs, bytes, error);
+  }
+
+  const uint32_t table[2] = {0, uint32_t(segments[0].size())};
+  SnapshotHeader h = containerHeader(format, serializeStartNs, fds.size(), sizeof table + segments[0].size() * sizeof(capnp::word));
+  if (fdBytes) memcpy(base + sizeof h, fds.data(), fdBytes);
+  memcpy(base + sizeof h + fdBytes, table, sizeof table);
+  h.checksum = snapshotChecksum(base + sizeof h, fdBytes + h.bodyBytes);
+  memcpy(base, &h, sizeof h);
+  const size_t total = sizeof h + fdBytes + h.bodyBytes;
+  munmap(map, reserve);  // a writable shared mapping would forbid the write seal
+  unmap.p = nullptr;
+  if (ftruncate(fd, off_t(total)) != 0) return fail("sizing the snapshot");
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+    return fail("sealing the snapshot");
+  bytes = total;
+  return fd;
 }
 
 int writeSnapshotContainer(capnp::MessageBuilder& message, std::vector<FdEntry> fds, uint32_t format,
@@ -105,16 +204,9 @@ int writeSnapshotContainer(capnp::MessageBuilder& message, std::vector<FdEntry> 
   table[0] = uint32_t(segments.size() - 1);
   for (size_t i = 0; i < segments.size(); ++i) table[i + 1] = uint32_t(segments[i].size());
 
-  SnapshotHeader h{};
-  memcpy(h.magic, kSnapshotMagic, sizeof h.magic);
-  h.headerBytes = sizeof h;
-  h.format = format;
-  h.minReaderFormat = format;
-  h.fdCount = uint32_t(fds.size());
-  strncpy(h.writerVersion, BATON_VERSION, sizeof h.writerVersion - 1);
-  h.serializeStartNs = serializeStartNs;
-  h.bodyBytes = table.size() * 4;
-  for (auto s : segments) h.bodyBytes += s.size() * sizeof(capnp::word);
+  uint64_t bodyBytes = table.size() * 4;
+  for (auto s : segments) bodyBytes += s.size() * sizeof(capnp::word);
+  SnapshotHeader h = containerHeader(format, serializeStartNs, fds.size(), bodyBytes);
   uint64_t sum = snapshotChecksum(fds.data(), fds.size() * sizeof(FdEntry));
   sum = snapshotChecksum(table.data(), table.size() * 4, sum);
   for (auto s : segments) sum = snapshotChecksum(s.begin(), s.size() * sizeof(capnp::word), sum);
@@ -197,7 +289,7 @@ Snapshot::~Snapshot() {
   if (mapped_ && base_) munmap(const_cast<char*>(base_), size_);
 }
 
-bool Snapshot::open(int fd, std::string& error) {
+bool Snapshot::open(int fd, std::string& error, Trust trust) {
   struct stat st;
   if (fstat(fd, &st) != 0) {
     error = std::string("cannot stat the snapshot fd: ") + strerror(errno);
@@ -219,7 +311,10 @@ bool Snapshot::open(int fd, std::string& error) {
   }
   base_ = static_cast<const char*>(p);
   mapped_ = true;
-  return validate(error);
+  constexpr int kSealed = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
+  const int seals = trust == Trust::SealedHandoff ? fcntl(fd, F_GET_SEALS) : -1;
+  const bool sealed = seals >= 0 && (seals & kSealed) == kSealed;
+  return validate(error, !sealed);
 }
 
 bool Snapshot::openBytes(std::string bytes, std::string& error) {
@@ -239,7 +334,7 @@ bool Snapshot::openBytes(std::string bytes, std::string& error) {
   return validate(error);
 }
 
-bool Snapshot::validate(std::string& error) {
+bool Snapshot::validate(std::string& error, bool verifyChecksum) {
   header_ = reinterpret_cast<const SnapshotHeader*>(base_);
   const SnapshotHeader& h = *header_;
   if (memcmp(h.magic, kSnapshotMagic, sizeof h.magic) != 0) {
@@ -258,11 +353,11 @@ bool Snapshot::validate(std::string& error) {
     return false;
   }
   const char* table = base_ + sizeof(SnapshotHeader);
-  uint64_t sum = snapshotChecksum(table, fdBytes + h.bodyBytes);
-  if (sum != h.checksum) {
+  if (verifyChecksum && snapshotChecksum(table, fdBytes + h.bodyBytes) != h.checksum) {
     error = "snapshot checksum mismatch (corrupt snapshot)";
     return false;
   }
+  checksumVerified_ = verifyChecksum;
   fds_.resize(h.fdCount);
   if (fdBytes) memcpy(fds_.data(), table, fdBytes);
   body_ = kj::ArrayPtr<const capnp::word>(reinterpret_cast<const capnp::word*>(table + fdBytes),

@@ -62,9 +62,11 @@ struct FdIdentity {
   uint32_t type = 0;
 };
 using FdIdentityLookup = const FdIdentity* (*)(const void* ctx, int fd);
+// `sizeHint`: the expected size in bytes (e.g. of the pre-flight snapshot written a moment
+// before); that much of the memfd is allocated and mapped up front, in one call.
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
                   std::string& error, bool liveFds = true, FdIdentityLookup identity = nullptr,
-                  const void* identityCtx = nullptr);
+                  const void* identityCtx = nullptr, size_t sizeHint = 0);
 // The identity of an open fd (false if it is not open).
 bool fdIdentity(int fd, FdIdentity& out);
 
@@ -86,7 +88,14 @@ class Snapshot {
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
 
-  bool open(int fd, std::string& error);                  // map an fd (snapshot stays mapped)
+  // How far to trust a snapshot fd. Verify: the checksum is checked (pre-flight, offline tools,
+  // anything that may have been written elsewhere). SealedHandoff: the fd a re-exec handed over;
+  // if it carries the write, shrink and grow seals, its bytes are exactly what the writer wrote
+  // and checksummed, so the checksum is not computed again inside the window (an unsealed fd is
+  // still checked). Header, sizes and every Cap'n Proto bound are checked either way.
+  enum class Trust { Verify, SealedHandoff };
+  bool open(int fd, std::string& error, Trust trust = Trust::Verify);  // map (stays mapped)
+  bool checksumVerified() const { return checksumVerified_; }
   bool openBytes(std::string bytes, std::string& error);  // from memory (tests, baton-state)
   const SnapshotHeader& header() const { return *header_; }
   const std::vector<FdEntry>& fds() const { return fds_; }
@@ -96,7 +105,8 @@ class Snapshot {
   capnp::ReaderOptions readerOptions() const;
 
  private:
-  bool validate(std::string& error);
+  bool validate(std::string& error, bool verifyChecksum = true);
+  bool checksumVerified_ = false;
   const char* base_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;

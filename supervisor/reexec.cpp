@@ -181,6 +181,7 @@ void Supervisor::reexecHelperDone() {
     int fd = serializeFor(r.format, sys::monotonicNs(), bytes, error);
     if (fd < 0) return abortReexec("serialization failed: " + error);
     r.snapshotFd = fd;
+    r.preflightBytes = bytes;
     r.phase = ReexecInProgress::Phase::Preflight;
     r.preflightStartNs = sys::monotonicNs();
     return startReexecHelper({r.target, "--verify-state", "3"}, fd, kPreflightTimeoutMs);
@@ -191,13 +192,13 @@ void Supervisor::reexecHelperDone() {
   pointOfNoReturn();
 }
 
-int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error) {
+int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, size_t sizeHint) {
   auto lookup = [](const void* ctx, int fd) -> const FdIdentity* {
     auto& ids = *static_cast<const std::unordered_map<int, FdIdentity>*>(ctx);
     auto it = ids.find(fd);
     return it == ids.end() ? nullptr : &it->second;
   };
-  sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error, true, lookup, &fdIdentities_));
+  sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error, true, lookup, &fdIdentities_, sizeHint));
   if (snapshot && format != kSnapshotFormat) {
     // An older target: walk the downgrade steps; one that would lose something is refused here,
     // before the point of no return.
@@ -226,7 +227,8 @@ void Supervisor::pointOfNoReturn() {
     conn->pending.push_back({r.requestId, PendingRequest::Kind::Reexec, "", ""});
   size_t bytes = 0;
   std::string error;
-  sys::Fd snapshot(serializeFor(r.format, t0, bytes, error));
+  // The pre-flight copy, written a moment ago, tells how much memory this one needs.
+  sys::Fd snapshot(serializeFor(r.format, t0, bytes, error, r.preflightBytes));
   if (!snapshot) {
     model_.reexec.count--;
     return reexecFailed(r.connId, r.requestId, "serialization failed: " + error);
@@ -284,7 +286,8 @@ void Supervisor::restore(const RestoreArgs& args) {
   Snapshot& snapshot = *snapshotPtr;
   std::string error;
   Model restored;
-  if (!snapshot.open(args.snapshotFd, error)) restoreFailed(args, error, nullptr);
+  // Sealed by the writer: its checksum was computed over exactly these bytes (Trust::SealedHandoff).
+  if (!snapshot.open(args.snapshotFd, error, Snapshot::Trust::SealedHandoff)) restoreFailed(args, error, nullptr);
   if (!loadSnapshotLazily(snapshotPtr, restored, error))
     restoreFailed(args, error, snapshot.header().fdCount ? &snapshot.fds() : nullptr);
   const int64_t loadNs = sys::monotonicNs() - tLoad;

@@ -567,6 +567,85 @@ TEST(Snapshot, WritingAClosedFdIsAnError) {
   EXPECT_NE(error.find("fd 1001 (log pipe) is not open"), std::string::npos) << error;
 }
 
+// The body is built in place in the memfd when it fits the reservation (one segment), and goes
+// the copying way (several segments) when a model outgrows it; both load the same model.
+TEST(Snapshot, InPlaceAndOutgrownBodiesLoadAlike) {
+  Pipe status, log;
+  Model m = liveModel(status, log);
+  auto segmentCount = [](const std::string& bytes) {
+    SnapshotHeader h;
+    memcpy(&h, bytes.data(), sizeof h);
+    uint32_t countMinusOne;
+    memcpy(&countMinusOne, bytes.data() + sizeof h + h.fdCount * sizeof(FdEntry), 4);
+    return countMinusOne + 1;
+  };
+  auto writeAndLoad = [&](const Model& in, size_t hint, uint32_t& segments) {
+    size_t bytes = 0;
+    std::string error;
+    sys::Fd fd(writeSnapshot(in, kSnapshotFormat, 5, bytes, error, true, nullptr, nullptr, hint));
+    EXPECT_TRUE(fd) << error;
+    if (!fd) return false;
+    EXPECT_EQ(fcntl(fd.get(), F_GET_SEALS), F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+    const std::string content = readAll(fd.get());
+    EXPECT_EQ(content.size(), bytes);
+    segments = segmentCount(content);
+    Snapshot s;
+    Model out;
+    EXPECT_TRUE(s.open(fd.get(), error) && loadSnapshot(s, out, error)) << error;
+    EXPECT_TRUE(s.checksumVerified());
+    return in == out;
+  };
+  uint32_t segments = 0;
+  EXPECT_TRUE(writeAndLoad(m, 0, segments));
+  EXPECT_EQ(segments, 1u) << "a small model is built in place";
+  EXPECT_TRUE(writeAndLoad(m, 4096, segments));
+  EXPECT_EQ(segments, 1u);
+  // 3 MiB in one instance's environment: more than the 1 MiB reserved for a model this size.
+  m.classes.begin()->second.instances.begin()->second.env.push_back("BIG=" + std::string(3 << 20, 'x'));
+  EXPECT_TRUE(writeAndLoad(m, 0, segments));
+  EXPECT_GT(segments, 1u) << "the outgrown body took the copying path";
+  // With the size of the last snapshot as a hint it fits again.
+  EXPECT_TRUE(writeAndLoad(m, 4u << 20, segments));
+  EXPECT_EQ(segments, 1u);
+}
+
+// A re-exec's own snapshot is opened with Trust::SealedHandoff: the checksum is skipped only when
+// the write, shrink and grow seals guarantee the bytes are the writer's; anything else is checked.
+TEST(Snapshot, SealedHandoffSkipsTheChecksumOnlyOfASealedFd) {
+  Pipe status, log;
+  Model m = liveModel(status, log);
+  size_t bytes = 0;
+  std::string error;
+  sys::Fd good(writeSnapshot(m, kSnapshotFormat, 1, bytes, error));
+  ASSERT_TRUE(good) << error;
+  std::string content = readAll(good.get());
+  {
+    Snapshot s;
+    ASSERT_TRUE(s.open(good.get(), error, Snapshot::Trust::SealedHandoff)) << error;
+    EXPECT_FALSE(s.checksumVerified());
+    Model out;
+    ASSERT_TRUE(loadSnapshot(s, out, error)) << error;
+    EXPECT_TRUE(m == out);
+  }
+  // The same bytes with one changed, as a sealed fd and as an unsealed one.
+  const size_t at = content.find("unwritten bytes");
+  ASSERT_NE(at, std::string::npos);
+  content[at] = 'U';
+  sys::Fd sealed(sealedMemfd(content, error));
+  ASSERT_TRUE(sealed) << error;
+  Snapshot verified;
+  EXPECT_FALSE(verified.open(sealed.get(), error));
+  EXPECT_NE(error.find("checksum mismatch"), std::string::npos) << error;
+  Snapshot trusted;
+  EXPECT_TRUE(trusted.open(sealed.get(), error, Snapshot::Trust::SealedHandoff)) << error;
+  sys::Fd unsealed(memfd_create("unsealed", MFD_CLOEXEC));
+  ASSERT_TRUE(unsealed);
+  ASSERT_EQ(write(unsealed.get(), content.data(), content.size()), ssize_t(content.size()));
+  Snapshot notTrusted;
+  EXPECT_FALSE(notTrusted.open(unsealed.get(), error, Snapshot::Trust::SealedHandoff));
+  EXPECT_NE(error.find("checksum mismatch"), std::string::npos) << error;
+}
+
 TEST(Formats, NegotiationPicksTheNewestCommonFormat) {
   StateFormats f;
   std::string error;
