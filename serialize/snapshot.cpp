@@ -117,7 +117,7 @@ class MappedMessageBuilder final : public capnp::MessageBuilder {
 
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
                   std::string& error, bool liveFds, FdIdentityLookup identity, const void* identityCtx,
-                  size_t sizeHint) {
+                  SnapshotMemory* memory) {
   std::vector<FdEntry> fds = modelFds(model);
   for (FdEntry& e : fds) {
     if (!liveFds) continue;
@@ -145,40 +145,21 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
   // Only when the model outgrows the reservation does it take the copying path below.
   const size_t fdBytes = fds.size() * sizeof(FdEntry);
   const size_t bodyOffset = sizeof(SnapshotHeader) + fdBytes + 8;  // + a one-segment table
-  size_t instances = 0;
-  for (const auto& [name, cls] : model.classes) instances += 1 + cls.instances.size();
-  // Untouched pages of the reservation cost nothing (the file is sparse until written).
-  const size_t reserve = (std::max({sizeHint * 2, size_t(1) << 20, instances * 16384}) + bodyOffset + 4095) & ~size_t(4095);
-  int fd = memfd_create("baton-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) {
-    error = std::string("memfd_create: ") + strerror(errno);
-    return -1;
+  SnapshotMemory local;
+  if (!memory || !memory->ready() || memory->reserved() < bodyOffset + (64u << 10)) {
+    if (!local.prepare(snapshotReserveFor(model) + bodyOffset, 0, error)) return -1;
+    memory = &local;
   }
-  auto fail = [&](const std::string& what) {
-    error = what + ": " + strerror(errno);
-    close(fd);
-    return -1;
-  };
-  if (ftruncate(fd, off_t(reserve)) != 0) return fail("sizing the snapshot");
-  void* map = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) return fail("mapping the snapshot");
-  char* base = static_cast<char*>(map);
-  // Fault in what the last snapshot needed in one call (page by page costs far more here).
-  if (sizeHint) madvise(base, std::min(reserve, sizeHint + 65536), MADV_POPULATE_WRITE);
-  struct Unmap {
-    void* p; size_t n;
-    ~Unmap() { if (p) munmap(p, n); }
-  } unmap{map, reserve};
-
+  SnapshotMemory mem = std::move(*memory);
+  char* const base = mem.base();
+  const size_t reserve = mem.reserved();
   kj::ArrayPtr<capnp::word> firstSegment(reinterpret_cast<capnp::word*>(base + bodyOffset),
                                          (reserve - bodyOffset) / sizeof(capnp::word));
   MappedMessageBuilder message(firstSegment);
   encodeModel(model, message.initRoot<state::Model>());
   auto segments = message.getSegmentsForOutput();
-  if (segments.size() != 1 || segments[0].begin() != firstSegment.begin()) {
-    close(fd);  // outgrew the reservation (segments beyond the first live in malloc'd memory)
+  if (segments.size() != 1 || segments[0].begin() != firstSegment.begin())  // outgrew the reservation
     return writeSnapshotContainer(message, std::move(fds), format, serializeStartNs, bytes, error);
-  }
 
   const uint32_t table[2] = {0, uint32_t(segments[0].size())};
   SnapshotHeader h = containerHeader(format, serializeStartNs, fds.size(), sizeof table + segments[0].size() * sizeof(capnp::word));
@@ -187,13 +168,65 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
   h.checksum = snapshotChecksum(base + sizeof h, fdBytes + h.bodyBytes);
   memcpy(base, &h, sizeof h);
   const size_t total = sizeof h + fdBytes + h.bodyBytes;
-  munmap(map, reserve);  // a writable shared mapping would forbid the write seal
-  unmap.p = nullptr;
-  if (ftruncate(fd, off_t(total)) != 0) return fail("sizing the snapshot");
-  if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
-    return fail("sealing the snapshot");
+  const int fd = mem.takeFd();
+  mem.release();  // unmap: a writable shared mapping would forbid the write seal
+  if (ftruncate(fd, off_t(total)) != 0 ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    error = std::string("sealing the snapshot: ") + strerror(errno);
+    close(fd);
+    return -1;
+  }
   bytes = total;
   return fd;
+}
+
+SnapshotMemory& SnapshotMemory::operator=(SnapshotMemory&& other) noexcept {
+  if (this != &other) {
+    release();
+    std::swap(fd_, other.fd_);
+    std::swap(base_, other.base_);
+    std::swap(reserve_, other.reserve_);
+  }
+  return *this;
+}
+
+void SnapshotMemory::release() {
+  if (base_) munmap(base_, reserve_);
+  if (fd_ >= 0) close(fd_);
+  base_ = nullptr;
+  fd_ = -1;
+  reserve_ = 0;
+}
+
+bool SnapshotMemory::prepare(size_t reserveBytes, size_t populateBytes, std::string& error) {
+  release();
+  const size_t reserve = (reserveBytes + 4095) & ~size_t(4095);
+  int fd = memfd_create("baton-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) {
+    error = std::string("memfd_create: ") + strerror(errno);
+    return false;
+  }
+  void* map = MAP_FAILED;
+  if (ftruncate(fd, off_t(reserve)) == 0)
+    map = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) {
+    error = std::string("preparing the snapshot memory: ") + strerror(errno);
+    close(fd);
+    return false;
+  }
+  fd_ = fd;
+  base_ = static_cast<char*>(map);
+  reserve_ = reserve;
+  // One call instead of a page fault per page (which costs far more on a VM). Best effort:
+  // without it (kernels before 5.14) the pages fault in as they are written.
+  if (populateBytes) madvise(base_, std::min(reserve_, (populateBytes + 4095) & ~size_t(4095)), MADV_POPULATE_WRITE);
+  return true;
+}
+
+size_t snapshotReserveFor(const Model& model, size_t lastSnapshotBytes) {
+  size_t objects = 0;
+  for (const auto& [name, cls] : model.classes) objects += 1 + cls.instances.size();
+  return std::max({lastSnapshotBytes * 2, size_t(1) << 20, objects * 8192});
 }
 
 int writeSnapshotContainer(capnp::MessageBuilder& message, std::vector<FdEntry> fds, uint32_t format,

@@ -62,11 +62,39 @@ struct FdIdentity {
   uint32_t type = 0;
 };
 using FdIdentityLookup = const FdIdentity* (*)(const void* ctx, int fd);
-// `sizeHint`: the expected size in bytes (e.g. of the pre-flight snapshot written a moment
-// before); that much of the memfd is allocated and mapped up front, in one call.
+// Memory for a snapshot yet to be written: a memfd, sized, mapped shared and writable, its first
+// pages already allocated. A re-exec prepares it while the pre-flight runs (batond still serves),
+// so the window itself only fills it in. Move-only; unmapped and closed unless used.
+class SnapshotMemory {
+ public:
+  SnapshotMemory() = default;
+  SnapshotMemory(SnapshotMemory&& other) noexcept { *this = std::move(other); }
+  SnapshotMemory& operator=(SnapshotMemory&& other) noexcept;
+  ~SnapshotMemory() { release(); }
+  // `reserveBytes` of address space and file size (untouched pages cost nothing: the file stays
+  // sparse); the first `populateBytes` are allocated and mapped in one call.
+  bool prepare(size_t reserveBytes, size_t populateBytes, std::string& error);
+  bool ready() const { return fd_ >= 0; }
+  size_t reserved() const { return reserve_; }
+  // For writeSnapshot: the mapping and the fd, which the caller then owns.
+  char* base() const { return base_; }
+  int takeFd() { int fd = fd_; fd_ = -1; return fd; }
+  void release();
+
+ private:
+  int fd_ = -1;
+  char* base_ = nullptr;
+  size_t reserve_ = 0;
+};
+
+// Address space to reserve for a model's snapshot when nothing better is known.
+size_t snapshotReserveFor(const Model& model, size_t lastSnapshotBytes = 0);
+
+// `memory`, if given and large enough, receives the snapshot (and is used up); otherwise memory
+// is prepared here.
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
                   std::string& error, bool liveFds = true, FdIdentityLookup identity = nullptr,
-                  const void* identityCtx = nullptr, size_t sizeHint = 0);
+                  const void* identityCtx = nullptr, SnapshotMemory* memory = nullptr);
 // The identity of an open fd (false if it is not open).
 bool fdIdentity(int fd, FdIdentity& out);
 

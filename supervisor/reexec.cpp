@@ -181,7 +181,10 @@ void Supervisor::reexecHelperDone() {
     int fd = serializeFor(r.format, sys::monotonicNs(), bytes, error);
     if (fd < 0) return abortReexec("serialization failed: " + error);
     r.snapshotFd = fd;
-    r.preflightBytes = bytes;
+    // Memory for the snapshot handed over, allocated now while batond serves: the window then
+    // only writes into it. (Without it, writeSnapshot allocates its own.)
+    std::string ignored;
+    r.memory.prepare(snapshotReserveFor(model_, bytes), bytes + (64u << 10), ignored);
     r.phase = ReexecInProgress::Phase::Preflight;
     r.preflightStartNs = sys::monotonicNs();
     return startReexecHelper({r.target, "--verify-state", "3"}, fd, kPreflightTimeoutMs);
@@ -192,13 +195,13 @@ void Supervisor::reexecHelperDone() {
   pointOfNoReturn();
 }
 
-int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, size_t sizeHint) {
+int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory) {
   auto lookup = [](const void* ctx, int fd) -> const FdIdentity* {
     auto& ids = *static_cast<const std::unordered_map<int, FdIdentity>*>(ctx);
     auto it = ids.find(fd);
     return it == ids.end() ? nullptr : &it->second;
   };
-  sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error, true, lookup, &fdIdentities_, sizeHint));
+  sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error, true, lookup, &fdIdentities_, memory));
   if (snapshot && format != kSnapshotFormat) {
     // An older target: walk the downgrade steps; one that would lose something is refused here,
     // before the point of no return.
@@ -227,8 +230,7 @@ void Supervisor::pointOfNoReturn() {
     conn->pending.push_back({r.requestId, PendingRequest::Kind::Reexec, "", ""});
   size_t bytes = 0;
   std::string error;
-  // The pre-flight copy, written a moment ago, tells how much memory this one needs.
-  sys::Fd snapshot(serializeFor(r.format, t0, bytes, error, r.preflightBytes));
+  sys::Fd snapshot(serializeFor(r.format, t0, bytes, error, &r.memory));
   if (!snapshot) {
     model_.reexec.count--;
     return reexecFailed(r.connId, r.requestId, "serialization failed: " + error);

@@ -152,7 +152,7 @@ class Supervisor {
   void onHelperExit(pid_t pid, int status);
   void reexecHelperDone();
   void abortReexec(const std::string& why);
-  int serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, size_t sizeHint = 0);
+  int serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory = nullptr);
   void pointOfNoReturn();
   void reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why);
   void answerReexec();
@@ -220,7 +220,7 @@ class Supervisor {
     uint32_t format = 0;
     bool passEpollFd = false;  // the target announced "accepts epoll-fd"
     int snapshotFd = -1;  // the pre-flight copy
-    size_t preflightBytes = 0;  // its size: the final snapshot's memory is allocated up front
+    SnapshotMemory memory;  // for the snapshot handed over, prepared during the pre-flight
   };
   std::optional<ReexecInProgress> reexec_;
   std::string degraded_;       // non-empty: wait-only mode, and why

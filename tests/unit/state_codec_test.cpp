@@ -579,10 +579,17 @@ TEST(Snapshot, InPlaceAndOutgrownBodiesLoadAlike) {
     memcpy(&countMinusOne, bytes.data() + sizeof h + h.fdCount * sizeof(FdEntry), 4);
     return countMinusOne + 1;
   };
-  auto writeAndLoad = [&](const Model& in, size_t hint, uint32_t& segments) {
+  // `reserve`: 0 lets writeSnapshot size the memory itself; otherwise it is prepared ahead, as a
+  // re-exec does during its pre-flight.
+  auto writeAndLoad = [&](const Model& in, size_t reserve, uint32_t& segments) {
     size_t bytes = 0;
     std::string error;
-    sys::Fd fd(writeSnapshot(in, kSnapshotFormat, 5, bytes, error, true, nullptr, nullptr, hint));
+    SnapshotMemory memory;
+    if (reserve) {
+      EXPECT_TRUE(memory.prepare(reserve, reserve / 2, error)) << error;
+    }
+    sys::Fd fd(writeSnapshot(in, kSnapshotFormat, 5, bytes, error, true, nullptr, nullptr, &memory));
+    EXPECT_FALSE(memory.ready()) << "the prepared memory was not used";
     EXPECT_TRUE(fd) << error;
     if (!fd) return false;
     EXPECT_EQ(fcntl(fd.get(), F_GET_SEALS), F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
@@ -598,15 +605,22 @@ TEST(Snapshot, InPlaceAndOutgrownBodiesLoadAlike) {
   uint32_t segments = 0;
   EXPECT_TRUE(writeAndLoad(m, 0, segments));
   EXPECT_EQ(segments, 1u) << "a small model is built in place";
-  EXPECT_TRUE(writeAndLoad(m, 4096, segments));
+  EXPECT_TRUE(writeAndLoad(m, 1 << 20, segments));
   EXPECT_EQ(segments, 1u);
   // 3 MiB in one instance's environment: more than the 1 MiB reserved for a model this size.
   m.classes.begin()->second.instances.begin()->second.env.push_back("BIG=" + std::string(3 << 20, 'x'));
   EXPECT_TRUE(writeAndLoad(m, 0, segments));
   EXPECT_GT(segments, 1u) << "the outgrown body took the copying path";
-  // With the size of the last snapshot as a hint it fits again.
-  EXPECT_TRUE(writeAndLoad(m, 4u << 20, segments));
+  // Memory prepared for the size of the last snapshot holds it in place again.
+  EXPECT_TRUE(writeAndLoad(m, snapshotReserveFor(m, 3u << 20), segments));
   EXPECT_EQ(segments, 1u);
+  // Prepared memory too small for the fd table and a body is not used; a fresh one is.
+  SnapshotMemory tiny;
+  std::string error;
+  ASSERT_TRUE(tiny.prepare(4096, 0, error)) << error;
+  size_t bytes = 0;
+  sys::Fd fd(writeSnapshot(m, kSnapshotFormat, 5, bytes, error, true, nullptr, nullptr, &tiny));
+  EXPECT_TRUE(fd) << error;
 }
 
 // A re-exec's own snapshot is opened with Trust::SealedHandoff: the checksum is skipped only when
