@@ -214,6 +214,14 @@ bool SnapshotMemory::prepare(size_t reserveBytes, size_t populateBytes, std::str
     close(fd);
     return false;
   }
+  // Children forked while the memory waits (jobs spawned during the pre-flight) must not inherit
+  // the writable shared mapping: while any process maps it writable, the write seal fails (EBUSY).
+  if (madvise(map, reserve, MADV_DONTFORK) != 0) {
+    error = std::string("preparing the snapshot memory: madvise: ") + strerror(errno);
+    munmap(map, reserve);
+    close(fd);
+    return false;
+  }
   fd_ = fd;
   base_ = static_cast<char*>(map);
   reserve_ = reserve;

@@ -3,9 +3,11 @@
 // compile (serialize/codec.cpp static_asserts every struct's field count); these tests make sure
 // every field that is serialized comes back equal, for random models of every shape.
 #include <fcntl.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <capnp/message.h>
@@ -621,6 +623,39 @@ TEST(Snapshot, InPlaceAndOutgrownBodiesLoadAlike) {
   size_t bytes = 0;
   sys::Fd fd(writeSnapshot(m, kSnapshotFormat, 5, bytes, error, true, nullptr, nullptr, &tiny));
   EXPECT_TRUE(fd) << error;
+}
+
+// Memory prepared ahead outlives forks (batond spawns jobs while the pre-flight runs): a child
+// must not inherit the writable mapping, or sealing the snapshot fails with EBUSY.
+TEST(Snapshot, PreparedMemorySurvivesAFork) {
+  Pipe status, log;
+  Model m = liveModel(status, log);
+  SnapshotMemory memory;
+  std::string error;
+  ASSERT_TRUE(memory.prepare(1 << 20, 1 << 16, error)) << error;
+  int ready[2];
+  ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(ready[0]);
+    close(ready[1]);  // tells the parent this process exists, mappings and all
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char c;
+  EXPECT_EQ(read(ready[0], &c, 1), 0);
+  close(ready[0]);
+  size_t bytes = 0;
+  sys::Fd fd(writeSnapshot(m, kSnapshotFormat, 1, bytes, error, true, nullptr, nullptr, &memory));
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_TRUE(fd) << error;
+  EXPECT_FALSE(memory.ready()) << "the prepared memory was not used";
+  Snapshot s;
+  Model out;
+  ASSERT_TRUE(s.open(fd.get(), error) && loadSnapshot(s, out, error)) << error;
+  EXPECT_TRUE(m == out);
 }
 
 // A re-exec's own snapshot is opened with Trust::SealedHandoff: the checksum is skipped only when
