@@ -577,6 +577,19 @@ bool decodeModel(state::Model::Reader r, Model& m, std::string& error) {
   return decodeModelLazily(r, nullptr, m, error);
 }
 
+namespace {
+// Insert into a std::map whose keys usually arrive in order (a snapshot lists them as the
+// writer's map iterated them): then at the end, without a search. False if the key exists.
+template <class Map, class Value>
+bool emplaceInOrder(Map& map, std::string key, Value&& value) {
+  if (map.empty() || map.rbegin()->first < key) {
+    map.emplace_hint(map.end(), std::move(key), std::forward<Value>(value));
+    return true;
+  }
+  return map.emplace(std::move(key), std::forward<Value>(value)).second;
+}
+}  // namespace
+
 bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner, Model& m, std::string& error) {
   m = Model{};
   std::shared_ptr<MessageDefs> lazyDefs;
@@ -618,12 +631,13 @@ bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner
         return false;
       }
       std::string iname = inst.name;
-      if (!cls.instances.emplace(iname, std::move(inst)).second) {
+      if (!emplaceInOrder(cls.instances, std::move(iname), std::move(inst))) {
+        iname = textIn(i.getName());
         error = "job " + name + ": instance '" + iname + "' listed twice";
         return false;
       }
     }
-    if (!m.classes.emplace(name, std::move(cls)).second) {
+    if (!emplaceInOrder(m.classes, name, std::move(cls))) {
       error = "job " + name + " listed twice";
       return false;
     }

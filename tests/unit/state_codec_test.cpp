@@ -557,6 +557,19 @@ TEST(Snapshot, FdTableMustNameOpenFilesOfTheRightIdentity) {
   out.logPipes.clear();
   EXPECT_FALSE(checkFdTableMatchesModel(fds, out, error));
   EXPECT_NE(error.find("does not match"), std::string::npos) << error;
+  // The same table in another order still matches; one fd named for two roles does not, in the
+  // writer's order and in another.
+  EXPECT_TRUE(checkFdTableMatchesModel(fds, m, error)) << error;
+  std::vector<FdEntry> reversed(fds.rbegin(), fds.rend());
+  EXPECT_TRUE(checkFdTableMatchesModel(reversed, m, error)) << error;
+  Model twice = m;
+  twice.logPipes[0].fd = fds[0].fd;
+  std::vector<FdEntry> twiceFds = modelFds(twice);
+  EXPECT_FALSE(checkFdTableMatchesModel(twiceFds, twice, error));
+  EXPECT_NE(error.find("is named twice"), std::string::npos) << error;
+  std::vector<FdEntry> twiceReversed(twiceFds.rbegin(), twiceFds.rend());
+  EXPECT_FALSE(checkFdTableMatchesModel(twiceReversed, twice, error));
+  EXPECT_NE(error.find("is named twice"), std::string::npos) << error;
 }
 
 TEST(Snapshot, WritingAClosedFdIsAnError) {
