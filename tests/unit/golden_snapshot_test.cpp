@@ -120,7 +120,9 @@ void expectHeld(const Instance& in, ProcessType type = ProcessType::Main) {
   EXPECT_GT(slot.pid, 0);
   EXPECT_TRUE(slot.spawnValid);
   EXPECT_GE(slot.statusFd, 0);
-  if (type != ProcessType::Main) EXPECT_EQ(in.procs[0].pid, 0) << "main must not have started yet";
+  if (type != ProcessType::Main) {
+    EXPECT_EQ(in.procs[0].pid, 0) << "main must not have started yet";
+  }
   EXPECT_TRUE(environ::get(in.env, "BATON_TEST_HOLD").has_value());
 }
 

@@ -353,7 +353,9 @@ TEST(StateCodec, LazyDefinitionsDecodeOnFirstUseAndCopyAcrossUnchanged) {
     // back equal to the original, field by field.
     bool touch = true;
     for (auto& [name, cls] : restored.classes) {
-      if (touch) EXPECT_EQ(cls.def->name, in.classes.at(name).def->name);
+      if (touch) {
+        EXPECT_EQ(cls.def->name, in.classes.at(name).def->name);
+      }
       touch = !touch;
     }
     Model again = lazyRoundTrip(restored);
