@@ -631,8 +631,7 @@ bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner
         return false;
       }
       std::string iname = inst.name;
-      if (!emplaceInOrder(cls.instances, std::move(iname), std::move(inst))) {
-        iname = textIn(i.getName());
+      if (!emplaceInOrder(cls.instances, iname, std::move(inst))) {
         error = "job " + name + ": instance '" + iname + "' listed twice";
         return false;
       }

@@ -72,6 +72,10 @@ bool fdIdentity(int fd, FdIdentity& out) {
 
 namespace {
 
+// The seals that make a snapshot's bytes final: Snapshot::open trusts exactly these.
+constexpr int kContentSeals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
+bool sealSnapshot(int fd) { return fcntl(fd, F_ADD_SEALS, kContentSeals | F_SEAL_SEAL) == 0; }
+
 SnapshotHeader containerHeader(uint32_t format, int64_t serializeStartNs, size_t fdCount, uint64_t bodyBytes) {
   SnapshotHeader h{};
   memcpy(h.magic, kSnapshotMagic, sizeof h.magic);
@@ -170,8 +174,7 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
   const size_t total = sizeof h + fdBytes + h.bodyBytes;
   const int fd = mem.takeFd();
   mem.release();  // unmap: a writable shared mapping would forbid the write seal
-  if (ftruncate(fd, off_t(total)) != 0 ||
-      fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+  if (ftruncate(fd, off_t(total)) != 0 || !sealSnapshot(fd)) {
     error = std::string("sealing the snapshot: ") + strerror(errno);
     close(fd);
     return -1;
@@ -282,8 +285,7 @@ int writeSnapshotContainer(capnp::MessageBuilder& message, std::vector<FdEntry> 
       iov[idx].iov_len -= size_t(n);
     }
   }
-  if (done != total ||
-      fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+  if (done != total || !sealSnapshot(fd)) {
     error = std::string("sealing the snapshot: ") + strerror(errno);
     close(fd);
     return -1;
@@ -317,8 +319,7 @@ int sealedMemfd(const std::string& bytes, std::string& error) {
     if (n <= 0) break;
     done += size_t(n);
   }
-  if (done != bytes.size() ||
-      fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+  if (done != bytes.size() || !sealSnapshot(fd)) {
     error = std::string("writing the snapshot: ") + strerror(errno);
     close(fd);
     return -1;
@@ -352,9 +353,8 @@ bool Snapshot::open(int fd, std::string& error, Trust trust) {
   }
   base_ = static_cast<const char*>(p);
   mapped_ = true;
-  constexpr int kSealed = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
   const int seals = trust == Trust::SealedHandoff ? fcntl(fd, F_GET_SEALS) : -1;
-  const bool sealed = seals >= 0 && (seals & kSealed) == kSealed;
+  const bool sealed = seals >= 0 && (seals & kContentSeals) == kContentSeals;
   return validate(error, !sealed);
 }
 
