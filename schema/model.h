@@ -13,6 +13,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -241,13 +243,115 @@ struct Instance {
   bool operator==(const Instance& o) const;  // compares *def by value, not the pointer
 };
 
+struct JobClass;
+
+// Where a job class that has not been decoded yet lives (the body of a restored snapshot, still
+// mapped). Implemented by serialize/; ClassMap asks it for a decode on first access.
+class ClassSource {
+ public:
+  virtual ~ClassSource() = default;
+  // Decode class `index` into `out` (every field but `encoded`). Throws if it cannot: the
+  // restore checked everything a decode refuses, so this means memory corruption.
+  virtual void decode(uint32_t index, JobClass& out) const = 0;
+  // What the pid and watch tables need, read where it is: each used process slot of each
+  // instance, with the instance's trace state (an `expect` main process may be a descendant).
+  using SlotVisitor = std::function<void(const std::string& instance, ProcessType type,
+                                         const ProcessSlot& slot, TraceState trace)>;
+  virtual void forEachSlot(uint32_t index, const SlotVisitor& visit) const = 0;
+  virtual size_t instanceCount(uint32_t index) const = 0;
+};
+
 struct JobClass {
   DefRef def;                         // newest loaded definition
   EventExpr startOn;                  // copy of def->startOn with match state
   bool deleted = false;               // its file is gone: drop the class once all instances stop
   std::map<std::string, Instance> instances;
+  // Not state, where the state is: while set, this class has not been decoded since a restore,
+  // every field above is empty and its encoded form is class `encodedIndex` of `encoded`.
+  // ClassMap decodes it before handing it out; a snapshot copies it across still encoded.
+  std::shared_ptr<const ClassSource> encoded;
+  uint32_t encodedIndex = 0;
 
-  bool operator==(const JobClass& o) const;
+  bool operator==(const JobClass& o) const;  // compares decoded classes
+};
+
+// The job classes by name: a std::map whose every access decodes the class it hands out if that
+// is still encoded (a restore leaves classes in the snapshot: decoding a thousand jobs costs more
+// than the rest of the re-exec window, and most are never touched before the next re-exec, which
+// copies them across as they are). Code that must not decode (the codec, the tables built in the
+// window, the loop's per-iteration scans) uses entries() and handles `encoded` itself.
+class ClassMap {
+  using Map = std::map<std::string, JobClass>;
+
+ public:
+  template <class It, class Ref, class Ptr>
+  class Iter {
+   public:
+    using iterator_category = std::bidirectional_iterator_tag;
+    using value_type = Map::value_type;
+    using difference_type = std::ptrdiff_t;
+    using reference = Ref;
+    using pointer = Ptr;
+    Iter() = default;
+    explicit Iter(It it) : it_(it) {}
+    template <class I, class R, class P>
+    Iter(const Iter<I, R, P>& o) : it_(o.base()) {}  // NOLINT: iterator -> const_iterator
+    Ref operator*() const { ensureDecoded(it_->second); return *it_; }
+    Ptr operator->() const { return &**this; }
+    Iter& operator++() { ++it_; return *this; }
+    Iter operator++(int) { Iter t = *this; ++it_; return t; }
+    Iter& operator--() { --it_; return *this; }
+    template <class I, class R, class P>
+    bool operator==(const Iter<I, R, P>& o) const { return it_ == o.base(); }
+    It base() const { return it_; }
+
+   private:
+    It it_{};
+  };
+  using iterator = Iter<Map::iterator, Map::value_type&, Map::value_type*>;
+  using const_iterator = Iter<Map::const_iterator, const Map::value_type&, const Map::value_type*>;
+
+  iterator begin() { return iterator(map_.begin()); }
+  iterator end() { return iterator(map_.end()); }
+  const_iterator begin() const { return const_iterator(map_.begin()); }
+  const_iterator end() const { return const_iterator(map_.end()); }
+  iterator find(const std::string& k) { return iterator(map_.find(k)); }
+  const_iterator find(const std::string& k) const { return const_iterator(map_.find(k)); }
+  size_t size() const { return map_.size(); }
+  bool empty() const { return map_.empty(); }
+  size_t count(const std::string& k) const { return map_.count(k); }
+  JobClass& at(const std::string& k) { return *decoded(&map_.at(k)); }
+  const JobClass& at(const std::string& k) const { return *decoded(&map_.at(k)); }
+  JobClass& operator[](const std::string& k) { return *decoded(&map_[k]); }
+  template <class... A>
+  std::pair<iterator, bool> emplace(A&&... a) {
+    auto r = map_.emplace(std::forward<A>(a)...);
+    return {iterator(r.first), r.second};
+  }
+  iterator erase(iterator it) { return iterator(map_.erase(it.base())); }
+  size_t erase(const std::string& k) { return map_.erase(k); }
+  void clear() { map_.clear(); }
+  bool operator==(const ClassMap& o) const;  // decodes both
+
+  // Without decoding anything.
+  Map& entries() { return map_; }
+  const Map& entries() const { return map_; }
+  // Every used process slot of every class, decoded or not.
+  void forEachSlot(const std::function<void(const std::string& job, const std::string& instance,
+                                            ProcessType type, const ProcessSlot& slot, TraceState trace)>&
+                       visit) const;
+  size_t instanceCount() const;  // of all classes, decoded or not
+  size_t encodedCount() const;   // classes not decoded yet
+
+  static void ensureDecoded(const JobClass& cls);
+
+ private:
+  template <class C>
+  static C* decoded(C* cls) {
+    ensureDecoded(*cls);
+    return cls;
+  }
+  Map map_;
 };
 
 inline bool sameDef(const DefRef& a, const DefRef& b) {
@@ -266,6 +370,8 @@ inline bool Instance::operator==(const Instance& o) const {
 }
 
 inline bool JobClass::operator==(const JobClass& o) const {
+  ClassMap::ensureDecoded(*this);
+  ClassMap::ensureDecoded(o);
   return sameDef(def, o.def) && startOn == o.startOn && deleted == o.deleted &&
          instances == o.instances;
 }
@@ -352,7 +458,7 @@ struct Reexec {
 
 struct Model {
   Config config;
-  std::map<std::string, JobClass> classes;
+  ClassMap classes;
   std::vector<Event> events;           // queue, oldest first
   uint64_t nextEventId = 1;
   std::vector<LogPipe> logPipes;

@@ -33,7 +33,7 @@ BATON_CODEC_COVERS(RequestRef, 2);
 BATON_CODEC_COVERS(Blocked, 3);
 BATON_CODEC_COVERS(ProcessSlot, 8);
 BATON_CODEC_COVERS(Instance, 20);
-BATON_CODEC_COVERS(JobClass, 4);
+BATON_CODEC_COVERS(JobClass, 6);  // 4 of state, and where it is while encoded (not state)
 BATON_CODEC_COVERS(Event, 7);
 BATON_CODEC_COVERS(LogPipe, 3);
 BATON_CODEC_COVERS(PendingRequest, 4);
@@ -264,28 +264,52 @@ void encodeReexec(const Reexec& r, state::Reexec::Builder b) {
 }
 
 // ---- decode ----
-bool decodeExpr(state::EventExpr::Reader r, EventExpr& e, std::string& error) {
+// Every check a decode makes is in a check* function, and fill* functions only run on what passed
+// them: a restore checks each class in the window and decodes it later (ClassMap), so the two
+// must not drift apart.
+template <class E>
+bool enumOk(E raw, int count, const char* what, std::string& error) {
+  const int v = int(raw);
+  if (v >= 0 && v < count) return true;
+  error = std::string("unknown ") + what + " value " + std::to_string(v);
+  return false;
+}
+
+bool checkExpr(state::EventExpr::Reader r, std::string& error) {
+  const int32_t count = int32_t(r.getNodes().size());
+  int32_t self = 0;
+  for (auto n : r.getNodes()) {
+    if (!enumOk(n.getType(), 3, "event node type", error)) return false;
+    // Children come before their parent (post-order): anything else would loop or crash.
+    const int32_t left = n.getLeft(), right = n.getRight();
+    if (n.getType() != state::EventNode::Type::MATCH &&
+        (left < 0 || right < 0 || left >= self || right >= self || left >= count)) {
+      error = "event expression node " + std::to_string(self) + " has invalid children";
+      return false;
+    }
+    ++self;
+  }
+  return true;
+}
+
+void fillExpr(state::EventExpr::Reader r, EventExpr& e) {
   e.nodes.clear();
   e.nodes.reserve(r.getNodes().size());
-  const int32_t count = int32_t(r.getNodes().size());
   for (auto n : r.getNodes()) {
-    EventNode o;
-    if (!enumIn(n.getType(), 3, o.type, "event node type", error)) return false;
+    EventNode& o = e.nodes.emplace_back();
+    o.type = EventNode::Type(int(n.getType()));
     o.name = textIn(n.getName());
     o.args = textsIn(n.getArgs());
     o.left = n.getLeft();
     o.right = n.getRight();
-    // Children come before their parent (post-order): anything else would loop or crash.
-    const int32_t self = int32_t(e.nodes.size());
-    if (o.type != EventNode::Type::Match &&
-        (o.left < 0 || o.right < 0 || o.left >= self || o.right >= self || o.left >= count)) {
-      error = "event expression node " + std::to_string(self) + " has invalid children";
-      return false;
-    }
     o.matched = n.getMatched();
     o.eventId = n.getEventId();
-    e.nodes.push_back(std::move(o));
   }
+}
+
+bool decodeExpr(state::EventExpr::Reader r, EventExpr& e, std::string& error) {
+  if (!checkExpr(r, error)) return false;
+  fillExpr(r, e);
   return true;
 }
 
@@ -351,60 +375,122 @@ bool decodeDef(state::JobDef::Reader r, JobDef& d, std::string& error) {
 
 RequestRef refIn(state::RequestRef::Reader r) { return {r.getConnId(), r.getRequestId()}; }
 
-bool decodeInstance(state::Instance::Reader r, const std::vector<DefRef>& defs,
-                    Instance& in, std::string& error) {
-  in.name = textIn(r.getName());
-  if (r.getDefIndex() >= defs.size()) {
-    error = "instance '" + in.name + "' names definition " + std::to_string(r.getDefIndex()) +
-            " of " + std::to_string(defs.size());
+std::string instanceName(state::Instance::Reader r) { return textIn(r.getName()); }
+
+bool checkInstance(state::Instance::Reader r, size_t defCount, std::string& error) {
+  if (r.getDefIndex() >= defCount) {
+    error = "instance '" + instanceName(r) + "' names definition " + std::to_string(r.getDefIndex()) +
+            " of " + std::to_string(defCount);
     return false;
   }
-  in.def = defs[r.getDefIndex()];
-  if (!enumIn(r.getGoal(), 3, in.goal, "goal", error) ||
-      !enumIn(r.getState(), kJobStates, in.state, "job state", error))
+  if (!enumOk(r.getGoal(), 3, "goal", error) || !enumOk(r.getState(), kJobStates, "job state", error) ||
+      !checkExpr(r.getStopOn(), error))
     return false;
-  in.env = textsIn(r.getEnv());
-  in.stopEnv = textsIn(r.getStopEnv());
-  if (!decodeExpr(r.getStopOn(), in.stopOn, error)) return false;
   bool seen[kProcessTypes] = {};
   for (auto p : r.getProcs()) {
-    ProcessType t;
-    if (!enumIn(p.getType(), kProcessTypes, t, "process type", error)) return false;
-    if (seen[int(t)]) {
-      error = "instance '" + in.name + "': process slot listed twice";
+    if (!enumOk(p.getType(), kProcessTypes, "process type", error)) return false;
+    if (seen[int(p.getType())]) {
+      error = "instance '" + instanceName(r) + "': process slot listed twice";
       return false;
     }
-    seen[int(t)] = true;
-    ProcessSlot& s = in.procs[int(t)];
-    s.pid = p.getPid();
-    s.startTime = p.getStartTime();
-    s.spawnValid = p.getSpawnValid();
-    s.statusFd = p.getStatusFd();
-    s.pendingScript = textIn(p.getPendingScript());
-    s.scriptFd = p.getScriptFd();
-    s.earlyExit = p.getEarlyExit();
-    s.earlyExitStatus = p.getEarlyExitStatus();
+    seen[int(p.getType())] = true;
   }
+  for (auto b : r.getBlocking())
+    if (!enumOk(b.getKind(), 2, "blocked kind", error)) return false;
+  return enumOk(r.getKillProcess(), kProcessTypes, "process type", error) &&
+         enumOk(r.getFailedProcess(), kProcessTypes, "process type", error) &&
+         enumOk(r.getTraceState(), 5, "trace state", error);
+}
+
+void fillSlot(state::ProcessSlot::Reader p, ProcessSlot& s) {
+  s.pid = p.getPid();
+  s.startTime = p.getStartTime();
+  s.spawnValid = p.getSpawnValid();
+  s.statusFd = p.getStatusFd();
+  s.pendingScript = textIn(p.getPendingScript());
+  s.scriptFd = p.getScriptFd();
+  s.earlyExit = p.getEarlyExit();
+  s.earlyExitStatus = p.getEarlyExitStatus();
+}
+
+void fillInstance(state::Instance::Reader r, const std::vector<DefRef>& defs, Instance& in) {
+  in.name = textIn(r.getName());
+  in.def = defs[r.getDefIndex()];
+  in.goal = Goal(int(r.getGoal()));
+  in.state = JobState(int(r.getState()));
+  in.env = textsIn(r.getEnv());
+  in.stopEnv = textsIn(r.getStopEnv());
+  fillExpr(r.getStopOn(), in.stopOn);
+  for (auto p : r.getProcs()) fillSlot(p, in.procs[int(p.getType())]);
   in.blocker = r.getBlocker();
-  for (auto b : r.getBlocking()) {
-    Blocked o;
-    if (!enumIn(b.getKind(), 2, o.kind, "blocked kind", error)) return false;
-    o.eventId = b.getEventId();
-    o.request = refIn(b.getRequest());
-    in.blocking.push_back(o);
-  }
+  in.blocking.reserve(r.getBlocking().size());
+  for (auto b : r.getBlocking())
+    in.blocking.push_back({Blocked::Kind(int(b.getKind())), b.getEventId(), refIn(b.getRequest())});
   in.killDeadlineNs = r.getKillDeadlineNs();
-  if (!enumIn(r.getKillProcess(), kProcessTypes, in.killProcess, "process type", error) ||
-      !enumIn(r.getFailedProcess(), kProcessTypes, in.failedProcess, "process type", error) ||
-      !enumIn(r.getTraceState(), 5, in.traceState, "trace state", error))
-    return false;
+  in.killProcess = ProcessType(int(r.getKillProcess()));
   in.failed = r.getFailed();
+  in.failedProcess = ProcessType(int(r.getFailedProcess()));
   in.exitStatus = r.getExitStatus();
   in.failReason = textIn(r.getFailReason());
   in.respawnWindowStartNs = r.getRespawnWindowStartNs();
   in.respawnCount = r.getRespawnCount();
+  in.traceState = TraceState(int(r.getTraceState()));
   in.traceForks = r.getTraceForks();
+}
+
+// A class: its definitions exist, its expression and instances pass their checks, and no
+// instance is listed twice. `name` is the class's name (for the error).
+bool checkClass(state::JobClass::Reader c, const std::string& name, std::string& error) {
+  const size_t defCount = c.getDefs().size();
+  if (defCount == 0) {
+    error = "job " + name + " has no definition";
+    return false;
+  }
+  if (!checkExpr(c.getStartOn(), error)) {
+    error = "job " + name + ": " + error;
+    return false;
+  }
+  auto instances = c.getInstances();
+  bool ordered = true;  // a writer lists instances in key order: then a neighbour check suffices
+  for (unsigned i = 0; i < instances.size(); ++i) {
+    if (!checkInstance(instances[i], defCount, error)) {
+      error = "job " + name + ": " + error;
+      return false;
+    }
+    if (i > 0) {
+      std::string_view prev(instances[i - 1].getName().cStr(), instances[i - 1].getName().size());
+      std::string_view cur(instances[i].getName().cStr(), instances[i].getName().size());
+      if (cur == prev) {
+        error = "job " + name + ": instance '" + std::string(cur) + "' listed twice";
+        return false;
+      }
+      ordered = ordered && prev < cur;
+    }
+  }
+  if (!ordered) {
+    std::map<std::string_view, int> seen;
+    for (auto i : instances)
+      if (!seen.emplace(std::string_view(i.getName().cStr(), i.getName().size()), 0).second) {
+        error = "job " + name + ": instance '" + instanceName(i) + "' listed twice";
+        return false;
+      }
+  }
   return true;
+}
+
+void fillClass(state::JobClass::Reader c, const std::vector<DefRef>& defs, JobClass& cls) {
+  cls.def = defs[0];
+  fillExpr(c.getStartOn(), cls.startOn);
+  cls.deleted = c.getDeleted();
+  for (auto i : c.getInstances()) {
+    Instance inst;
+    fillInstance(i, defs, inst);
+    std::string key = inst.name;
+    if (cls.instances.empty() || cls.instances.rbegin()->first < key)
+      cls.instances.emplace_hint(cls.instances.end(), std::move(key), std::move(inst));
+    else
+      cls.instances.emplace(std::move(key), std::move(inst));
+  }
 }
 
 void decodeReexec(state::Reexec::Reader r, Reexec& o) {
@@ -450,6 +536,60 @@ class MessageDefs final : public DefSource {
   std::shared_ptr<const void> owner_;
 };
 
+// Job classes still in a decoded message (owned by `owner` through `defs`), decoded one by one
+// on first access (ClassMap). Each was checked by checkClass when the restore listed it.
+class MessageClasses final : public ClassSource {
+ public:
+  explicit MessageClasses(std::shared_ptr<MessageDefs> defs) : defs_(std::move(defs)) {}
+
+  void decode(uint32_t index, JobClass& out) const override {
+    auto c = classes.at(index);
+    // Its definitions join the message's lazy ones: still decoded only on first use.
+    std::vector<DefRef> defs;
+    defs.reserve(c.getDefs().size());
+    for (auto d : c.getDefs()) {
+      defs.push_back(DefRef::lazy(defs_, uint32_t(defs_->defs.size())));
+      defs_->defs.push_back(d);
+    }
+    fillClass(c, defs, out);
+  }
+
+  void forEachSlot(uint32_t index, const SlotVisitor& visit) const override {
+    for (auto i : classes.at(index).getInstances()) {
+      if (i.getProcs().size() == 0) continue;
+      const std::string name = instanceName(i);
+      const TraceState trace = TraceState(int(i.getTraceState()));
+      for (auto p : i.getProcs()) {
+        ProcessSlot slot;
+        fillSlot(p, slot);
+        visit(name, ProcessType(int(p.getType())), slot, trace);
+      }
+    }
+  }
+
+  size_t instanceCount(uint32_t index) const override { return classes.at(index).getInstances().size(); }
+
+  state::JobClass::Reader reader(uint32_t index) const { return classes.at(index); }
+
+  std::vector<state::JobClass::Reader> classes;
+
+ private:
+  std::shared_ptr<MessageDefs> defs_;
+};
+
+// A restore decodes at once the classes the loop's per-iteration scans look at (kill timers,
+// the idle sweep); every other class stays encoded until something asks for it.
+bool decodeNow(state::JobClass::Reader c) {
+  if (c.getDeleted()) return true;
+  for (auto i : c.getInstances()) {
+    if (i.getKillDeadlineNs() != 0) return true;
+    // A named instance at rest is dropped by the sweep.
+    if (i.getName().size() != 0 && i.getState() == state::JobState::WAITING && i.getGoal() == state::Goal::STOP)
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 DefRef::DefRef(std::shared_ptr<const JobDef> def) {
@@ -480,6 +620,55 @@ const JobDef* DefRef::get() const {
   return cell_->def.get();
 }
 
+void ClassMap::ensureDecoded(const JobClass& c) {
+  if (!c.encoded) return;
+  // Decoding changes no state, only where it is: a const class may be decoded (the classes
+  // live in the map, which is mutable).
+  auto& cls = const_cast<JobClass&>(c);
+  std::shared_ptr<const ClassSource> source = std::move(cls.encoded);
+  cls.encoded.reset();
+  try {
+    source->decode(cls.encodedIndex, cls);
+  } catch (...) {
+    cls = JobClass{};
+    cls.encoded = std::move(source);
+    throw;
+  }
+}
+
+bool ClassMap::operator==(const ClassMap& o) const {
+  if (map_.size() != o.map_.size()) return false;
+  for (auto a = begin(), b = o.begin(); a != end(); ++a, ++b)
+    if (a->first != b->first || !(a->second == b->second)) return false;
+  return true;
+}
+
+void ClassMap::forEachSlot(const std::function<void(const std::string&, const std::string&, ProcessType,
+                                                    const ProcessSlot&, TraceState)>& visit) const {
+  for (auto& [job, cls] : map_) {
+    if (cls.encoded) {
+      cls.encoded->forEachSlot(cls.encodedIndex, [&](const std::string& inst, ProcessType t, const ProcessSlot& s,
+                                                     TraceState trace) { visit(job, inst, t, s, trace); });
+      continue;
+    }
+    for (auto& [name, inst] : cls.instances)
+      for (int t = 0; t < kProcessTypes; ++t)
+        if (!(inst.procs[t] == ProcessSlot{})) visit(job, name, ProcessType(t), inst.procs[t], inst.traceState);
+  }
+}
+
+size_t ClassMap::instanceCount() const {
+  size_t n = 0;
+  for (auto& [job, cls] : map_) n += cls.encoded ? cls.encoded->instanceCount(cls.encodedIndex) : cls.instances.size();
+  return n;
+}
+
+size_t ClassMap::encodedCount() const {
+  size_t n = 0;
+  for (auto& [job, cls] : map_) n += cls.encoded != nullptr;
+  return n;
+}
+
 void encodeModel(const Model& m, state::Model::Builder b) {
   auto cfg = b.initConfig();
   cfg.setConfDir(m.config.confDir);
@@ -492,7 +681,13 @@ void encodeModel(const Model& m, state::Model::Builder b) {
 
   auto classes = b.initClasses(unsigned(m.classes.size()));
   unsigned ci = 0;
-  for (auto& [name, cls] : m.classes) {
+  for (auto& [name, cls] : m.classes.entries()) {
+    if (auto* restored = dynamic_cast<const MessageClasses*>(cls.encoded.get())) {
+      // Not touched since the restore: across as it came, still encoded.
+      classes.setWithCaveats(ci++, restored->reader(cls.encodedIndex));
+      continue;
+    }
+    ClassMap::ensureDecoded(cls);  // another source (none today) would decode
     auto c = classes[ci++];
     c.setName(txt(name));
     // Definitions are shared: the class's own first, then older ones instances run. One that was
@@ -603,40 +798,34 @@ bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner
   m.config.logPriority = textIn(cfg.getLogPriority());
   m.config.testHooks = cfg.getTestHooks();
 
+  std::shared_ptr<MessageClasses> lazyClasses;
+  if (lazyDefs) {
+    lazyClasses = std::make_shared<MessageClasses>(lazyDefs);
+    lazyClasses->classes.reserve(r.getClasses().size());
+  }
+  auto& classes = m.classes.entries();
   for (auto c : r.getClasses()) {
     std::string name = textIn(c.getName());
-    if (c.getDefs().size() == 0) {
-      error = "job " + name + " has no definition";
-      return false;
-    }
-    std::vector<DefRef> defs;
-    for (auto d : c.getDefs()) {
-      if (lazyDefs) {
-        defs.push_back(DefRef::lazy(lazyDefs, uint32_t(lazyDefs->defs.size())));
-        lazyDefs->defs.push_back(d);
-        continue;
-      }
-      auto def = std::make_shared<JobDef>();
-      if (!decodeDef(d, *def, error)) return false;
-      defs.push_back(std::move(def));
-    }
+    if (!checkClass(c, name, error)) return false;
     JobClass cls;
-    cls.def = defs[0];
-    if (!decodeExpr(c.getStartOn(), cls.startOn, error)) return false;
-    cls.deleted = c.getDeleted();
-    for (auto i : c.getInstances()) {
-      Instance inst;
-      if (!decodeInstance(i, defs, inst, error)) {
-        error = "job " + name + ": " + error;
-        return false;
+    if (lazyClasses && !decodeNow(c)) {
+      // Checked, not decoded: ClassMap decodes it when something asks for it.
+      cls.encoded = lazyClasses;
+      cls.encodedIndex = uint32_t(lazyClasses->classes.size());
+      lazyClasses->classes.push_back(c);
+    } else if (lazyClasses) {
+      lazyClasses->classes.push_back(c);
+      lazyClasses->decode(uint32_t(lazyClasses->classes.size() - 1), cls);
+    } else {
+      std::vector<DefRef> defs;
+      for (auto d : c.getDefs()) {
+        auto def = std::make_shared<JobDef>();
+        if (!decodeDef(d, *def, error)) return false;
+        defs.push_back(std::move(def));
       }
-      std::string iname = inst.name;
-      if (!emplaceInOrder(cls.instances, iname, std::move(inst))) {
-        error = "job " + name + ": instance '" + iname + "' listed twice";
-        return false;
-      }
+      fillClass(c, defs, cls);
     }
-    if (!emplaceInOrder(m.classes, name, std::move(cls))) {
+    if (!emplaceInOrder(classes, name, std::move(cls))) {
       error = "job " + name + " listed twice";
       return false;
     }

@@ -53,12 +53,10 @@ std::vector<FdEntry> modelFds(const Model& m) {
   };
   add(m.listenFd, FdRole::Listen);
   for (const Connection& c : m.connections) add(c.fd, FdRole::Connection);
-  for (auto& [n, cls] : m.classes)
-    for (auto& [i, inst] : cls.instances)
-      for (const ProcessSlot& s : inst.procs) {
-        add(s.statusFd, FdRole::StatusPipe);
-        add(s.scriptFd, FdRole::ScriptPipe);
-      }
+  m.classes.forEachSlot([&](const std::string&, const std::string&, ProcessType, const ProcessSlot& s, TraceState) {
+    add(s.statusFd, FdRole::StatusPipe);
+    add(s.scriptFd, FdRole::ScriptPipe);
+  });
   for (const LogPipe& lp : m.logPipes) add(lp.fd, FdRole::LogPipe);
   return out;
 }
@@ -235,8 +233,7 @@ bool SnapshotMemory::prepare(size_t reserveBytes, size_t populateBytes, std::str
 }
 
 size_t snapshotReserveFor(const Model& model, size_t lastSnapshotBytes) {
-  size_t objects = 0;
-  for (const auto& [name, cls] : model.classes) objects += 1 + cls.instances.size();
+  const size_t objects = model.classes.size() + model.classes.instanceCount();  // decodes nothing
   return std::max({lastSnapshotBytes * 2, size_t(1) << 20, objects * 8192});
 }
 

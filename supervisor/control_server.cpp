@@ -540,10 +540,8 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
       d.setPid(getpid());
       d.setPid1(pid1_);
       d.setSubreaper(!pid1_);
-      uint32_t instances = 0;
-      for (auto& [n, cls] : model_.classes) instances += uint32_t(cls.instances.size());
       d.setJobs(uint32_t(model_.classes.size()));
-      d.setInstances(instances);
+      d.setInstances(uint32_t(model_.classes.instanceCount()));  // decodes nothing
       d.setPendingEvents(uint32_t(model_.events.size()));
       d.setConnections(uint32_t(model_.connections.size()));
       d.setConfDir(model_.config.confDir);

@@ -311,21 +311,18 @@ void Supervisor::restore(const RestoreArgs& args) {
   options_.config = model_.config;
   // Invariant 6: a pid is only the job's process if it is the same process.
   std::vector<std::tuple<std::string, std::string, ProcessType>> lost;
-  for (auto& [job, cls] : model_.classes)
-    for (auto& [name, inst] : cls.instances)
-      for (int t = 0; t < kProcessTypes; ++t) {
-        ProcessSlot& slot = inst.procs[t];
-        // An exit already seen (earlyExit) was reaped before the exec: its pid is free now.
-        if (slot.pid <= 0 || slot.startTime == 0 || slot.earlyExit) continue;
-        // A process batond forked itself stays its child until batond reaps it (execve changes no
-        // parentage), so its pid cannot have been recycled: nothing to read. The main process of
-        // an `expect` job may be a descendant followed by ptrace: it may have been adopted, died,
-        // and its pid been taken by another orphan batond adopted since: check its start time.
-        // (traceState tells without touching the definition, which may not be decoded yet.)
-        const bool followed = t == int(ProcessType::Main) && inst.traceState != TraceState::None;
-        if (!followed) continue;
-        if (sys::procStartTime(slot.pid) != slot.startTime) lost.emplace_back(job, name, ProcessType(t));
-      }
+  model_.classes.forEachSlot([&](const std::string& job, const std::string& name, ProcessType t,
+                             const ProcessSlot& slot, TraceState trace) {
+    // An exit already seen (earlyExit) was reaped before the exec: its pid is free now.
+    if (slot.pid <= 0 || slot.startTime == 0 || slot.earlyExit) return;
+    // A process batond forked itself stays its child until batond reaps it (execve changes no
+    // parentage), so its pid cannot have been recycled: nothing to read. The main process of
+    // an `expect` job may be a descendant followed by ptrace: it may have been adopted, died,
+    // and its pid been taken by another orphan batond adopted since: check its start time.
+    // (traceState tells without touching the definition, which may not be decoded yet.)
+    const bool followed = t == ProcessType::Main && trace != TraceState::None;
+    if (followed && sys::procStartTime(slot.pid) != slot.startTime) lost.emplace_back(job, name, t);
+  });
   const int64_t restoreNs = sys::monotonicNs() - tRestore;
 
   const int64_t tRearm = sys::monotonicNs();

@@ -214,18 +214,15 @@ void Supervisor::rearm() {
     watch(c.fd, connectionEvents(c), w);
   }
   for (LogPipe& lp : model_.logPipes) watch(lp.fd, EPOLLIN, {Watch::Kind::LogPipe});
-  for (auto& [jobName, cls] : model_.classes) {
-    for (auto& [instName, inst] : cls.instances) {
-      for (int t = 0; t < kProcessTypes; ++t) {
-        ProcessSlot& slot = inst.procs[t];
-        // An exit already reaped (earlyExit) frees its pid: it is not the job's any more.
-        if (slot.pid > 0 && !slot.earlyExit) pids_[slot.pid] = {jobName, instName, ProcessType(t)};
-        if (slot.statusFd >= 0) watch(slot.statusFd, EPOLLIN, {Watch::Kind::StatusPipe, jobName, instName, ProcessType(t)});
-        if (slot.scriptFd >= 0 && !slot.spawnValid)
-          watch(slot.scriptFd, EPOLLOUT, {Watch::Kind::ScriptPipe, jobName, instName, ProcessType(t)});
-      }
-    }
-  }
+  // From every class as it is, decoded or still encoded after a restore (nothing is decoded).
+  model_.classes.forEachSlot([&](const std::string& jobName, const std::string& instName, ProcessType t,
+                                 const ProcessSlot& slot, TraceState) {
+    // An exit already reaped (earlyExit) frees its pid: it is not the job's any more.
+    if (slot.pid > 0 && !slot.earlyExit) pids_[slot.pid] = {jobName, instName, t};
+    if (slot.statusFd >= 0) watch(slot.statusFd, EPOLLIN, {Watch::Kind::StatusPipe, jobName, instName, t});
+    if (slot.scriptFd >= 0 && !slot.spawnValid)
+      watch(slot.scriptFd, EPOLLOUT, {Watch::Kind::ScriptPipe, jobName, instName, t});
+  });
 }
 
 void Supervisor::watch(int fd, uint32_t events, Watch w) {
@@ -343,9 +340,12 @@ void Supervisor::dispatch(int fd, uint32_t events) {
   }
 }
 
+// The per-iteration scans below skip classes still encoded since a restore: the restore decoded
+// every class with a kill timer or something to sweep (decodeNow in serialize/codec.cpp), and an
+// encoded class has not changed since.
 int Supervisor::nextTimeoutMs() const {
   int64_t earliest = 0;
-  for (auto& [n, cls] : model_.classes)
+  for (auto& [n, cls] : model_.classes.entries())
     for (auto& [i, inst] : cls.instances)
       if (inst.killDeadlineNs && (!earliest || inst.killDeadlineNs < earliest))
         earliest = inst.killDeadlineNs;
@@ -373,7 +373,7 @@ void Supervisor::runTimers() {
       reexecHelperDone();
     }
   }
-  for (auto& [n, cls] : model_.classes) {
+  for (auto& [n, cls] : model_.classes.entries()) {
     for (auto& [i, inst] : cls.instances) {
       if (inst.killDeadlineNs && inst.killDeadlineNs <= now) {
         inst.killDeadlineNs = 0;
@@ -1065,7 +1065,8 @@ bool Supervisor::allAtRest() const {
 // Drop what nothing needs any more: named instances that came to rest, and classes whose file
 // was removed once all their instances are at rest.
 void Supervisor::sweepIdle() {
-  for (auto cit = model_.classes.begin(); cit != model_.classes.end();) {
+  auto& classes = model_.classes.entries();  // encoded classes have nothing to sweep (see above)
+  for (auto cit = classes.begin(); cit != classes.end();) {
     JobClass& cls = cit->second;
     for (auto it = cls.instances.begin(); it != cls.instances.end();) {
       const Instance& inst = it->second;
@@ -1075,7 +1076,7 @@ void Supervisor::sweepIdle() {
     }
     if (cls.deleted && cls.instances.empty()) {
       log(Priority::Info, "job " + cit->first + " removed");
-      cit = model_.classes.erase(cit);
+      cit = classes.erase(cit);
     } else {
       ++cit;
     }
