@@ -2,6 +2,7 @@
 
 #include <kj/exception.h>
 
+#include <cstring>
 #include <map>
 #include <stdexcept>
 
@@ -669,7 +670,8 @@ size_t ClassMap::encodedCount() const {
   return n;
 }
 
-void encodeModel(const Model& m, state::Model::Builder b) {
+void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
+  if (hooks) hooks->pending.clear();
   auto cfg = b.initConfig();
   cfg.setConfDir(m.config.confDir);
   cfg.setLogDir(m.config.logDir);
@@ -683,8 +685,23 @@ void encodeModel(const Model& m, state::Model::Builder b) {
   unsigned ci = 0;
   for (auto& [name, cls] : m.classes.entries()) {
     if (auto* restored = dynamic_cast<const MessageClasses*>(cls.encoded.get())) {
-      // Not touched since the restore: across as it came, still encoded.
-      classes.setWithCaveats(ci++, restored->reader(cls.encodedIndex));
+      // Not touched since the restore: across as it came, still encoded; as bytes if a snapshot
+      // written before holds it contiguously, else walked by Cap'n Proto.
+      if (hooks && hooks->images) {
+        auto found = hooks->images->byClass.find({cls.encoded.get(), cls.encodedIndex});
+        capnp::AnyStruct::Builder any = classes[ci];
+        if (found != hooks->images->byClass.end() && found->second.dataWords > 0 &&
+            any.getDataSection().size() == found->second.dataWords * sizeof(capnp::word) &&
+            any.getPointerSection().size() == found->second.pointerCount) {
+          hooks->pending.push_back({reinterpret_cast<capnp::word*>(any.getDataSection().begin()), &found->second});
+          ++ci;
+          continue;
+        }
+      }
+      const size_t begin = hooks && hooks->cursor ? hooks->cursor() : 0;
+      classes.setWithCaveats(ci, restored->reader(cls.encodedIndex));
+      if (hooks && hooks->cursor) hooks->extents.push_back({cls.encoded.get(), cls.encodedIndex, ci, begin, hooks->cursor()});
+      ++ci;
       continue;
     }
     ClassMap::ensureDecoded(cls);  // another source (none today) would decode
@@ -766,6 +783,70 @@ void encodeModel(const Model& m, state::Model::Builder b) {
   b.setBootTimeNs(m.bootTimeNs);
   encodeReexec(m.reexec, b.initReexec());
   b.setJobNofileSoft(m.jobNofileSoft);
+}
+
+namespace {
+// A struct or list pointer's target, from the pointer's own position (Cap'n Proto encoding:
+// bits 0-1 kind, 2-31 signed offset in words from the word after the pointer).
+constexpr uint64_t kKindMask = 3;
+bool nearPointer(uint64_t w) { return (w & kKindMask) == 0 || (w & kKindMask) == 1; }
+int64_t pointerOffset(uint64_t w) { return int64_t(int32_t(uint32_t(w)) >> 2); }
+uint64_t withOffset(uint64_t w, int64_t offset) {
+  return (w & ~uint64_t(0xffffffff)) | (uint32_t(int32_t(offset) * 4) | (w & kKindMask));
+}
+uint64_t wordAt(const capnp::word* p) {
+  uint64_t w;
+  memcpy(&w, p, sizeof w);
+  return w;
+}
+}  // namespace
+
+size_t placeImages(const EncodeHooks& hooks, capnp::word* free, size_t freeWords) {
+  size_t used = 0;
+  for (const EncodeHooks::Pending& p : hooks.pending) {
+    const ClassImage& im = *p.image;
+    if (im.objectWords > freeWords - used) return SIZE_MAX;
+    capnp::word* objects = free + used;
+    memcpy(objects, im.objects, im.objectWords * sizeof(capnp::word));
+    memcpy(p.structWords, im.structWords, im.dataWords * sizeof(capnp::word));
+    for (uint32_t k = 0; k < im.pointerCount; ++k) {
+      const capnp::word* from = im.structWords + im.dataWords + k;
+      capnp::word* to = p.structWords + im.dataWords + k;
+      uint64_t w = wordAt(from);
+      if (w != 0) {
+        const capnp::word* target = from + 1 + pointerOffset(w);  // inside im.objects (collectImages)
+        w = withOffset(w, (objects + (target - im.objects)) - (to + 1));
+      }
+      memcpy(to, &w, sizeof w);
+    }
+    used += im.objectWords;
+  }
+  return used;
+}
+
+void collectImages(state::Model::Reader model, const capnp::word* segment,
+                   const std::vector<EncodeHooks::Extent>& extents, ClassImages& out) {
+  auto classes = model.getClasses();
+  for (const EncodeHooks::Extent& e : extents) {
+    if (e.listIndex >= classes.size() || e.end < e.begin) continue;
+    capnp::AnyStruct::Reader any = classes[e.listIndex];
+    ClassImage im;
+    im.structWords = reinterpret_cast<const capnp::word*>(any.getDataSection().begin());
+    im.dataWords = uint32_t(any.getDataSection().size() / sizeof(capnp::word));
+    im.pointerCount = any.getPointerSection().size();
+    im.objects = segment + e.begin;
+    im.objectWords = e.end - e.begin;
+    // Every pointer of the struct must lead into the class's own objects (no far pointer).
+    bool inside = true;
+    for (uint32_t k = 0; k < im.pointerCount && inside; ++k) {
+      const capnp::word* at = im.structWords + im.dataWords + k;
+      const uint64_t w = wordAt(at);
+      if (w == 0) continue;
+      const capnp::word* target = at + 1 + pointerOffset(w);
+      inside = nearPointer(w) && target >= im.objects && target <= im.objects + im.objectWords;
+    }
+    if (inside) out.byClass[{e.source, e.index}] = im;
+  }
 }
 
 bool decodeModel(state::Model::Reader r, Model& m, std::string& error) {

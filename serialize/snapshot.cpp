@@ -119,7 +119,7 @@ class MappedMessageBuilder final : public capnp::MessageBuilder {
 
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
                   std::string& error, bool liveFds, FdIdentityLookup identity, const void* identityCtx,
-                  SnapshotMemory* memory) {
+                  SnapshotMemory* memory, EncodeHooks* hooks) {
   std::vector<FdEntry> fds = modelFds(model);
   for (FdEntry& e : fds) {
     if (!liveFds) continue;
@@ -158,13 +158,34 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
   kj::ArrayPtr<capnp::word> firstSegment(reinterpret_cast<capnp::word*>(base + bodyOffset),
                                          (reserve - bodyOffset) / sizeof(capnp::word));
   MappedMessageBuilder message(firstSegment);
-  encodeModel(model, message.initRoot<state::Model>());
+  if (hooks && hooks->record) {
+    hooks->extents.clear();
+    hooks->cursor = [&message] { return message.getSegmentsForOutput()[0].size(); };
+  }
+  encodeModel(model, message.initRoot<state::Model>(), hooks);
+  if (hooks) hooks->cursor = nullptr;
   auto segments = message.getSegmentsForOutput();
-  if (segments.size() != 1 || segments[0].begin() != firstSegment.begin())  // outgrew the reservation
-    return writeSnapshotContainer(message, std::move(fds), format, serializeStartNs, bytes, error);
+  bool inPlace = segments.size() == 1 && segments[0].begin() == firstSegment.begin();
+  size_t words = inPlace ? segments[0].size() : 0;
+  const bool placing = hooks && !hooks->pending.empty();
+  if (inPlace && placing) {
+    // The classes copied as bytes go after everything the builder allocated, in the same segment.
+    const size_t placed = placeImages(*hooks, firstSegment.begin() + words, firstSegment.size() - words);
+    inPlace = placed != SIZE_MAX;
+    words += inPlace ? placed : 0;
+  }
+  if (!inPlace) {
+    // Outgrew the reservation: the copying path (what was recorded is not where it says).
+    if (hooks) hooks->extents.clear();
+    if (!placing) return writeSnapshotContainer(message, std::move(fds), format, serializeStartNs, bytes, error);
+    // The classes left for placement are missing from this message: encode again without.
+    capnp::MallocMessageBuilder again;
+    encodeModel(model, again.initRoot<state::Model>());
+    return writeSnapshotContainer(again, std::move(fds), format, serializeStartNs, bytes, error);
+  }
 
-  const uint32_t table[2] = {0, uint32_t(segments[0].size())};
-  SnapshotHeader h = containerHeader(format, serializeStartNs, fds.size(), sizeof table + segments[0].size() * sizeof(capnp::word));
+  const uint32_t table[2] = {0, uint32_t(words)};
+  SnapshotHeader h = containerHeader(format, serializeStartNs, fds.size(), sizeof table + words * sizeof(capnp::word));
   if (fdBytes) memcpy(base + sizeof h, fds.data(), fdBytes);
   memcpy(base + sizeof h + fdBytes, table, sizeof table);
   h.checksum = snapshotChecksum(base + sizeof h, fdBytes + h.bodyBytes);
@@ -412,6 +433,28 @@ capnp::ReaderOptions Snapshot::readerOptions() const {
   o.traversalLimitInWords = body_.size() * 2 + 1024;
   o.nestingLimit = 64;
   return o;
+}
+
+std::shared_ptr<const ClassImages> classImagesOf(int fd, const std::vector<EncodeHooks::Extent>& extents) {
+  if (extents.empty()) return nullptr;
+  struct Mapped {
+    Snapshot snapshot;
+    std::unique_ptr<capnp::FlatArrayMessageReader> reader;
+  };
+  auto mapped = std::make_shared<Mapped>();
+  std::string error;
+  if (!mapped->snapshot.open(fd, error, Snapshot::Trust::SealedHandoff)) return nullptr;
+  try {
+    mapped->reader = std::make_unique<capnp::FlatArrayMessageReader>(mapped->snapshot.body(),
+                                                                     mapped->snapshot.readerOptions());
+    if (mapped->reader->getSegment(1) != nullptr) return nullptr;  // recorded for one segment only
+    auto images = std::make_shared<ClassImages>();
+    collectImages(mapped->reader->getRoot<state::Model>(), mapped->reader->getSegment(0).begin(), extents, *images);
+    images->keep = mapped;
+    return images;
+  } catch (const kj::Exception&) {
+    return nullptr;
+  }
 }
 
 bool checkFdIdentities(const std::vector<FdEntry>& fds, std::string& error) {

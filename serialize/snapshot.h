@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "schema/model.h"
+#include "serialize/codec.h"
 
 namespace baton {
 
@@ -92,9 +93,16 @@ size_t snapshotReserveFor(const Model& model, size_t lastSnapshotBytes = 0);
 
 // `memory`, if given and large enough, receives the snapshot (and is used up); otherwise memory
 // is prepared here.
+// `hooks` (serialize/codec.h): record where untouched classes went (hooks->record), or copy the
+// classes hooks->images holds as bytes.
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
                   std::string& error, bool liveFds = true, FdIdentityLookup identity = nullptr,
-                  const void* identityCtx = nullptr, SnapshotMemory* memory = nullptr);
+                  const void* identityCtx = nullptr, SnapshotMemory* memory = nullptr,
+                  EncodeHooks* hooks = nullptr);
+// The images (serialize/codec.h) of the classes `extents` recorded while the snapshot in `fd` was
+// written; they keep it mapped. Null if there are none or it cannot be read.
+std::shared_ptr<const ClassImages> classImagesOf(int fd, const std::vector<EncodeHooks::Extent>& extents);
+
 // The identity of an open fd (false if it is not open).
 bool fdIdentity(int fd, FdIdentity& out);
 

@@ -178,9 +178,12 @@ void Supervisor::reexecHelperDone() {
     // serving. The snapshot handed over at the point of no return is written by the same code in
     // the same format a moment later, so the verdict holds for it.
     size_t bytes = 0;
-    int fd = serializeFor(r.format, sys::monotonicNs(), bytes, error);
+    EncodeHooks record;
+    record.record = true;
+    int fd = serializeFor(r.format, sys::monotonicNs(), bytes, error, nullptr, &record);
     if (fd < 0) return abortReexec("serialization failed: " + error);
     r.snapshotFd = fd;
+    r.images = classImagesOf(fd, record.extents);
     // Memory for the snapshot handed over, allocated now while batond serves: the window then
     // only writes into it. (Without it, writeSnapshot allocates its own.)
     std::string ignored;
@@ -195,13 +198,16 @@ void Supervisor::reexecHelperDone() {
   pointOfNoReturn();
 }
 
-int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory) {
+int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory,
+                             EncodeHooks* hooks) {
   auto lookup = [](const void* ctx, int fd) -> const FdIdentity* {
     auto& ids = *static_cast<const std::unordered_map<int, FdIdentity>*>(ctx);
     auto it = ids.find(fd);
     return it == ids.end() ? nullptr : &it->second;
   };
-  sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error, true, lookup, &fdIdentities_, memory));
+  // (A snapshot to be downgraded is rewritten by the migration: nothing to record or place.)
+  if (format != kSnapshotFormat) hooks = nullptr;
+  sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error, true, lookup, &fdIdentities_, memory, hooks));
   if (snapshot && format != kSnapshotFormat) {
     // An older target: walk the downgrade steps; one that would lose something is refused here,
     // before the point of no return.
@@ -230,7 +236,9 @@ void Supervisor::pointOfNoReturn() {
     conn->pending.push_back({r.requestId, PendingRequest::Kind::Reexec, "", ""});
   size_t bytes = 0;
   std::string error;
-  sys::Fd snapshot(serializeFor(r.format, t0, bytes, error, &r.memory));
+  EncodeHooks place;
+  place.images = r.images.get();
+  sys::Fd snapshot(serializeFor(r.format, t0, bytes, error, &r.memory, &place));
   if (!snapshot) {
     model_.reexec.count--;
     return reexecFailed(r.connId, r.requestId, "serialization failed: " + error);

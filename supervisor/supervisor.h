@@ -152,7 +152,8 @@ class Supervisor {
   void onHelperExit(pid_t pid, int status);
   void reexecHelperDone();
   void abortReexec(const std::string& why);
-  int serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory = nullptr);
+  int serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory = nullptr,
+                   EncodeHooks* hooks = nullptr);
   void pointOfNoReturn();
   void reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why);
   void answerReexec();
@@ -221,6 +222,9 @@ class Supervisor {
     bool passEpollFd = false;  // the target announced "accepts epoll-fd"
     int snapshotFd = -1;  // the pre-flight copy
     SnapshotMemory memory;  // for the snapshot handed over, prepared during the pre-flight
+    // Where the pre-flight snapshot holds each class still encoded since the last restore: the
+    // window copies those as bytes (ClassImages in serialize/codec.h).
+    std::shared_ptr<const ClassImages> images;
   };
   std::optional<ReexecInProgress> reexec_;
   std::string degraded_;       // non-empty: wait-only mode, and why

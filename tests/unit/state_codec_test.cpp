@@ -709,6 +709,111 @@ TEST(Snapshot, InPlaceAndOutgrownBodiesLoadAlike) {
   EXPECT_TRUE(fd) << error;
 }
 
+// A re-exec copies classes untouched since the restore as bytes: the pre-flight snapshot records
+// where each went, the snapshot of the window memcpys them from there and fixes their pointers.
+TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
+  struct Restored {
+    Snapshot snapshot;  // kept mapped: the restored model's classes are read from it
+    Model model;
+  };
+  auto restore = [](int fd) {
+    auto r = std::make_shared<Restored>();
+    std::string error;
+    EXPECT_TRUE(r->snapshot.open(fd, error)) << error;
+    auto keep = std::shared_ptr<const Snapshot>(r, &r->snapshot);
+    EXPECT_TRUE(loadSnapshotLazily(keep, r->model, error)) << error;
+    return r;
+  };
+  auto loadFully = [](int fd, Model& out) {
+    Snapshot s;
+    std::string error;
+    EXPECT_TRUE(s.open(fd, error) && s.checksumVerified() && loadSnapshot(s, out, error)) << error;
+  };
+  size_t placedTotal = 0;
+  for (uint64_t seed = 1; seed <= 25; ++seed) {
+    Gen g(seed);
+    Model in = g.model(3 + g.below(10));
+    size_t bytes = 0;
+    std::string error;
+    sys::Fd first(writeSnapshot(in, kSnapshotFormat, 1, bytes, error, false));
+    ASSERT_TRUE(first) << error;
+    auto restored = restore(first.get());
+    Model& m = restored->model;
+    if (m.classes.encodedCount() > 1) m.classes.find(m.classes.entries().begin()->first);  // one decoded again
+    const size_t encoded = m.classes.encodedCount();
+
+    // Generated models are large: reserve as a re-exec would for them (sparse until written).
+    SnapshotMemory forPreflight, forWindow;
+    ASSERT_TRUE(forPreflight.prepare(256u << 20, 0, error) && forWindow.prepare(256u << 20, 0, error)) << error;
+    EncodeHooks record;
+    record.record = true;
+    size_t preflightBytes = 0;
+    sys::Fd preflight(writeSnapshot(m, kSnapshotFormat, 2, preflightBytes, error, false, nullptr, nullptr, &forPreflight, &record));
+    ASSERT_TRUE(preflight) << error;
+    EXPECT_EQ(record.extents.size(), encoded) << "seed " << seed;
+    auto images = classImagesOf(preflight.get(), record.extents);
+    ASSERT_EQ(images != nullptr, encoded > 0);
+    if (images) EXPECT_EQ(images->byClass.size(), encoded) << "every recorded class is contiguous";
+
+    EncodeHooks place;
+    place.images = images.get();
+    size_t windowBytes = 0;
+    sys::Fd window(writeSnapshot(m, kSnapshotFormat, 3, windowBytes, error, false, nullptr, nullptr, &forWindow, &place));
+    ASSERT_TRUE(window) << error;
+    EXPECT_EQ(place.pending.size(), encoded);
+    placedTotal += place.pending.size();
+    EXPECT_EQ(windowBytes, preflightBytes) << "the same objects, only elsewhere";
+    Model a, b;
+    loadFully(preflight.get(), a);
+    loadFully(window.get(), b);
+    EXPECT_TRUE(a == in) << "seed " << seed;
+    EXPECT_TRUE(b == in) << "seed " << seed;
+    // And once more from the window's snapshot, as the next re-exec would.
+    auto again = restore(window.get());
+    EXPECT_TRUE(again->model == in) << "seed " << seed;
+  }
+  EXPECT_GE(placedTotal, 20u);
+
+  // Classes too big for the memory left after the rest of the body: encoded again, nothing lost.
+  Gen g(99);
+  Model big = g.model(2);
+  big.classes.begin()->second.instances.clear();
+  big.classes.begin()->second.instances.emplace("", g.instance("", {big.classes.begin()->second.def}));
+  big.classes.begin()->second.instances.begin()->second.killDeadlineNs = 0;
+  big.classes.begin()->second.instances.begin()->second.env.push_back("BIG=" + std::string(3 << 20, 'x'));
+  big.classes.begin()->second.deleted = false;
+  size_t bytes = 0;
+  std::string error;
+  sys::Fd first(writeSnapshot(big, kSnapshotFormat, 1, bytes, error, false));
+  ASSERT_TRUE(first) << error;
+  auto restored = restore(first.get());
+  ASSERT_TRUE(restored->model.classes.entries().begin()->second.encoded) << "the big class stays encoded";
+  SnapshotMemory forPreflight;
+  ASSERT_TRUE(forPreflight.prepare(256u << 20, 0, error)) << error;
+  EncodeHooks record;
+  record.record = true;
+  sys::Fd preflight(writeSnapshot(restored->model, kSnapshotFormat, 2, bytes, error, false, nullptr, nullptr, &forPreflight, &record));
+  ASSERT_TRUE(preflight) << error;
+  auto images = classImagesOf(preflight.get(), record.extents);
+  ASSERT_TRUE(images);
+  SnapshotMemory small;
+  ASSERT_TRUE(small.prepare(1 << 20, 1 << 16, error)) << error;
+  EncodeHooks place;
+  place.images = images.get();
+  sys::Fd window(writeSnapshot(restored->model, kSnapshotFormat, 3, bytes, error, false, nullptr, nullptr, &small, &place));
+  ASSERT_TRUE(window) << error;
+  EXPECT_FALSE(place.pending.empty());
+  const std::string content = readAll(window.get());
+  SnapshotHeader h;
+  memcpy(&h, content.data(), sizeof h);
+  uint32_t segmentsMinusOne;
+  memcpy(&segmentsMinusOne, content.data() + sizeof h + h.fdCount * sizeof(FdEntry), 4);
+  EXPECT_GT(segmentsMinusOne, 0u) << "not in place: encoded again by the copying path";
+  Model out;
+  loadFully(window.get(), out);
+  EXPECT_TRUE(out == big);
+}
+
 // Memory prepared ahead outlives forks (batond spawns jobs while the pre-flight runs): a child
 // must not inherit the writable mapping, or sealing the snapshot fails with EBUSY.
 TEST(Snapshot, PreparedMemorySurvivesAFork) {
