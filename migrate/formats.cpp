@@ -16,7 +16,7 @@ namespace baton {
 std::string stateFormatsText() {
   return std::string("baton ") + BATON_VERSION + "\nwrites " + std::to_string(kSnapshotFormat) +
          "\nreads " + std::to_string(kOldestReadableFormat) + "-" + std::to_string(kSnapshotFormat) +
-         "\naccepts epoll-fd\n";
+         "\naccepts epoll-fd\naccepts unchecksummed-handoff\n";
 }
 
 bool parseStateFormats(const std::string& text, StateFormats& out, std::string& error) {
@@ -30,6 +30,7 @@ bool parseStateFormats(const std::string& text, StateFormats& out, std::string& 
     else if (line.rfind("reads ", 0) == 0)
       haveReads = sscanf(line.c_str() + 6, "%u-%u", &out.readsMin, &out.readsMax) == 2;
     else if (line == "accepts epoll-fd") out.acceptsEpollFd = true;
+    else if (line == "accepts unchecksummed-handoff") out.acceptsUnchecksummedHandoff = true;
   }
   if (!haveWrites || !haveReads || out.readsMin > out.readsMax) {
     error = "the target did not describe its state formats (is it a baton binary?)";

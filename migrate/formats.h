@@ -26,6 +26,9 @@ struct StateFormats {
   // old image's epoll instance). 0.1.0 announces none; an option is only passed to a target that
   // announced it, since an unknown flag would fail inside the blind window.
   bool acceptsEpollFd = false;
+  // "accepts unchecksummed-handoff": it does not checksum a sealed handoff again (the seals make
+  // its bytes final), so the old image need not compute the checksum inside the window.
+  bool acceptsUnchecksummedHandoff = false;
 };
 bool parseStateFormats(const std::string& text, StateFormats& out, std::string& error);
 

@@ -119,7 +119,7 @@ class MappedMessageBuilder final : public capnp::MessageBuilder {
 
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
                   std::string& error, bool liveFds, FdIdentityLookup identity, const void* identityCtx,
-                  SnapshotMemory* memory, EncodeHooks* hooks) {
+                  SnapshotMemory* memory, EncodeHooks* hooks, bool checksum) {
   std::vector<FdEntry> fds = modelFds(model);
   for (FdEntry& e : fds) {
     if (!liveFds) continue;
@@ -188,7 +188,7 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
   SnapshotHeader h = containerHeader(format, serializeStartNs, fds.size(), sizeof table + words * sizeof(capnp::word));
   if (fdBytes) memcpy(base + sizeof h, fds.data(), fdBytes);
   memcpy(base + sizeof h + fdBytes, table, sizeof table);
-  h.checksum = snapshotChecksum(base + sizeof h, fdBytes + h.bodyBytes);
+  h.checksum = checksum ? snapshotChecksum(base + sizeof h, fdBytes + h.bodyBytes) : kNoChecksum;
   memcpy(base, &h, sizeof h);
   const size_t total = sizeof h + fdBytes + h.bodyBytes;
   const int fd = mem.takeFd();
@@ -413,7 +413,9 @@ bool Snapshot::validate(std::string& error, bool verifyChecksum) {
   }
   const char* table = base_ + sizeof(SnapshotHeader);
   if (verifyChecksum && snapshotChecksum(table, fdBytes + h.bodyBytes) != h.checksum) {
-    error = "snapshot checksum mismatch (corrupt snapshot)";
+    error = h.checksum == kNoChecksum
+                ? "snapshot has no checksum: it was written to be handed over in a sealed memfd, and this one is not sealed"
+                : "snapshot checksum mismatch (corrupt snapshot)";
     return false;
   }
   checksumVerified_ = verifyChecksum;
@@ -433,6 +435,16 @@ capnp::ReaderOptions Snapshot::readerOptions() const {
   o.traversalLimitInWords = body_.size() * 2 + 1024;
   o.nestingLimit = 64;
   return o;
+}
+
+void completeChecksum(std::string& bytes) {
+  SnapshotHeader h;
+  if (bytes.size() < sizeof h) return;
+  memcpy(&h, bytes.data(), sizeof h);
+  const uint64_t fdBytes = uint64_t(h.fdCount) * sizeof(FdEntry);
+  if (h.checksum != kNoChecksum || sizeof h + fdBytes + h.bodyBytes != bytes.size()) return;
+  h.checksum = snapshotChecksum(bytes.data() + sizeof h, fdBytes + h.bodyBytes);
+  memcpy(bytes.data(), &h, sizeof h);
 }
 
 std::shared_ptr<const ClassImages> classImagesOf(int fd, const std::vector<EncodeHooks::Extent>& extents) {

@@ -23,6 +23,10 @@ namespace baton {
 
 constexpr char kSnapshotMagic[8] = {'B', 'A', 'T', 'O', 'N', 'S', 'T', '1'};
 
+// A checksum of 0 in the header may mean "not computed" (a handoff, see writeSnapshot): a
+// reader that must verify computes it anyway and refuses unless it really is 0.
+constexpr uint64_t kNoChecksum = 0;
+
 struct SnapshotHeader {
   char magic[8];
   uint32_t headerBytes;        // sizeof(SnapshotHeader): lets a future header grow
@@ -95,10 +99,12 @@ size_t snapshotReserveFor(const Model& model, size_t lastSnapshotBytes = 0);
 // is prepared here.
 // `hooks` (serialize/codec.h): record where untouched classes went (hooks->record), or copy the
 // classes hooks->images holds as bytes.
+// `checksum` false: the header's checksum is left 0 (kNoChecksum), for a handoff to a target that
+// trusts a sealed memfd ("accepts unchecksummed-handoff"); nothing else can read it (see open()).
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
                   std::string& error, bool liveFds = true, FdIdentityLookup identity = nullptr,
                   const void* identityCtx = nullptr, SnapshotMemory* memory = nullptr,
-                  EncodeHooks* hooks = nullptr);
+                  EncodeHooks* hooks = nullptr, bool checksum = true);
 // The images (serialize/codec.h) of the classes `extents` recorded while the snapshot in `fd` was
 // written; they keep it mapped. Null if there are none or it cannot be read.
 std::shared_ptr<const ClassImages> classImagesOf(int fd, const std::vector<EncodeHooks::Extent>& extents);
@@ -109,6 +115,10 @@ bool fdIdentity(int fd, FdIdentity& out);
 // Write a container around an already built body message (migration steps use this).
 int writeSnapshotContainer(capnp::MessageBuilder& body, std::vector<FdEntry> fds, uint32_t format,
                            int64_t serializeStartNs, size_t& bytes, std::string& error);
+
+// Fill in the checksum of a snapshot held in memory whose header says kNoChecksum (e.g. a
+// handoff kept as a file after a failed restore), so that it verifies like any other.
+void completeChecksum(std::string& snapshotBytes);
 
 // The whole content of a snapshot fd (from offset 0).
 std::string readSnapshotFd(int fd);

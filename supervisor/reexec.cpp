@@ -174,6 +174,7 @@ void Supervisor::reexecHelperDone() {
     if (!parseStateFormats(r.output, theirs, error) || !negotiateFormat(theirs, r.format, error))
       return abortReexec("target " + r.target + ": " + error);
     r.passEpollFd = theirs.acceptsEpollFd;
+    r.omitChecksum = theirs.acceptsUnchecksummedHandoff;
     // 2. Pre-flight: the target checks a snapshot of the state as it is now, while batond keeps
     // serving. The snapshot handed over at the point of no return is written by the same code in
     // the same format a moment later, so the verdict holds for it.
@@ -199,15 +200,16 @@ void Supervisor::reexecHelperDone() {
 }
 
 int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory,
-                             EncodeHooks* hooks) {
+                             EncodeHooks* hooks, bool checksum) {
   auto lookup = [](const void* ctx, int fd) -> const FdIdentity* {
     auto& ids = *static_cast<const std::unordered_map<int, FdIdentity>*>(ctx);
     auto it = ids.find(fd);
     return it == ids.end() ? nullptr : &it->second;
   };
   // (A snapshot to be downgraded is rewritten by the migration: nothing to record or place.)
-  if (format != kSnapshotFormat) hooks = nullptr;
-  sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error, true, lookup, &fdIdentities_, memory, hooks));
+  if (format != kSnapshotFormat) hooks = nullptr, checksum = true;
+  sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error, true, lookup, &fdIdentities_, memory, hooks,
+                                 checksum));
   if (snapshot && format != kSnapshotFormat) {
     // An older target: walk the downgrade steps; one that would lose something is refused here,
     // before the point of no return.
@@ -238,7 +240,8 @@ void Supervisor::pointOfNoReturn() {
   std::string error;
   EncodeHooks place;
   place.images = r.images.get();
-  sys::Fd snapshot(serializeFor(r.format, t0, bytes, error, &r.memory, &place));
+  // Sealed right after: a target that trusts the seals does not need the checksum either.
+  sys::Fd snapshot(serializeFor(r.format, t0, bytes, error, &r.memory, &place, !r.omitChecksum));
   if (!snapshot) {
     model_.reexec.count--;
     return reexecFailed(r.connId, r.requestId, "serialization failed: " + error);
@@ -444,6 +447,9 @@ void Supervisor::restoreFailed(const RestoreArgs& args, const std::string& why, 
     if (fstat(args.snapshotFd, &st) == 0 && st.st_size > 0) {
       std::string bytes(size_t(st.st_size), '\0');
       if (pread(args.snapshotFd, bytes.data(), bytes.size(), 0) == st.st_size) {
+        // A handoff may come without a checksum (the seals stood for it): the file gets one now,
+        // so that baton-state reads it like any other snapshot from here on.
+        completeChecksum(bytes);
         sys::mkdirs(dir);
         std::string path = dir + "/baton.state.failed";
         int fd = open((path + ".tmp").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -153,7 +153,7 @@ class Supervisor {
   void reexecHelperDone();
   void abortReexec(const std::string& why);
   int serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory = nullptr,
-                   EncodeHooks* hooks = nullptr);
+                   EncodeHooks* hooks = nullptr, bool checksum = true);
   void pointOfNoReturn();
   void reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why);
   void answerReexec();
@@ -220,6 +220,7 @@ class Supervisor {
     int64_t phaseStartNs = 0, deadlineNs = 0, preflightStartNs = 0;
     uint32_t format = 0;
     bool passEpollFd = false;  // the target announced "accepts epoll-fd"
+    bool omitChecksum = false; // ... and "accepts unchecksummed-handoff"
     int snapshotFd = -1;  // the pre-flight copy
     SnapshotMemory memory;  // for the snapshot handed over, prepared during the pre-flight
     // Where the pre-flight snapshot holds each class still encoded since the last restore: the

@@ -814,6 +814,49 @@ TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
   EXPECT_TRUE(out == big);
 }
 
+// A handoff to a target that trusts the seals carries no checksum: only a sealed memfd is read
+// without one; anything else is refused with the reason, and a copy kept as a file gets one.
+TEST(Snapshot, UnchecksummedHandoffIsReadOnlySealed) {
+  Pipe status, log;
+  Model m = liveModel(status, log);
+  size_t bytes = 0;
+  std::string error;
+  sys::Fd fd(writeSnapshot(m, kSnapshotFormat, 1, bytes, error, true, nullptr, nullptr, nullptr, nullptr,
+                           /*checksum=*/false));
+  ASSERT_TRUE(fd) << error;
+  std::string content = readAll(fd.get());
+  SnapshotHeader h;
+  memcpy(&h, content.data(), sizeof h);
+  EXPECT_EQ(h.checksum, kNoChecksum);
+  {
+    Snapshot sealed;
+    Model out;
+    ASSERT_TRUE(sealed.open(fd.get(), error, Snapshot::Trust::SealedHandoff)) << error;
+    EXPECT_FALSE(sealed.checksumVerified());
+    ASSERT_TRUE(loadSnapshot(sealed, out, error)) << error;
+    EXPECT_TRUE(out == m);
+  }
+  Snapshot verified;
+  EXPECT_FALSE(verified.open(fd.get(), error, Snapshot::Trust::Verify));
+  EXPECT_NE(error.find("has no checksum"), std::string::npos) << error;
+  Snapshot copy;
+  EXPECT_FALSE(copy.openBytes(content, error));
+  EXPECT_NE(error.find("has no checksum"), std::string::npos) << error;
+  completeChecksum(content);
+  Snapshot kept;
+  Model out;
+  ASSERT_TRUE(kept.openBytes(content, error)) << error;
+  EXPECT_TRUE(kept.checksumVerified());
+  ASSERT_TRUE(loadSnapshot(kept, out, error)) << error;
+  EXPECT_TRUE(out == m);
+  // A real checksum is left alone; a corrupt byte is still found.
+  content[content.size() - 1] ^= 1;
+  completeChecksum(content);
+  Snapshot corrupt;
+  EXPECT_FALSE(corrupt.openBytes(content, error));
+  EXPECT_NE(error.find("checksum mismatch"), std::string::npos) << error;
+}
+
 // Memory prepared ahead outlives forks (batond spawns jobs while the pre-flight runs): a child
 // must not inherit the writable mapping, or sealing the snapshot fails with EBUSY.
 TEST(Snapshot, PreparedMemorySurvivesAFork) {
@@ -900,8 +943,10 @@ TEST(Formats, NegotiationPicksTheNewestCommonFormat) {
   // so it is never offered one.
   ASSERT_TRUE(parseStateFormats(stateFormatsText(), f, error)) << error;
   EXPECT_TRUE(f.acceptsEpollFd);
+  EXPECT_TRUE(f.acceptsUnchecksummedHandoff);
   ASSERT_TRUE(parseStateFormats("baton 0.1.0\nwrites 1\nreads 1-1\n", f, error)) << error;
   EXPECT_FALSE(f.acceptsEpollFd);
+  EXPECT_FALSE(f.acceptsUnchecksummedHandoff);
 }
 
 // The walk over the registry, with made-up formats 2 and 3 (no real format change exists yet):
