@@ -79,7 +79,7 @@ struct Fixture {
 // `memory`: prepared ahead, as a re-exec does while its pre-flight runs; else allocated here.
 int encode(const Model& m, size_t& bytes, SnapshotMemory* memory = nullptr) {
   std::string error;
-  int fd = writeSnapshot(m, kSnapshotFormat, 0, bytes, error, true, nullptr, nullptr, memory);
+  int fd = writeSnapshot(m, kSnapshotFormat, 0, bytes, error, {.memory = memory});
   if (fd < 0) throw std::runtime_error(error);
   return fd;
 }

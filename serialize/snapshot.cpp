@@ -118,8 +118,12 @@ class MappedMessageBuilder final : public capnp::MessageBuilder {
 }  // namespace
 
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
-                  std::string& error, bool liveFds, FdIdentityLookup identity, const void* identityCtx,
-                  SnapshotMemory* memory, EncodeHooks* hooks, bool checksum) {
+                  std::string& error, const SnapshotWrite& how) {
+  const bool liveFds = how.liveFds;
+  const FdIdentityLookup identity = how.identity;
+  const void* const identityCtx = how.identityCtx;
+  SnapshotMemory* memory = how.memory;
+  EncodeHooks* const hooks = how.hooks;
   std::vector<FdEntry> fds = modelFds(model);
   for (FdEntry& e : fds) {
     if (!liveFds) continue;
@@ -141,6 +145,8 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
     e.ino = st.st_ino;
     e.type = st.st_mode & S_IFMT;
   }
+
+  if (how.fdTable) *how.fdTable = fds;
 
   // The body is built in place in the memfd that is handed over: its first segment is a
   // zero-filled shared mapping of the file, so there is no arena to clear and nothing to copy.
@@ -188,7 +194,7 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
   SnapshotHeader h = containerHeader(format, serializeStartNs, fds.size(), sizeof table + words * sizeof(capnp::word));
   if (fdBytes) memcpy(base + sizeof h, fds.data(), fdBytes);
   memcpy(base + sizeof h + fdBytes, table, sizeof table);
-  h.checksum = checksum ? snapshotChecksum(base + sizeof h, fdBytes + h.bodyBytes) : kNoChecksum;
+  h.checksum = how.checksum ? snapshotChecksum(base + sizeof h, fdBytes + h.bodyBytes) : kNoChecksum;
   memcpy(base, &h, sizeof h);
   const size_t total = sizeof h + fdBytes + h.bodyBytes;
   const int fd = mem.takeFd();

@@ -95,16 +95,23 @@ class SnapshotMemory {
 // Address space to reserve for a model's snapshot when nothing better is known.
 size_t snapshotReserveFor(const Model& model, size_t lastSnapshotBytes = 0);
 
-// `memory`, if given and large enough, receives the snapshot (and is used up); otherwise memory
-// is prepared here.
-// `hooks` (serialize/codec.h): record where untouched classes went (hooks->record), or copy the
-// classes hooks->images holds as bytes.
-// `checksum` false: the header's checksum is left 0 (kNoChecksum), for a handoff to a target that
-// trusts a sealed memfd ("accepts unchecksummed-handoff"); nothing else can read it (see open()).
+struct SnapshotWrite {
+  bool liveFds = true;
+  FdIdentityLookup identity = nullptr;
+  const void* identityCtx = nullptr;
+  // If given and large enough, receives the snapshot (and is used up); otherwise memory is
+  // prepared here.
+  SnapshotMemory* memory = nullptr;
+  // serialize/codec.h: record where untouched classes went (hooks->record), or copy the classes
+  // hooks->images holds as bytes.
+  EncodeHooks* hooks = nullptr;
+  // false: the header's checksum is left 0 (kNoChecksum), for a handoff to a target that trusts a
+  // sealed memfd ("accepts unchecksummed-handoff"); nothing else reads it (see Snapshot::open).
+  bool checksum = true;
+  std::vector<FdEntry>* fdTable = nullptr;  // out: the fd table written
+};
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
-                  std::string& error, bool liveFds = true, FdIdentityLookup identity = nullptr,
-                  const void* identityCtx = nullptr, SnapshotMemory* memory = nullptr,
-                  EncodeHooks* hooks = nullptr, bool checksum = true);
+                  std::string& error, const SnapshotWrite& how = {});
 // The images (serialize/codec.h) of the classes `extents` recorded while the snapshot in `fd` was
 // written; they keep it mapped. Null if there are none or it cannot be read.
 std::shared_ptr<const ClassImages> classImagesOf(int fd, const std::vector<EncodeHooks::Extent>& extents);

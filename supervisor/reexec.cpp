@@ -200,7 +200,7 @@ void Supervisor::reexecHelperDone() {
 }
 
 int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory,
-                             EncodeHooks* hooks, bool checksum) {
+                             EncodeHooks* hooks, bool checksum, std::vector<FdEntry>* fdTable) {
   auto lookup = [](const void* ctx, int fd) -> const FdIdentity* {
     auto& ids = *static_cast<const std::unordered_map<int, FdIdentity>*>(ctx);
     auto it = ids.find(fd);
@@ -208,8 +208,9 @@ int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::st
   };
   // (A snapshot to be downgraded is rewritten by the migration: nothing to record or place.)
   if (format != kSnapshotFormat) hooks = nullptr, checksum = true;
-  sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error, true, lookup, &fdIdentities_, memory, hooks,
-                                 checksum));
+  sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error,
+                                 {.identity = lookup, .identityCtx = &fdIdentities_, .memory = memory,
+                                  .hooks = hooks, .checksum = checksum, .fdTable = fdTable}));
   if (snapshot && format != kSnapshotFormat) {
     // An older target: walk the downgrade steps; one that would lose something is refused here,
     // before the point of no return.
@@ -241,7 +242,8 @@ void Supervisor::pointOfNoReturn() {
   EncodeHooks place;
   place.images = r.images.get();
   // Sealed right after: a target that trusts the seals does not need the checksum either.
-  sys::Fd snapshot(serializeFor(r.format, t0, bytes, error, &r.memory, &place, !r.omitChecksum));
+  std::vector<FdEntry> fds;  // the handoff table, as written
+  sys::Fd snapshot(serializeFor(r.format, t0, bytes, error, &r.memory, &place, !r.omitChecksum, &fds));
   if (!snapshot) {
     model_.reexec.count--;
     return reexecFailed(r.connId, r.requestId, "serialization failed: " + error);
@@ -251,7 +253,6 @@ void Supervisor::pointOfNoReturn() {
   // 4. Point of no return: only the fds of the handoff table (plus the snapshot and the pinned
   // binary) lose close-on-exec; every signal stays blocked so nothing is handled in between
   // (pending signals and zombies survive execve).
-  std::vector<FdEntry> fds = modelFds(model_);
   std::vector<int> handed;
   for (const FdEntry& e : fds) handed.push_back(e.fd);
   handed.push_back(snapshot.get());

@@ -153,7 +153,7 @@ class Supervisor {
   void reexecHelperDone();
   void abortReexec(const std::string& why);
   int serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory = nullptr,
-                   EncodeHooks* hooks = nullptr, bool checksum = true);
+                   EncodeHooks* hooks = nullptr, bool checksum = true, std::vector<FdEntry>* fdTable = nullptr);
   void pointOfNoReturn();
   void reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why);
   void answerReexec();

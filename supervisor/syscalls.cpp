@@ -31,10 +31,9 @@ uint64_t procStartTime(pid_t pid) {
 }
 
 bool setCloexec(int fd, bool on) {
-  int flags = fcntl(fd, F_GETFD);
-  if (flags < 0) return false;
-  flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
-  return fcntl(fd, F_SETFD, flags) == 0;
+  // FD_CLOEXEC is the only fd flag Linux has: one call, no read-modify-write (a re-exec clears it
+  // on every handed fd inside its window).
+  return fcntl(fd, F_SETFD, on ? FD_CLOEXEC : 0) == 0;
 }
 
 bool setNonblock(int fd) {

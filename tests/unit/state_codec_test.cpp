@@ -674,7 +674,7 @@ TEST(Snapshot, InPlaceAndOutgrownBodiesLoadAlike) {
     if (reserve) {
       EXPECT_TRUE(memory.prepare(reserve, reserve / 2, error)) << error;
     }
-    sys::Fd fd(writeSnapshot(in, kSnapshotFormat, 5, bytes, error, true, nullptr, nullptr, &memory));
+    sys::Fd fd(writeSnapshot(in, kSnapshotFormat, 5, bytes, error, {.memory = &memory}));
     EXPECT_FALSE(memory.ready()) << "the prepared memory was not used";
     EXPECT_TRUE(fd) << error;
     if (!fd) return false;
@@ -705,7 +705,7 @@ TEST(Snapshot, InPlaceAndOutgrownBodiesLoadAlike) {
   std::string error;
   ASSERT_TRUE(tiny.prepare(4096, 0, error)) << error;
   size_t bytes = 0;
-  sys::Fd fd(writeSnapshot(m, kSnapshotFormat, 5, bytes, error, true, nullptr, nullptr, &tiny));
+  sys::Fd fd(writeSnapshot(m, kSnapshotFormat, 5, bytes, error, {.memory = &tiny}));
   EXPECT_TRUE(fd) << error;
 }
 
@@ -735,7 +735,7 @@ TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
     Model in = g.model(3 + g.below(10));
     size_t bytes = 0;
     std::string error;
-    sys::Fd first(writeSnapshot(in, kSnapshotFormat, 1, bytes, error, false));
+    sys::Fd first(writeSnapshot(in, kSnapshotFormat, 1, bytes, error, {.liveFds = false}));
     ASSERT_TRUE(first) << error;
     auto restored = restore(first.get());
     Model& m = restored->model;
@@ -748,7 +748,7 @@ TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
     EncodeHooks record;
     record.record = true;
     size_t preflightBytes = 0;
-    sys::Fd preflight(writeSnapshot(m, kSnapshotFormat, 2, preflightBytes, error, false, nullptr, nullptr, &forPreflight, &record));
+    sys::Fd preflight(writeSnapshot(m, kSnapshotFormat, 2, preflightBytes, error, {.liveFds = false, .memory = &forPreflight, .hooks = &record}));
     ASSERT_TRUE(preflight) << error;
     EXPECT_EQ(record.extents.size(), encoded) << "seed " << seed;
     auto images = classImagesOf(preflight.get(), record.extents);
@@ -758,7 +758,7 @@ TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
     EncodeHooks place;
     place.images = images.get();
     size_t windowBytes = 0;
-    sys::Fd window(writeSnapshot(m, kSnapshotFormat, 3, windowBytes, error, false, nullptr, nullptr, &forWindow, &place));
+    sys::Fd window(writeSnapshot(m, kSnapshotFormat, 3, windowBytes, error, {.liveFds = false, .memory = &forWindow, .hooks = &place}));
     ASSERT_TRUE(window) << error;
     EXPECT_EQ(place.pending.size(), encoded);
     placedTotal += place.pending.size();
@@ -784,7 +784,7 @@ TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
   big.classes.begin()->second.deleted = false;
   size_t bytes = 0;
   std::string error;
-  sys::Fd first(writeSnapshot(big, kSnapshotFormat, 1, bytes, error, false));
+  sys::Fd first(writeSnapshot(big, kSnapshotFormat, 1, bytes, error, {.liveFds = false}));
   ASSERT_TRUE(first) << error;
   auto restored = restore(first.get());
   ASSERT_TRUE(restored->model.classes.entries().begin()->second.encoded) << "the big class stays encoded";
@@ -792,7 +792,7 @@ TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
   ASSERT_TRUE(forPreflight.prepare(256u << 20, 0, error)) << error;
   EncodeHooks record;
   record.record = true;
-  sys::Fd preflight(writeSnapshot(restored->model, kSnapshotFormat, 2, bytes, error, false, nullptr, nullptr, &forPreflight, &record));
+  sys::Fd preflight(writeSnapshot(restored->model, kSnapshotFormat, 2, bytes, error, {.liveFds = false, .memory = &forPreflight, .hooks = &record}));
   ASSERT_TRUE(preflight) << error;
   auto images = classImagesOf(preflight.get(), record.extents);
   ASSERT_TRUE(images);
@@ -800,7 +800,7 @@ TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
   ASSERT_TRUE(small.prepare(1 << 20, 1 << 16, error)) << error;
   EncodeHooks place;
   place.images = images.get();
-  sys::Fd window(writeSnapshot(restored->model, kSnapshotFormat, 3, bytes, error, false, nullptr, nullptr, &small, &place));
+  sys::Fd window(writeSnapshot(restored->model, kSnapshotFormat, 3, bytes, error, {.liveFds = false, .memory = &small, .hooks = &place}));
   ASSERT_TRUE(window) << error;
   EXPECT_FALSE(place.pending.empty());
   const std::string content = readAll(window.get());
@@ -821,8 +821,7 @@ TEST(Snapshot, UnchecksummedHandoffIsReadOnlySealed) {
   Model m = liveModel(status, log);
   size_t bytes = 0;
   std::string error;
-  sys::Fd fd(writeSnapshot(m, kSnapshotFormat, 1, bytes, error, true, nullptr, nullptr, nullptr, nullptr,
-                           /*checksum=*/false));
+  sys::Fd fd(writeSnapshot(m, kSnapshotFormat, 1, bytes, error, {.checksum = false}));
   ASSERT_TRUE(fd) << error;
   std::string content = readAll(fd.get());
   SnapshotHeader h;
@@ -879,7 +878,7 @@ TEST(Snapshot, PreparedMemorySurvivesAFork) {
   EXPECT_EQ(read(ready[0], &c, 1), 0);
   close(ready[0]);
   size_t bytes = 0;
-  sys::Fd fd(writeSnapshot(m, kSnapshotFormat, 1, bytes, error, true, nullptr, nullptr, &memory));
+  sys::Fd fd(writeSnapshot(m, kSnapshotFormat, 1, bytes, error, {.memory = &memory}));
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
   ASSERT_TRUE(fd) << error;
