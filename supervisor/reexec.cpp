@@ -321,20 +321,6 @@ void Supervisor::restore(const RestoreArgs& args) {
   model_ = std::move(restored);
   model_.daemonUid = getuid();
   options_.config = model_.config;
-  // Invariant 6: a pid is only the job's process if it is the same process.
-  std::vector<std::tuple<std::string, std::string, ProcessType>> lost;
-  model_.classes.forEachSlot([&](const std::string& job, const std::string& name, ProcessType t,
-                             const ProcessSlot& slot, TraceState trace) {
-    // An exit already seen (earlyExit) was reaped before the exec: its pid is free now.
-    if (slot.pid <= 0 || slot.startTime == 0 || slot.earlyExit) return;
-    // A process batond forked itself stays its child until batond reaps it (execve changes no
-    // parentage), so its pid cannot have been recycled: nothing to read. The main process of
-    // an `expect` job may be a descendant followed by ptrace: it may have been adopted, died,
-    // and its pid been taken by another orphan batond adopted since: check its start time.
-    // (traceState tells without touching the definition, which may not be decoded yet.)
-    const bool followed = t == ProcessType::Main && trace != TraceState::None;
-    if (followed && sys::procStartTime(slot.pid) != slot.startTime) lost.emplace_back(job, name, t);
-  });
   const int64_t restoreNs = sys::monotonicNs() - tRestore;
 
   const int64_t tRearm = sys::monotonicNs();
@@ -348,7 +334,20 @@ void Supervisor::restore(const RestoreArgs& args) {
   if (!openBaseResources(adopt ? args.epollFd : -1))
     restoreFailed(args, "cannot create the event loop", &snapshot.fds());
   registrationsAdopted_ = adopt;
-  rearm();
+  // Invariant 6: a pid is only the job's process if it is the same process.
+  std::vector<std::tuple<std::string, std::string, ProcessType>> lost;
+  rearm([&](const std::string& job, const std::string& name, ProcessType t, const ProcessSlot& slot,
+            TraceState trace) {
+    // An exit already seen (earlyExit) was reaped before the exec: its pid is free now.
+    if (slot.pid <= 0 || slot.startTime == 0 || slot.earlyExit) return;
+    // A process batond forked itself stays its child until batond reaps it (execve changes no
+    // parentage), so its pid cannot have been recycled: nothing to read. The main process of
+    // an `expect` job may be a descendant followed by ptrace: it may have been adopted, died,
+    // and its pid been taken by another orphan batond adopted since: check its start time.
+    // (traceState tells without touching the definition, which may not be decoded yet.)
+    const bool followed = t == ProcessType::Main && trace != TraceState::None;
+    if (followed && sys::procStartTime(slot.pid) != slot.startTime) lost.emplace_back(job, name, t);
+  });
   registrationsAdopted_ = false;
   if (adopt && getenv("BATON_CHECK_HANDOFF")) checkAdoptedRegistrations();
   for (auto& [job, name, type] : lost) {

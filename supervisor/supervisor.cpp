@@ -202,7 +202,7 @@ bool Supervisor::start(bool emitStartup) {
 
 // Build every watch from the model. After a restore this is the only thing that turns values
 // back into live resources.
-void Supervisor::rearm() {
+void Supervisor::rearm(const SlotVisit& alsoVisit) {
   watches_.clear();  // fdIdentities_ stays: after a restore it holds the verified handoff table
   pids_.clear();
   watches_.reserve(fdIdentities_.size() + 2);
@@ -216,7 +216,8 @@ void Supervisor::rearm() {
   for (LogPipe& lp : model_.logPipes) watch(lp.fd, EPOLLIN, {Watch::Kind::LogPipe});
   // From every class as it is, decoded or still encoded after a restore (nothing is decoded).
   model_.classes.forEachSlot([&](const std::string& jobName, const std::string& instName, ProcessType t,
-                                 const ProcessSlot& slot, TraceState) {
+                                 const ProcessSlot& slot, TraceState trace) {
+    if (alsoVisit) alsoVisit(jobName, instName, t, slot, trace);
     // An exit already reaped (earlyExit) frees its pid: it is not the job's any more.
     if (slot.pid > 0 && !slot.earlyExit) pids_[slot.pid] = {jobName, instName, t};
     if (slot.statusFd >= 0) watch(slot.statusFd, EPOLLIN, {Watch::Kind::StatusPipe, jobName, instName, t});
