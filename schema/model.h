@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace baton {
@@ -259,6 +260,11 @@ class ClassSource {
                                          const ProcessSlot& slot, TraceState trace)>;
   virtual void forEachSlot(uint32_t index, const SlotVisitor& visit) const = 0;
   virtual size_t instanceCount(uint32_t index) const = 0;
+  // True if `pred` holds for the event name pattern of some match node of the class's `start on`
+  // or of an instance's `stop on`: only an event such a pattern matches can change the class.
+  virtual bool anyEventName(uint32_t index, const std::function<bool(std::string_view pattern)>& pred) const = 0;
+  // True if an instance waits on event `eventId` (Instance::blocker).
+  virtual bool waitsOnEvent(uint32_t index, uint64_t eventId) const = 0;
 };
 
 struct JobClass {

@@ -570,6 +570,26 @@ class MessageClasses final : public ClassSource {
 
   size_t instanceCount(uint32_t index) const override { return classes.at(index).getInstances().size(); }
 
+  bool anyEventName(uint32_t index, const std::function<bool(std::string_view)>& pred) const override {
+    auto names = [&](state::EventExpr::Reader e) {
+      for (auto n : e.getNodes())
+        if (n.getType() == state::EventNode::Type::MATCH && pred(std::string_view(n.getName().cStr(), n.getName().size())))
+          return true;
+      return false;
+    };
+    auto c = classes.at(index);
+    if (names(c.getStartOn())) return true;
+    for (auto i : c.getInstances())
+      if (names(i.getStopOn())) return true;
+    return false;
+  }
+
+  bool waitsOnEvent(uint32_t index, uint64_t eventId) const override {
+    for (auto i : classes.at(index).getInstances())
+      if (i.getBlocker() == eventId) return true;
+    return false;
+  }
+
   state::JobClass::Reader reader(uint32_t index) const { return classes.at(index); }
 
   std::vector<state::JobClass::Reader> classes;

@@ -542,6 +542,7 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
       d.setSubreaper(!pid1_);
       d.setJobs(uint32_t(model_.classes.size()));
       d.setInstances(uint32_t(model_.classes.instanceCount()));  // decodes nothing
+      d.setEncodedJobs(uint32_t(model_.classes.encodedCount()));
       d.setPendingEvents(uint32_t(model_.events.size()));
       d.setConnections(uint32_t(model_.connections.size()));
       d.setConfDir(model_.config.confDir);

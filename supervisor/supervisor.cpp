@@ -1129,8 +1129,19 @@ void Supervisor::pollEvents() {
 void Supervisor::handleEvent(uint64_t id) {
   Event ev = *findEvent(id);  // copy: the job engine may emit (and reallocate) meanwhile
   log(Priority::Info, "handling event " + ev.name);
+  // A class still encoded since a restore is decoded only if one of its expressions has a match
+  // node whose name pattern this event's name matches: an event none mentions changes nothing in
+  // it (a match node needs the name to match first, and nothing else changes without one).
+  auto concerned = [&](const JobClass& cls) {
+    if (!cls.encoded) return true;
+    if (!cls.encoded->anyEventName(cls.encodedIndex, [&](std::string_view p) { return globMatch(p, ev.name); }))
+      return false;
+    ClassMap::ensureDecoded(cls);
+    return true;
+  };
   // Stop first, then start (as Upstart does), so `stop on X` + `start on X` restarts.
-  for (auto& [jobName, cls] : model_.classes) {
+  for (auto& [jobName, cls] : model_.classes.entries()) {
+    if (!concerned(cls)) continue;
     for (auto& [instName, inst] : cls.instances) {
       if (inst.goal == Goal::Stop || inst.stopOn.empty()) continue;
       if (!eventExprHandle(inst.stopOn, ev, inst.env) || !eventExprSatisfied(inst.stopOn)) continue;
@@ -1152,9 +1163,10 @@ void Supervisor::handleEvent(uint64_t id) {
       changeGoal(cls, inst, Goal::Stop);
     }
   }
-  for (auto& [jobName, cls] : model_.classes) {
+  for (auto& [jobName, cls] : model_.classes.entries()) {
     // A shutdown stops everything: events (e.g. `stopped X`) must not start jobs meanwhile.
     if (shuttingDown_) break;
+    if (!concerned(cls)) continue;
     if (cls.deleted || cls.startOn.empty()) continue;
     if (!eventExprHandle(cls.startOn, ev, cls.def->env) || !eventExprSatisfied(cls.startOn)) continue;
     std::vector<uint64_t> matched = eventExprMatchedEvents(cls.startOn);
@@ -1223,8 +1235,11 @@ void Supervisor::finishEvent(uint64_t id) {
   model_.events.erase(model_.events.begin() + (e - model_.events.data()));
   log(Priority::Debug, "event " + ev.name + " finished" + (ev.failed ? " (failed)" : ""));
   for (const RequestRef& r : ev.waiters) answerPending(r.connId, r.requestId, ev.failed);
-  // Jobs that waited on this event (their own starting/stopping) go on.
-  for (auto& [jobName, cls] : model_.classes) {
+  // Jobs that waited on this event (their own starting/stopping) go on. (A class still encoded
+  // since a restore is decoded only if one of its instances does.)
+  for (auto& [jobName, cls] : model_.classes.entries()) {
+    if (cls.encoded && !cls.encoded->waitsOnEvent(cls.encodedIndex, id)) continue;
+    ClassMap::ensureDecoded(cls);
     for (auto& [instName, inst] : cls.instances) {
       if (inst.blocker != id) continue;
       inst.blocker = 0;

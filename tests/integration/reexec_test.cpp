@@ -1089,5 +1089,61 @@ TEST_F(IntegrationReexec, IntoACopyAndBack) {
   EXPECT_TRUE(contains(s.out, "pid 1: yes")) << s.describe();
 }
 
+// ---------------------------------------------------------------------------------------------
+// A restore leaves job classes encoded in the snapshot: a request, an event that concerns one or
+// a child's exit decodes only that class; an event no expression mentions decodes none; the next
+// re-exec copies the untouched ones across as bytes and they keep working.
+
+TEST_F(IntegrationReexec, JobsStayEncodedUntilTouched) {
+  for (const char* name : {"a1", "a2", "a3"}) b().writeJob(name, "exec sleep 1000\n");
+  b().writeJob("waiter", "start on ping\nexec sleep 1000\n");
+  b().writeJob("other", "start on pong\nexec sleep 1000\n");
+  BATON_START();
+  for (const char* name : {"a1", "a2", "a3"}) {
+    CmdResult r = b().ctl({"start", name});
+    ASSERT_EQ(r.exitCode, 0) << r.describe();
+  }
+  const pid_t a1 = b().mainPid("a1"), a3 = b().mainPid("a3");
+  auto encoded = [&] {
+    CmdResult s = b().ctl({"status", "--daemon"});
+    const std::string key = "jobs still encoded since the restore: ";
+    for (const auto& line : splitLines(s.out))
+      if (line.rfind(key, 0) == 0) return std::stoi(line.substr(key.size()));
+    return 0;
+  };
+  EXPECT_EQ(encoded(), 0) << "nothing was restored yet";
+  ASSERT_TRUE(reexecOk(b()));
+  ASSERT_TRUE(reexecOk(b()));  // the second copies the classes the first left encoded as bytes
+  EXPECT_EQ(encoded(), 5);
+  CmdResult r = b().ctl({"emit", "unrelated"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(encoded(), 5) << "an event no job mentions decoded a job";
+  r = b().ctl({"emit", "ping"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitStatus("waiter", "waiter start/running")) << b().status("waiter");
+  EXPECT_EQ(encoded(), 4) << "only the job that `ping` starts is decoded";
+  EXPECT_EQ(b().statusLine("a1"), "a1 start/running, process " + std::to_string(a1));
+  EXPECT_EQ(encoded(), 3);
+  // A child's exit decodes its job: a3's main process is killed, reaped and its job stops.
+  const pid_t host = b().hostPid(a3);
+  ASSERT_GT(host, 0);
+  ASSERT_EQ(kill(host, SIGKILL), 0);
+  EXPECT_TRUE(b().waitStatus("a3", "a3 stop/waiting")) << b().status("a3");
+  EXPECT_EQ(encoded(), 2);
+  r = b().ctl({"stop", "a2"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(b().statusLine("a2"), "a2 stop/waiting")) << b().status("a2");
+  EXPECT_EQ(b().statusLine("other"), "other stop/waiting");
+  // Decoded or copied, everything crosses the next re-exec as it is.
+  ASSERT_TRUE(reexecOk(b()));
+  EXPECT_EQ(encoded(), 5);
+  EXPECT_EQ(b().statusLine("a1"), "a1 start/running, process " + std::to_string(a1));
+  EXPECT_TRUE(contains(b().statusLine("waiter"), "waiter start/running")) << b().status("waiter");
+  EXPECT_EQ(b().statusLine("a3"), "a3 stop/waiting");
+  r = b().ctl({"emit", "pong"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitStatus("other", "other start/running")) << b().status("other");
+}
+
 }  // namespace
 }  // namespace baton::itest

@@ -456,10 +456,28 @@ TEST(StateCodec, LazyClassesDecodeOnFirstAccessAndCopyAcrossUnchanged) {
     EXPECT_EQ(slots(restored), want) << "seed " << seed;
     EXPECT_EQ(restored.classes.instanceCount(), in.classes.instanceCount());
     EXPECT_EQ(restored.classes.encodedCount(), encoded);
-    // Every class the loop's scans look at was decoded at once.
+    // Every class the loop's scans look at was decoded at once; what the event handling asks an
+    // encoded class (does an expression name a pattern? does an instance wait on an event?) is
+    // what the decoded class says.
     for (auto& [name, cls] : restored.classes.entries()) {
       if (!cls.encoded) continue;
       const JobClass& orig = in.classes.at(name);
+      std::vector<std::string> patterns;
+      auto collect = [&](const EventExpr& e) {
+        for (const EventNode& n : e.nodes)
+          if (n.type == EventNode::Type::Match) patterns.push_back(n.name);
+      };
+      collect(orig.startOn);
+      for (auto& [iname, inst] : orig.instances) collect(inst.stopOn);
+      std::vector<std::string> seen;
+      cls.encoded->anyEventName(cls.encodedIndex, [&](std::string_view p) {
+        seen.emplace_back(p);
+        return false;
+      });
+      EXPECT_EQ(seen, patterns) << name;
+      for (auto& [iname, inst] : orig.instances)
+        if (inst.blocker) EXPECT_TRUE(cls.encoded->waitsOnEvent(cls.encodedIndex, inst.blocker)) << name;
+      EXPECT_FALSE(cls.encoded->waitsOnEvent(cls.encodedIndex, ~uint64_t(0))) << name;
       EXPECT_FALSE(orig.deleted) << name;
       for (auto& [iname, inst] : orig.instances) {
         EXPECT_EQ(inst.killDeadlineNs, 0) << name;
