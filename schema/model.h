@@ -343,9 +343,9 @@ class ClassMap {
   Map& entries() { return map_; }
   const Map& entries() const { return map_; }
   // Every used process slot of every class, decoded or not.
-  void forEachSlot(const std::function<void(const std::string& job, const std::string& instance,
-                                            ProcessType type, const ProcessSlot& slot, TraceState trace)>&
-                       visit) const;
+  using SlotVisitor = std::function<void(const std::string& job, const std::string& instance, ProcessType type,
+                                         const ProcessSlot& slot, TraceState trace)>;
+  void forEachSlot(const SlotVisitor& visit) const;
   size_t instanceCount() const;  // of all classes, decoded or not
   size_t encodedCount() const;   // classes not decoded yet
 

@@ -664,8 +664,7 @@ bool ClassMap::operator==(const ClassMap& o) const {
   return true;
 }
 
-void ClassMap::forEachSlot(const std::function<void(const std::string&, const std::string&, ProcessType,
-                                                    const ProcessSlot&, TraceState)>& visit) const {
+void ClassMap::forEachSlot(const SlotVisitor& visit) const {
   for (auto& [job, cls] : map_) {
     if (cls.encoded) {
       cls.encoded->forEachSlot(cls.encodedIndex, [&](const std::string& inst, ProcessType t, const ProcessSlot& s,
@@ -674,7 +673,7 @@ void ClassMap::forEachSlot(const std::function<void(const std::string&, const st
     }
     for (auto& [name, inst] : cls.instances)
       for (int t = 0; t < kProcessTypes; ++t)
-        if (!(inst.procs[t] == ProcessSlot{})) visit(job, name, ProcessType(t), inst.procs[t], inst.traceState);
+        if (!idleSlot(inst.procs[t])) visit(job, name, ProcessType(t), inst.procs[t], inst.traceState);
   }
 }
 

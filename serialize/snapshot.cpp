@@ -119,16 +119,13 @@ class MappedMessageBuilder final : public capnp::MessageBuilder {
 
 int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
                   std::string& error, const SnapshotWrite& how) {
-  const bool liveFds = how.liveFds;
-  const FdIdentityLookup identity = how.identity;
-  const void* const identityCtx = how.identityCtx;
-  SnapshotMemory* memory = how.memory;
+  SnapshotMemory* memory = how.memory;  // replaced below if too small
   EncodeHooks* const hooks = how.hooks;
   std::vector<FdEntry> fds = modelFds(model);
   for (FdEntry& e : fds) {
-    if (!liveFds) continue;
-    if (identity) {
-      if (const FdIdentity* known = identity(identityCtx, e.fd)) {
+    if (!how.liveFds) continue;
+    if (how.identity) {
+      if (const FdIdentity* known = how.identity(how.identityCtx, e.fd)) {
         e.dev = known->dev;
         e.ino = known->ino;
         e.type = known->type;

@@ -202,7 +202,7 @@ bool Supervisor::start(bool emitStartup) {
 
 // Build every watch from the model. After a restore this is the only thing that turns values
 // back into live resources.
-void Supervisor::rearm(const SlotVisit& alsoVisit) {
+void Supervisor::rearm(const ClassMap::SlotVisitor& alsoVisit) {
   watches_.clear();  // fdIdentities_ stays: after a restore it holds the verified handoff table
   pids_.clear();
   watches_.reserve(fdIdentities_.size() + 2);

@@ -96,9 +96,7 @@ class Supervisor {
   // ---- loop and resources ----
   // Watches and the pid table from the model. `alsoVisit` sees every used process slot of the
   // same pass (a restore checks followed pids there instead of walking all slots twice).
-  using SlotVisit = std::function<void(const std::string& job, const std::string& instance, ProcessType type,
-                                       const ProcessSlot& slot, TraceState trace)>;
-  void rearm(const SlotVisit& alsoVisit = nullptr);
+  void rearm(const ClassMap::SlotVisitor& alsoVisit = nullptr);
   void watch(int fd, uint32_t events, Watch w);
   void unwatch(int fd);
   void modifyWatch(int fd, uint32_t events);

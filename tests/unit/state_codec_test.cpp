@@ -661,6 +661,15 @@ TEST(Snapshot, FdTableMustNameOpenFilesOfTheRightIdentity) {
   EXPECT_NE(error.find("is named twice"), std::string::npos) << error;
 }
 
+// How many segments the body of a snapshot's bytes has (from its stream framing).
+uint32_t segmentCount(const std::string& bytes) {
+  SnapshotHeader h;
+  memcpy(&h, bytes.data(), sizeof h);
+  uint32_t countMinusOne;
+  memcpy(&countMinusOne, bytes.data() + sizeof h + h.fdCount * sizeof(FdEntry), 4);
+  return countMinusOne + 1;
+}
+
 TEST(Snapshot, WritingAClosedFdIsAnError) {
   Pipe status, log;
   Model m = liveModel(status, log);
@@ -676,13 +685,6 @@ TEST(Snapshot, WritingAClosedFdIsAnError) {
 TEST(Snapshot, InPlaceAndOutgrownBodiesLoadAlike) {
   Pipe status, log;
   Model m = liveModel(status, log);
-  auto segmentCount = [](const std::string& bytes) {
-    SnapshotHeader h;
-    memcpy(&h, bytes.data(), sizeof h);
-    uint32_t countMinusOne;
-    memcpy(&countMinusOne, bytes.data() + sizeof h + h.fdCount * sizeof(FdEntry), 4);
-    return countMinusOne + 1;
-  };
   // `reserve`: 0 lets writeSnapshot size the memory itself; otherwise it is prepared ahead, as a
   // re-exec does during its pre-flight.
   auto writeAndLoad = [&](const Model& in, size_t reserve, uint32_t& segments) {
@@ -821,12 +823,7 @@ TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
   sys::Fd window(writeSnapshot(restored->model, kSnapshotFormat, 3, bytes, error, {.liveFds = false, .memory = &small, .hooks = &place}));
   ASSERT_TRUE(window) << error;
   EXPECT_FALSE(place.pending.empty());
-  const std::string content = readAll(window.get());
-  SnapshotHeader h;
-  memcpy(&h, content.data(), sizeof h);
-  uint32_t segmentsMinusOne;
-  memcpy(&segmentsMinusOne, content.data() + sizeof h + h.fdCount * sizeof(FdEntry), 4);
-  EXPECT_GT(segmentsMinusOne, 0u) << "not in place: encoded again by the copying path";
+  EXPECT_GT(segmentCount(readAll(window.get())), 1u) << "not in place: encoded again by the copying path";
   Model out;
   loadFully(window.get(), out);
   EXPECT_TRUE(out == big);
