@@ -136,6 +136,16 @@ long Daemon::rssKb() {
   return -1;
 }
 
+std::string Daemon::rssParts() {
+  std::ifstream in("/proc/" + std::to_string(hostPid()) + "/status");
+  std::string line, anon = "?", file = "?", shmem = "?";
+  auto value = [&](const char* key, std::string& out) {
+    if (line.rfind(key, 0) == 0) out = std::to_string(std::stol(line.substr(strlen(key))));
+  };
+  while (std::getline(in, line)) value("RssAnon:", anon), value("RssFile:", file), value("RssShmem:", shmem);
+  return "anon " + anon + ", file " + file + ", shmem " + shmem + " kB";
+}
+
 int Daemon::fdCount() {
   int n = 0;
   DIR* d = opendir(("/proc/" + std::to_string(hostPid()) + "/fd").c_str());

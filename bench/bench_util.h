@@ -48,6 +48,7 @@ class Daemon {
   const std::string& dir() const { return dir_; }
   pid_t hostPid();        // batond, seen from the host
   long rssKb();           // VmRSS of batond
+  std::string rssParts(); // VmRSS split as the kernel counts it: "anon A, file F, shmem S kB"
   int fdCount();          // open fds of batond
 
  private:

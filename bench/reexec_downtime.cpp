@@ -1,7 +1,7 @@
 // Re-exec downtime harness (issue 4, items 2, 3 and 5).
 //
 //   reexec_downtime --batond PATH [--jobs N] [--inflight K] [--reexecs R] [--probe status|reap]
-//                   [--touch] [--json FILE]
+//                   [--touch] [--idle-encode-ms MS] [--json FILE]
 //
 // Starts batond as PID 1 of a fresh PID namespace with N running jobs (`exec sleep`, console log)
 // and K spawns held in flight (test hook), then re-execs it R times and reports median, p90 and
@@ -12,10 +12,12 @@
 //
 // A restored batond leaves job classes encoded until something touches them, and copies the
 // untouched ones into the next snapshot as bytes; so back-to-back re-execs of a quiet system are
-// the cheap case. The first re-exec (from the state as the jobs were started: everything
-// decoded) is reported on its own, and `--touch` emits an event that every job's `start on`
-// names (with an argument none matches) before each re-exec: every class is decoded again and
-// the window encodes all of them, the expensive case.
+// the cheap case. batond's idle encoding (--idle-encode-ms, 1000 here; batond's default is 10 s)
+// holds the jobs at rest encoded the same way a moment after activity: the harness waits for it
+// (RSS "at rest") before the first re-exec, which is still reported on its own. `--touch` sends
+// a `list` request (which reports, so decodes, every job) before each re-exec: the window then
+// encodes all of them, the expensive case.
+// `--idle-encode-ms 0` shows the first re-exec from a state where everything is decoded.
 //
 // Probes, each with and without re-execs in the same run:
 //   status: a client sends status requests back to back; the longest gap between two answers.
@@ -48,6 +50,7 @@ struct Args {
   std::string probe;
   bool touch = false;
   std::string json;
+  int idleEncodeMs = 1000;
 };
 
 // Count instances by state from a `list` answer.
@@ -163,9 +166,10 @@ int main(int argc, char** argv) {
     else if (k == "--probe") a.probe = next();
     else if (k == "--json") a.json = next();
     else if (k == "--touch") a.touch = true;
+    else if (k == "--idle-encode-ms") a.idleEncodeMs = std::stoi(next());
     else {
       std::cerr << "usage: reexec_downtime --batond PATH [--jobs N] [--inflight K] [--reexecs R] "
-                   "[--probe status|reap] [--touch] [--json FILE]\n";
+                   "[--probe status|reap] [--touch] [--idle-encode-ms MS] [--json FILE]\n";
       return 2;
     }
   }
@@ -194,7 +198,7 @@ int main(int argc, char** argv) {
       probe << "start on startup\nrespawn\nrespawn limit unlimited\nexec /bin/sh -c 'sleep 0.005'\n";
     else
       probe << "exec true\n";
-  });
+  }, {"--idle-encode-ms", std::to_string(a.idleEncodeMs)});
   if (!d.ready()) {
     std::cerr << "reexec_downtime: batond did not start (see " << d.dir() << "/stderr)\n";
     return 1;
@@ -224,6 +228,24 @@ int main(int argc, char** argv) {
     usleep(100000);
   }
   const long rss = d.rssKb();
+  const std::string rssParts = d.rssParts();
+  // At rest: once the idle encoding has held every job that sits still (the held spawns do not),
+  // which is what a batond with this many jobs looks like most of its life.
+  long rssRest = -1;
+  std::string rssRestParts = "idle encoding off";
+  if (a.idleEncodeMs > 0) {
+    const int64_t until = nowNs() + int64_t(60) * 1000000000;
+    uint32_t held = 0;
+    while (nowNs() < until) {
+      auto resp = c.call([](wire::Request::Builder r) { r.setDaemonStatus(); });
+      held = resp.isDaemon() ? resp.getDaemon().getEncodedJobs() : 0;
+      if (held >= uint32_t(a.jobs)) break;
+      usleep(100000);
+    }
+    if (held < uint32_t(a.jobs)) std::cerr << "reexec_downtime: only " << held << " jobs held encoded after 60 s\n";
+    rssRest = d.rssKb();
+    rssRestParts = d.rssParts();
+  }
   const int fds = d.fdCount();
   size_t snapshotBytes = 0;
   {
@@ -253,13 +275,10 @@ int main(int argc, char** argv) {
   std::thread probe = a.probe.empty() ? std::thread() : startProbe(busyGap, busyCount);
   for (int i = 0; i < a.reexecs; ++i) {
     if (a.touch) {
-      auto resp = c.call([](wire::Request::Builder r) {
-        auto e = r.initEmit();
-        e.setName("bench-batch");
-        e.initEnv(1).set(0, "B=none");
-      });
-      if (resp.getCode() != wire::ResultCode::OK) {
-        std::cerr << "reexec_downtime: the touching event failed: " << resp.getMessage().cStr() << "\n";
+      // `list` reports every job: each is decoded, and the window encodes all of them again.
+      auto resp = c.call([](wire::Request::Builder r) { r.setList(); });
+      if (resp.getJobs().size() < unsigned(a.jobs)) {
+        std::cerr << "reexec_downtime: the touching list answered " << resp.getJobs().size() << " jobs\n";
         return 1;
       }
     }
@@ -279,6 +298,7 @@ int main(int argc, char** argv) {
   // After the re-execs: what a restored batond holds (it keeps the snapshot mapped while job
   // definitions are read from it).
   const long rssAfter = d.rssKb();
+  const std::string rssAfterParts = d.rssParts();
 
   // The exec floor, in the same run, with as many inherited fds as batond hands over.
   std::vector<double> floorBatond, floorTrue;
@@ -297,7 +317,7 @@ int main(int argc, char** argv) {
   std::ostringstream json;
   json << "{\"jobs\":" << a.jobs << ",\"inflight\":" << a.inflight << ",\"reexecs\":" << a.reexecs
        << ",\"touch\":" << (a.touch ? "true" : "false") << ",\"first_us\":" << fmtUs(samples.empty() ? 0 : samples.front().downtime)
-       << ",\"fds\":" << fds << ",\"rss_kb\":" << rss << ",\"rss_after_kb\":" << rssAfter << ",\"snapshot_bytes\":" << snapshotBytes;
+       << ",\"fds\":" << fds << ",\"rss_kb\":" << rss << ",\"rss_rest_kb\":" << rssRest << ",\"rss_after_kb\":" << rssAfter << ",\"snapshot_bytes\":" << snapshotBytes;
   printf("batond %s: %d jobs running, %d spawns in flight, %d re-execs, %d fds handed over\n", a.batond.c_str(),
          a.jobs, a.inflight, a.reexecs, fds);
   printf("  %s\n", a.touch ? "an event touched every job before each re-exec (all decoded, all encoded in the window)"
@@ -314,8 +334,10 @@ int main(int argc, char** argv) {
   printStats("bin_true", ft, json);
   printf("  downtime / exec floor (medians): %.2fx    downtime / /bin/true: %.2fx\n", down.median / fb.median,
          down.median / ft.median);
-  printf("  batond RSS %ld kB (after the re-execs %ld kB), snapshot %zu bytes (%.0f bytes/job)\n", rss, rssAfter, snapshotBytes,
-         double(snapshotBytes) / std::max(1, a.jobs + a.inflight));
+  printf("  batond RSS %ld kB as started, %ld kB at rest, %ld kB after the re-execs; snapshot %zu bytes (%.0f bytes/job)\n",
+         rss, rssRest, rssAfter, snapshotBytes, double(snapshotBytes) / std::max(1, a.jobs + a.inflight));
+  printf("    as started: %s; at rest: %s; after the re-execs: %s\n", rssParts.c_str(), rssRestParts.c_str(),
+         rssAfterParts.c_str());
   json << ",\"ratio_floor\":" << down.median / fb.median << ",\"ratio_true\":" << down.median / ft.median;
   if (!a.probe.empty()) {
     const char* what = a.probe == "status" ? "longest gap between status answers" : "longest exit->reap delay";

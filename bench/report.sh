@@ -19,7 +19,7 @@ allDown = [r for r in rows if "downtime" in r and "probe" not in r]
 down = [r for r in allDown if not r.get("touch")]  # the plot: back-to-back re-execs
 out += ["## Re-exec downtime", "",
         "Between re-execs: *quiet* = nothing happens (jobs stay encoded since the restore and are copied",
-        "as bytes); *touched* = an event that every job's `start on` names (so every job is decoded and",
+        "as bytes); *touched* = a `list` request before each re-exec (it reports, so decodes, every job, and",
         "encoded again in the window). *first* = the first re-exec, from the state as the jobs were started.", "",
         "| jobs | in flight | between | first | downtime median | p90 | max | exec floor (same batond) | /bin/true | downtime / floor | downtime / true | serialize | exec | load | restore | rearm | preflight (not downtime) | RSS | RSS after the re-execs | snapshot |",
         "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

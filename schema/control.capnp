@@ -143,7 +143,7 @@ struct DaemonStatus {
   lastReexec @12 :ReexecOutcome;      # ok=false and empty message: none yet
   degraded @13 :Text;                 # non-empty: wait-only mode and why
   binary @14 :Text;
-  encodedJobs @15 :UInt32;            # jobs not decoded since the last restore (still in its snapshot)
+  encodedJobs @15 :UInt32;            # jobs held encoded: untouched since a restore or an idle encoding
 }
 
 struct Response {

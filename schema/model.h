@@ -17,8 +17,10 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <memory_resource>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace baton {
@@ -260,9 +262,12 @@ class ClassSource {
                                          const ProcessSlot& slot, TraceState trace)>;
   virtual void forEachSlot(uint32_t index, const SlotVisitor& visit) const = 0;
   virtual size_t instanceCount(uint32_t index) const = 0;
-  // True if `pred` holds for the event name pattern of some match node of the class's `start on`
-  // or of an instance's `stop on`: only an event such a pattern matches can change the class.
-  virtual bool anyEventName(uint32_t index, const std::function<bool(std::string_view pattern)>& pred) const = 0;
+  virtual size_t classCount() const = 0;  // classes it holds, encoded or decoded since
+  // True if some match node of the class's `start on` or of an instance's `stop on` passes both
+  // tests: `name` on its event name pattern, then (only if that holds) `node` on the node (name
+  // and args; no match state). Only an event such a node matches can change the class.
+  virtual bool anyMatchNode(uint32_t index, const std::function<bool(std::string_view pattern)>& name,
+                            const std::function<bool(const EventNode& node)>& node) const = 0;
   // True if an instance waits on event `eventId` (Instance::blocker).
   virtual bool waitsOnEvent(uint32_t index, uint64_t eventId) const = 0;
 };
@@ -287,9 +292,30 @@ struct JobClass {
 // copies them across as they are). Code that must not decode (the codec, the tables built in the
 // window, the loop's per-iteration scans) uses entries() and handles `encoded` itself.
 class ClassMap {
-  using Map = std::map<std::string, JobClass>;
-
  public:
+  // The map's nodes come from a pool of its own: they live as long as their jobs, and from the
+  // heap they would sit between the allocations of decoded classes and keep those pages from
+  // going back to the kernel when the classes are held encoded again (and the scans over all
+  // classes read fewer cache lines).
+  using Map = std::pmr::map<std::string, JobClass>;
+
+  ClassMap() : store_(std::make_unique<Store>()) {}
+  ClassMap(const ClassMap& o) : ClassMap() {
+    for (auto& [name, cls] : o.map_()) map_().emplace_hint(map_().end(), name, cls);
+  }
+  ClassMap(ClassMap&& o) : store_(std::exchange(o.store_, std::make_unique<Store>())) {}
+  ClassMap& operator=(const ClassMap& o) {
+    if (this != &o) {
+      ClassMap copy(o);
+      store_.swap(copy.store_);
+    }
+    return *this;
+  }
+  ClassMap& operator=(ClassMap&& o) {
+    store_.swap(o.store_);
+    return *this;
+  }
+
   template <class It, class Ref, class Ptr>
   class Iter {
    public:
@@ -317,31 +343,31 @@ class ClassMap {
   using iterator = Iter<Map::iterator, Map::value_type&, Map::value_type*>;
   using const_iterator = Iter<Map::const_iterator, const Map::value_type&, const Map::value_type*>;
 
-  iterator begin() { return iterator(map_.begin()); }
-  iterator end() { return iterator(map_.end()); }
-  const_iterator begin() const { return const_iterator(map_.begin()); }
-  const_iterator end() const { return const_iterator(map_.end()); }
-  iterator find(const std::string& k) { return iterator(map_.find(k)); }
-  const_iterator find(const std::string& k) const { return const_iterator(map_.find(k)); }
-  size_t size() const { return map_.size(); }
-  bool empty() const { return map_.empty(); }
-  size_t count(const std::string& k) const { return map_.count(k); }
-  JobClass& at(const std::string& k) { return *decoded(&map_.at(k)); }
-  const JobClass& at(const std::string& k) const { return *decoded(&map_.at(k)); }
-  JobClass& operator[](const std::string& k) { return *decoded(&map_[k]); }
+  iterator begin() { return iterator(map_().begin()); }
+  iterator end() { return iterator(map_().end()); }
+  const_iterator begin() const { return const_iterator(map_().begin()); }
+  const_iterator end() const { return const_iterator(map_().end()); }
+  iterator find(const std::string& k) { return iterator(map_().find(k)); }
+  const_iterator find(const std::string& k) const { return const_iterator(map_().find(k)); }
+  size_t size() const { return map_().size(); }
+  bool empty() const { return map_().empty(); }
+  size_t count(const std::string& k) const { return map_().count(k); }
+  JobClass& at(const std::string& k) { return *decoded(&map_().at(k)); }
+  const JobClass& at(const std::string& k) const { return *decoded(&map_().at(k)); }
+  JobClass& operator[](const std::string& k) { return *decoded(&map_()[k]); }
   template <class... A>
   std::pair<iterator, bool> emplace(A&&... a) {
-    auto r = map_.emplace(std::forward<A>(a)...);
+    auto r = map_().emplace(std::forward<A>(a)...);
     return {iterator(r.first), r.second};
   }
-  iterator erase(iterator it) { return iterator(map_.erase(it.base())); }
-  size_t erase(const std::string& k) { return map_.erase(k); }
-  void clear() { map_.clear(); }
+  iterator erase(iterator it) { return iterator(map_().erase(it.base())); }
+  size_t erase(const std::string& k) { return map_().erase(k); }
+  void clear() { map_().clear(); }
   bool operator==(const ClassMap& o) const;  // decodes both
 
   // Without decoding anything.
-  Map& entries() { return map_; }
-  const Map& entries() const { return map_; }
+  Map& entries() { return map_(); }
+  const Map& entries() const { return map_(); }
   // Every used process slot of every class, decoded or not.
   using SlotVisitor = std::function<void(const std::string& job, const std::string& instance, ProcessType type,
                                          const ProcessSlot& slot, TraceState trace)>;
@@ -357,7 +383,13 @@ class ClassMap {
     ensureDecoded(*cls);
     return cls;
   }
-  Map map_;
+  struct Store {
+    std::pmr::unsynchronized_pool_resource pool;
+    Map map{&pool};
+  };
+  Map& map_() { return store_->map; }
+  const Map& map_() const { return store_->map; }
+  std::unique_ptr<Store> store_;
 };
 
 inline bool sameDef(const DefRef& a, const DefRef& b) {
@@ -440,6 +472,9 @@ struct Config {
   std::string cgroupRoot = "/sys/fs/cgroup";
   std::string logPriority = "message";
   bool testHooks = false;             // honour test-only job variables (BATON_TEST_HOLD)
+  // Idle encoding: this long after activity, every decoded job class at rest is encoded again
+  // and held like a restore holds them (ClassMap), which frees about 2/3 of its memory. 0 = never.
+  uint32_t idleEncodeMs = 10000;
   bool operator==(const Config&) const = default;
 };
 

@@ -210,6 +210,9 @@ struct Config {
   cgroupRoot @4 :Text;
   logPriority @5 :Text;
   testHooks @6 :Bool;
+  # How long after activity batond encodes the job classes at rest again (0 = never). The default
+  # is what a snapshot written before this field existed reads.
+  idleEncodeMs @7 :UInt32 = 10000;
 }
 
 # The re-exec in progress (written by the old binary, completed by the new one) or the last one.

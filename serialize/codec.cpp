@@ -1,5 +1,6 @@
 #include "serialize/codec.h"
 
+#include <capnp/message.h>
 #include <kj/exception.h>
 
 #include <cstring>
@@ -40,7 +41,7 @@ BATON_CODEC_COVERS(LogPipe, 3);
 BATON_CODEC_COVERS(PendingRequest, 4);
 BATON_CODEC_COVERS(Connection, 8);
 BATON_CODEC_COVERS(HelperChild, 3);
-BATON_CODEC_COVERS(Config, 7);
+BATON_CODEC_COVERS(Config, 8);
 BATON_CODEC_COVERS(Reexec, 18);
 BATON_CODEC_COVERS(Model, 16);
 
@@ -569,18 +570,26 @@ class MessageClasses final : public ClassSource {
   }
 
   size_t instanceCount(uint32_t index) const override { return classes.at(index).getInstances().size(); }
+  size_t classCount() const override { return classes.size(); }
 
-  bool anyEventName(uint32_t index, const std::function<bool(std::string_view)>& pred) const override {
-    auto names = [&](state::EventExpr::Reader e) {
-      for (auto n : e.getNodes())
-        if (n.getType() == state::EventNode::Type::MATCH && pred(std::string_view(n.getName().cStr(), n.getName().size())))
-          return true;
+  bool anyMatchNode(uint32_t index, const std::function<bool(std::string_view)>& name,
+                    const std::function<bool(const EventNode&)>& node) const override {
+    auto any = [&](state::EventExpr::Reader e) {
+      for (auto n : e.getNodes()) {
+        if (n.getType() != state::EventNode::Type::MATCH) continue;
+        std::string_view pattern(n.getName().cStr(), n.getName().size());
+        if (!name(pattern)) continue;
+        EventNode copy;
+        copy.name = pattern;
+        copy.args = textsIn(n.getArgs());
+        if (node(copy)) return true;
+      }
       return false;
     };
     auto c = classes.at(index);
-    if (names(c.getStartOn())) return true;
+    if (any(c.getStartOn())) return true;
     for (auto i : c.getInstances())
-      if (names(i.getStopOn())) return true;
+      if (any(i.getStopOn())) return true;
     return false;
   }
 
@@ -658,14 +667,14 @@ void ClassMap::ensureDecoded(const JobClass& c) {
 }
 
 bool ClassMap::operator==(const ClassMap& o) const {
-  if (map_.size() != o.map_.size()) return false;
+  if (map_().size() != o.map_().size()) return false;
   for (auto a = begin(), b = o.begin(); a != end(); ++a, ++b)
     if (a->first != b->first || !(a->second == b->second)) return false;
   return true;
 }
 
 void ClassMap::forEachSlot(const SlotVisitor& visit) const {
-  for (auto& [job, cls] : map_) {
+  for (auto& [job, cls] : map_()) {
     if (cls.encoded) {
       cls.encoded->forEachSlot(cls.encodedIndex, [&](const std::string& inst, ProcessType t, const ProcessSlot& s,
                                                      TraceState trace) { visit(job, inst, t, s, trace); });
@@ -679,15 +688,41 @@ void ClassMap::forEachSlot(const SlotVisitor& visit) const {
 
 size_t ClassMap::instanceCount() const {
   size_t n = 0;
-  for (auto& [job, cls] : map_) n += cls.encoded ? cls.encoded->instanceCount(cls.encodedIndex) : cls.instances.size();
+  for (auto& [job, cls] : map_()) n += cls.encoded ? cls.encoded->instanceCount(cls.encodedIndex) : cls.instances.size();
   return n;
 }
 
 size_t ClassMap::encodedCount() const {
   size_t n = 0;
-  for (auto& [job, cls] : map_) n += cls.encoded != nullptr;
+  for (auto& [job, cls] : map_()) n += cls.encoded != nullptr;
   return n;
 }
+
+namespace {
+// A decoded class. Definitions are shared: the class's own first, then older ones its instances
+// run. One never decoded since it was last read from a message is copied across encoded.
+void encodeClass(const std::string& name, const JobClass& cls, state::JobClass::Builder c) {
+  c.setName(txt(name));
+  std::vector<const DefRef*> defs{&cls.def};
+  std::map<const void*, uint32_t> index{{cls.def.identity(), 0}};
+  for (auto& [iname, inst] : cls.instances)
+    if (index.emplace(inst.def.identity(), uint32_t(defs.size())).second) defs.push_back(&inst.def);
+  auto dl = c.initDefs(unsigned(defs.size()));
+  for (size_t i = 0; i < defs.size(); ++i) {
+    auto* encoded = dynamic_cast<const MessageDefs*>(defs[i]->source());
+    if (encoded && defs[i]->sourceIndex() < encoded->defs.size())
+      dl.setWithCaveats(unsigned(i), encoded->defs[defs[i]->sourceIndex()]);
+    else
+      encodeDef(**defs[i], dl[unsigned(i)]);
+  }
+  encodeExpr(cls.startOn, c.initStartOn());
+  c.setDeleted(cls.deleted);
+  auto il = c.initInstances(unsigned(cls.instances.size()));
+  unsigned ii = 0;
+  for (auto& [iname, inst] : cls.instances) encodeInstance(inst, index[inst.def.identity()], il[ii++]);
+}
+
+}  // namespace
 
 void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
   if (hooks) hooks->pending.clear();
@@ -699,6 +734,7 @@ void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
   cfg.setCgroupRoot(m.config.cgroupRoot);
   cfg.setLogPriority(m.config.logPriority);
   cfg.setTestHooks(m.config.testHooks);
+  cfg.setIdleEncodeMs(m.config.idleEncodeMs);
 
   auto classes = b.initClasses(unsigned(m.classes.size()));
   unsigned ci = 0;
@@ -724,27 +760,7 @@ void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
       continue;
     }
     ClassMap::ensureDecoded(cls);  // another source (none today) would decode
-    auto c = classes[ci++];
-    c.setName(txt(name));
-    // Definitions are shared: the class's own first, then older ones instances run. One that was
-    // never decoded since a restore is copied across encoded, as it came.
-    std::vector<const DefRef*> defs{&cls.def};
-    std::map<const void*, uint32_t> index{{cls.def.identity(), 0}};
-    for (auto& [iname, inst] : cls.instances)
-      if (index.emplace(inst.def.identity(), uint32_t(defs.size())).second) defs.push_back(&inst.def);
-    auto dl = c.initDefs(unsigned(defs.size()));
-    for (size_t i = 0; i < defs.size(); ++i) {
-      auto* encoded = dynamic_cast<const MessageDefs*>(defs[i]->source());
-      if (encoded && defs[i]->sourceIndex() < encoded->defs.size())
-        dl.setWithCaveats(unsigned(i), encoded->defs[defs[i]->sourceIndex()]);
-      else
-        encodeDef(**defs[i], dl[unsigned(i)]);
-    }
-    encodeExpr(cls.startOn, c.initStartOn());
-    c.setDeleted(cls.deleted);
-    auto il = c.initInstances(unsigned(cls.instances.size()));
-    unsigned ii = 0;
-    for (auto& [iname, inst] : cls.instances) encodeInstance(inst, index[inst.def.identity()], il[ii++]);
+    encodeClass(name, cls, classes[ci++]);
   }
 
   auto events = b.initEvents(unsigned(m.events.size()));
@@ -868,6 +884,47 @@ void collectImages(state::Model::Reader model, const capnp::word* segment,
   }
 }
 
+size_t holdEncoded(ClassMap& classes, const std::function<bool(const JobClass&)>& atRest) {
+  auto& map = classes.entries();
+  // A message most of whose classes were decoded since is mostly dead bytes: its remaining
+  // classes move to the new one, so that it can be freed once nothing decoded refers to it.
+  std::map<const ClassSource*, size_t> held;
+  for (auto& [name, cls] : map)
+    if (cls.encoded) ++held[cls.encoded.get()];
+  std::vector<ClassMap::Map::iterator> chosen;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const JobClass& cls = it->second;
+    if (cls.encoded ? held[cls.encoded.get()] * 2 < cls.encoded->classCount() : atRest(cls)) chosen.push_back(it);
+  }
+  if (chosen.empty()) return 0;
+
+  // About a kilobyte a class: one segment for most sets (more segments work as well).
+  auto message = std::make_shared<capnp::MallocMessageBuilder>(unsigned(std::min<size_t>(chosen.size() * 160 + 64, 1u << 28)));
+  auto list = message->initRoot<state::Model>().initClasses(unsigned(chosen.size()));
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    const auto& [name, cls] = *chosen[i];
+    if (auto* source = dynamic_cast<const MessageClasses*>(cls.encoded.get()))
+      list.setWithCaveats(unsigned(i), source->reader(cls.encodedIndex));
+    else
+      encodeClass(name, cls, list[unsigned(i)]);
+  }
+  // Written just now by encodeClass, so nothing to check (a restore checks what it reads).
+  auto source = std::make_shared<MessageClasses>(std::make_shared<MessageDefs>(message));
+  auto readers = message->getRoot<state::Model>().asReader().getClasses();
+  source->classes.reserve(readers.size());
+  for (auto c : readers) source->classes.push_back(c);
+  size_t count = 0;
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    if (decodeNow(readers[unsigned(i)])) continue;  // the loop's scans need it decoded
+    JobClass& cls = chosen[i]->second;
+    cls = JobClass{};
+    cls.encoded = source;
+    cls.encodedIndex = uint32_t(i);
+    ++count;
+  }
+  return count;
+}
+
 bool decodeModel(state::Model::Reader r, Model& m, std::string& error) {
   return decodeModelLazily(r, nullptr, m, error);
 }
@@ -897,6 +954,7 @@ bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner
   m.config.cgroupRoot = textIn(cfg.getCgroupRoot());
   m.config.logPriority = textIn(cfg.getLogPriority());
   m.config.testHooks = cfg.getTestHooks();
+  m.config.idleEncodeMs = cfg.getIdleEncodeMs();
 
   std::shared_ptr<MessageClasses> lazyClasses;
   if (lazyDefs) {

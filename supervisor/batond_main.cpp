@@ -4,6 +4,7 @@
 // As PID 1, batond never exits on its own.
 #include <signal.h>
 #include <sys/wait.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <errno.h>
@@ -33,6 +34,8 @@ const char* kUsage =
     "  --log-priority P    debug|info|message|warn|error|fatal (default message)\n"
     "  --debug, --verbose  shorthands for --log-priority debug / info\n"
     "  --test-hooks        honour test-only job variables (BATON_TEST_HOLD)\n"
+    "  --idle-encode-ms MS this long after activity, hold the jobs at rest encoded again\n"
+    "                      (about a third of the memory; default 10000, 0 = never)\n"
     "  --version           print the version and exit\n"
     "  --state-formats     print the snapshot formats this binary writes and reads, exit\n"
     "  --verify-state FD   pre-flight: check the snapshot on FD, print a verdict, exit 0 if it\n"
@@ -80,6 +83,10 @@ int main(int argc, char** argv) {
   // Benchmark floor: the cost of exec'ing this binary and reaching main, nothing else.
   if (argc == 2 && argv[1][0] == '-' && strcmp(argv[1], "--exec-floor") == 0) return 0;
   const int64_t mainStart = baton::sys::monotonicNs();
+  // A fixed mmap threshold: glibc otherwise raises it after each large free, up to 32 MB, and a
+  // long-running batond would then keep its large buffers (snapshots, idle-encoded job classes)
+  // in the heap, where a free rarely gives memory back.
+  mallopt(M_MMAP_THRESHOLD, 256 << 10);
   baton::Options opts;
   opts.mainStartNs = mainStart;
   baton::RestoreArgs restore;
@@ -111,6 +118,16 @@ int main(int argc, char** argv) {
     else if (a == "--debug") opts.config.logPriority = "debug";
     else if (a == "--verbose") opts.config.logPriority = "info";
     else if (a == "--test-hooks") opts.config.testHooks = true;
+    else if (a == "--idle-encode-ms") {
+      std::string v;
+      long long n = -1;
+      value(v);
+      if (!parseInt(v, n) || n < 0 || n > 86400000) {
+        std::cerr << "batond: --idle-encode-ms needs milliseconds from 0 to 86400000\n";
+        return 2;
+      }
+      opts.config.idleEncodeMs = uint32_t(n);
+    }
     else if (a == "--state-formats") {
       std::cout << baton::stateFormatsText();
       return 0;

@@ -187,7 +187,7 @@ std::string formatDaemonStatus(wire::DaemonStatus::Reader status, int64_t nowMon
   out += "jobs: " + std::to_string(status.getJobs()) + "\n";
   out += "instances: " + std::to_string(status.getInstances()) + "\n";
   if (status.getEncodedJobs() > 0)
-    out += "jobs still encoded since the restore: " + std::to_string(status.getEncodedJobs()) + "\n";
+    out += "jobs held encoded (untouched since a restore or an idle encoding): " + std::to_string(status.getEncodedJobs()) + "\n";
   out += "pending events: " + std::to_string(status.getPendingEvents()) + "\n";
   out += "connections: " + std::to_string(status.getConnections()) + "\n";
   if (status.getConfDir().size() > 0) out += "conf dir: " + text(status.getConfDir()) + "\n";

@@ -429,6 +429,12 @@ bool eventExprHandle(EventExpr& expr, const Event& event, const std::vector<std:
   return newly;
 }
 
+bool eventNodeMayMatch(const EventNode& n, const Event& event) {
+  for (const std::string& arg : n.args)
+    if (arg.find('$') != std::string::npos) return globMatch(n.name, event.name);
+  return matchNode(n, event, {});
+}
+
 bool eventExprSatisfied(const EventExpr& expr) {
   return !expr.nodes.empty() && expr.nodes.back().matched;
 }

@@ -36,6 +36,11 @@ std::string eventExprToString(const EventExpr& expr);
 // And/Or nodes are recomputed. Returns true if any Match node newly matched.
 bool eventExprHandle(EventExpr& expr, const Event& event, const std::vector<std::string>& jobEnv);
 
+// False only if the Match node `n` cannot match `event` whatever its job's environment is: an arg
+// that holds a `$` is taken to match (its expansion needs that environment). For deciding which
+// held-encoded classes an event concerns without decoding them.
+bool eventNodeMayMatch(const EventNode& n, const Event& event);
+
 // True if the root is currently satisfied.
 bool eventExprSatisfied(const EventExpr& expr);
 

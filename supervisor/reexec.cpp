@@ -202,7 +202,7 @@ void Supervisor::reexecHelperDone() {
 int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory,
                              EncodeHooks* hooks, bool checksum, std::vector<FdEntry>* fdTable) {
   auto lookup = [](const void* ctx, int fd) -> const FdIdentity* {
-    auto& ids = *static_cast<const std::unordered_map<int, FdIdentity>*>(ctx);
+    auto& ids = *static_cast<const decltype(fdIdentities_)*>(ctx);
     auto it = ids.find(fd);
     return it == ids.end() ? nullptr : &it->second;
   };

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -318,6 +319,9 @@ int Supervisor::run() {
       pollEvents();
       flushDeferredAnswers();
       sweepIdle();
+      if (n > 0 && !idleEncodeAtNs_ && model_.config.idleEncodeMs)
+        idleEncodeAtNs_ = sys::monotonicNs() + int64_t(model_.config.idleEncodeMs) * 1000000;
+      if (idleEncodeAtNs_ && idleEncodeAtNs_ <= sys::monotonicNs()) idleEncode();
     } catch (const std::exception& e) {
       log(Priority::Error, std::string("internal error: ") + e.what());
     }
@@ -341,9 +345,9 @@ void Supervisor::dispatch(int fd, uint32_t events) {
   }
 }
 
-// The per-iteration scans below skip classes still encoded since a restore: the restore decoded
-// every class with a kill timer or something to sweep (decodeNow in serialize/codec.cpp), and an
-// encoded class has not changed since.
+// The per-iteration scans below skip classes held encoded (since a restore or an idle encoding):
+// neither leaves a class with a kill timer or something to sweep encoded (decodeNow in
+// serialize/codec.cpp), and an encoded class has not changed since.
 int Supervisor::nextTimeoutMs() const {
   int64_t earliest = 0;
   for (auto& [n, cls] : model_.classes.entries())
@@ -352,6 +356,7 @@ int Supervisor::nextTimeoutMs() const {
         earliest = inst.killDeadlineNs;
   if (reexec_ && reexec_->deadlineNs && (!earliest || reexec_->deadlineNs < earliest))
     earliest = reexec_->deadlineNs;
+  if (idleEncodeAtNs_ && (!earliest || idleEncodeAtNs_ < earliest)) earliest = idleEncodeAtNs_;
   if (!earliest) return -1;
   int64_t delta = earliest - sys::monotonicNs();
   if (delta <= 0) return 0;
@@ -1084,6 +1089,24 @@ void Supervisor::sweepIdle() {
   }
 }
 
+void Supervisor::idleEncode() {
+  idleEncodeAtNs_ = 0;  // armed again by the next activity
+  if (reexec_) {
+    // The pre-flight recorded where the classes are: leave them there until the re-exec is over.
+    idleEncodeAtNs_ = sys::monotonicNs() + int64_t(model_.config.idleEncodeMs) * 1000000;
+    return;
+  }
+  if (shuttingDown_) return;
+  // Every class that can be held is: also one in the middle of a transition (a spawn in flight,
+  // an event it holds). Like after a restore, the event that moves it on decodes it; a pass runs
+  // at most once per idleEncodeMs, so a busy class costs one encode and one decode per pass.
+  const size_t held = holdEncoded(model_.classes, [](const JobClass&) { return true; });
+  if (held == 0) return;
+  // The decoded classes were many small allocations: give the pages they leave back.
+  malloc_trim(0);
+  log(Priority::Debug, "idle encoding: " + std::to_string(held) + " job classes held encoded");
+}
+
 // =============================================================================================
 // Events
 
@@ -1129,12 +1152,16 @@ void Supervisor::pollEvents() {
 void Supervisor::handleEvent(uint64_t id) {
   Event ev = *findEvent(id);  // copy: the job engine may emit (and reallocate) meanwhile
   log(Priority::Info, "handling event " + ev.name);
-  // A class still encoded since a restore is decoded only if one of its expressions has a match
-  // node whose name pattern this event's name matches: an event none mentions changes nothing in
-  // it (a match node needs the name to match first, and nothing else changes without one).
+  // A class held encoded (since a restore or an idle encoding) is decoded only if one of its
+  // match nodes may match this event (its name pattern and its arguments; see
+  // eventNodeMayMatch): an event that matches no node changes nothing in the class. So the
+  // `started X` of one job decodes the jobs that wait for X, not every job that waits for some
+  // `started`.
   auto concerned = [&](const JobClass& cls) {
     if (!cls.encoded) return true;
-    if (!cls.encoded->anyEventName(cls.encodedIndex, [&](std::string_view p) { return globMatch(p, ev.name); }))
+    if (!cls.encoded->anyMatchNode(
+            cls.encodedIndex, [&](std::string_view p) { return globMatch(p, ev.name); },
+            [&](const EventNode& n) { return eventNodeMayMatch(n, ev); }))
       return false;
     ClassMap::ensureDecoded(cls);
     return true;

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <map>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -130,6 +131,8 @@ class Supervisor {
   void clearSlot(ProcessSlot& slot);
   std::vector<std::string> eventEnvFor(const JobClass& cls, const Instance& inst, bool stopping) const;
   void sweepIdle();
+  // Idle encoding (Config::idleEncodeMs): hold the classes at rest encoded again.
+  void idleEncode();
   void flushDeferredAnswers();
   // The environment and instance name of a new run of `cls`, with `extra` (event or request
   // variables) on top of the job's own `env` stanzas; `events`: names for UPSTART_EVENTS.
@@ -199,11 +202,16 @@ class Supervisor {
   int signalFd_ = -1;
   // During the rearm() of a restore into an adopted epoll: the registrations already exist.
   bool registrationsAdopted_ = false;
-  std::unordered_map<int, Watch> watches_;
+  // The tables below live as long as their fds and processes, and get an entry with every spawn:
+  // from the heap, their small nodes would sit between the job classes' allocations and keep
+  // the pages of every class freed later (idle encoding) from going back. From a pool of their
+  // own, they stay together.
+  std::pmr::unsynchronized_pool_resource tablePool_;
+  std::pmr::unordered_map<int, Watch> watches_{&tablePool_};
   // Identity of every watched fd, taken when it was registered: what the handoff table records.
-  std::unordered_map<int, FdIdentity> fdIdentities_;
-  std::unordered_map<pid_t, ProcKey> pids_;
-  std::map<std::string, int> logFiles_;
+  std::pmr::unordered_map<int, FdIdentity> fdIdentities_{&tablePool_};
+  std::pmr::unordered_map<pid_t, ProcKey> pids_{&tablePool_};
+  std::pmr::map<std::string, int> logFiles_{&tablePool_};
   std::vector<std::string> configWarnings_;
   int binaryFd_ = -1;          // this binary, pinned at start (rollback target of a re-exec)
   uint64_t fdLimitHard_ = 0;   // batond's own RLIMIT_NOFILE hard limit (jobs keep it)
@@ -230,6 +238,9 @@ class Supervisor {
     std::shared_ptr<const ClassImages> images;
   };
   std::optional<ReexecInProgress> reexec_;
+  // When the next idle encoding runs (0 = not armed: nothing happened since the last one). Not
+  // state: a restore holds the classes encoded anyway.
+  int64_t idleEncodeAtNs_ = 0;
   std::string degraded_;       // non-empty: wait-only mode, and why
   // Requests whose job reached its goal during this loop iteration; answered at its end, when
   // the state has settled (always before a re-exec, so none is lost).

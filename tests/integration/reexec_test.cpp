@@ -1098,7 +1098,25 @@ TEST_F(IntegrationReexec, IntoACopyAndBack) {
 // a child's exit decodes only that class; an event no expression mentions decodes none; the next
 // re-exec copies the untouched ones across as bytes and they keep working.
 
-TEST_F(IntegrationReexec, JobsStayEncodedUntilTouched) {
+// What `status --daemon` says about job classes held encoded (0 when it does not say).
+int encodedJobs(Baton& b) {
+  CmdResult s = b.ctl({"status", "--daemon"});
+  const std::string key = "jobs held encoded (untouched since a restore or an idle encoding): ";
+  for (const auto& line : splitLines(s.out))
+    if (line.rfind(key, 0) == 0) return std::stoi(line.substr(key.size()));
+  return 0;
+}
+
+// Counting encoded classes only works if no idle encoding runs in between.
+class IntegrationLazyClasses : public BatonTest {
+  Options options() override {
+    Options o;
+    o.extraArgs = {"--idle-encode-ms", "0"};
+    return o;
+  }
+};
+
+TEST_F(IntegrationLazyClasses, JobsStayEncodedUntilTouched) {
   for (const char* name : {"a1", "a2", "a3"}) b().writeJob(name, "exec sleep 1000\n");
   b().writeJob("waiter", "start on ping\nexec sleep 1000\n");
   b().writeJob("other", "start on pong\nexec sleep 1000\n");
@@ -1108,13 +1126,7 @@ TEST_F(IntegrationReexec, JobsStayEncodedUntilTouched) {
     ASSERT_EQ(r.exitCode, 0) << r.describe();
   }
   const pid_t a1 = b().mainPid("a1"), a3 = b().mainPid("a3");
-  auto encoded = [&] {
-    CmdResult s = b().ctl({"status", "--daemon"});
-    const std::string key = "jobs still encoded since the restore: ";
-    for (const auto& line : splitLines(s.out))
-      if (line.rfind(key, 0) == 0) return std::stoi(line.substr(key.size()));
-    return 0;
-  };
+  auto encoded = [&] { return encodedJobs(b()); };
   EXPECT_EQ(encoded(), 0) << "nothing was restored yet";
   ASSERT_TRUE(reexecOk(b()));
   ASSERT_TRUE(reexecOk(b()));  // the second copies the classes the first left encoded as bytes
@@ -1147,6 +1159,66 @@ TEST_F(IntegrationReexec, JobsStayEncodedUntilTouched) {
   r = b().ctl({"emit", "pong"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_TRUE(b().waitStatus("other", "other start/running")) << b().status("other");
+}
+
+class IntegrationIdleEncoding : public BatonTest {
+  Options options() override {
+    Options o;
+    o.extraArgs = {"--idle-encode-ms", "300"};
+    return o;
+  }
+};
+
+// Jobs are held encoded a moment after activity, and everything still works on them: a status,
+// a spawn in flight completing, an event, a stop, a child's death and respawn, a re-exec.
+TEST_F(IntegrationIdleEncoding, JobsAreHeldEncodedAfterActivityAndStillWork) {
+  for (const char* name : {"a1", "a2", "a3", "a4"}) b().writeJob(name, "start on startup\nexec sleep 1000\n");
+  b().writeJob("keeper", "start on startup\nrespawn\nexec sleep 1000\n");
+  b().writeJob("waiter", "start on ping\nexec sleep 1000\n");
+  b().writeJob("chatty", "start on startup\nscript\n  echo hello-from-chatty\n  exec sleep 1000\nend script\n");
+  // Half-way through its spawn (the test hook holds the child before exec) and holding the
+  // `startup` event: held encoded as well, and it goes on when the child is let go.
+  b().writeJob("midway", "start on startup\nenv BATON_TEST_HOLD=@WORK@/go\nexec sleep 1000\n");
+  BATON_START();
+  for (const char* name : {"a1", "a2", "a3", "a4", "keeper", "chatty"})
+    ASSERT_TRUE(b().waitStatus(name, std::string(name) + " start/running")) << b().status(name);
+  ASSERT_TRUE(b().waitStatus("midway", "(spawning)")) << b().status("midway");
+  const pid_t a1 = b().mainPid("a1"), keeper = b().mainPid("keeper");
+  ASSERT_GT(a1, 0);
+  ASSERT_GT(keeper, 0);
+  // All eight classes (`waiter` has never run) end up held: each status request decodes one,
+  // and the next pass holds it again.
+  EXPECT_TRUE(waitFor([&] { return encodedJobs(b()) == 8; }, 10s, 100ms)) << encodedJobs(b());
+  writeFile(b().work("go"), "");
+  EXPECT_TRUE(b().waitStatus("midway", "midway start/running")) << b().status("midway");
+  EXPECT_TRUE(waitFor([&] { return encodedJobs(b()) == 8; }, 10s, 100ms)) << encodedJobs(b());
+  EXPECT_TRUE(b().waitLog("chatty", "hello-from-chatty")) << "the log pipe is not a class: it keeps working";
+  EXPECT_EQ(b().statusLine("a1"), "a1 start/running, process " + std::to_string(a1));
+  CmdResult r = b().ctl({"emit", "ping"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitStatus("waiter", "waiter start/running")) << b().status("waiter");
+  r = b().ctl({"stop", "a2"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(b().statusLine("a2"), "a2 stop/waiting");
+  EXPECT_TRUE(waitFor([&] { return encodedJobs(b()) == 8; }, 10s, 100ms)) << encodedJobs(b());
+  // The reaper finds a held job's process by its pid: killed from outside, it is respawned.
+  const pid_t host = b().hostPid(keeper);
+  ASSERT_GT(host, 0);
+  ASSERT_EQ(kill(host, SIGKILL), 0);
+  EXPECT_TRUE(waitFor([&] {
+    const pid_t now = b().mainPid("keeper");
+    return now > 0 && now != keeper;
+  })) << b().status("keeper");
+  EXPECT_TRUE(waitFor([&] { return encodedJobs(b()) == 8; }, 10s, 100ms)) << encodedJobs(b());
+  // Held classes cross a re-exec (copied as bytes) and are what they were.
+  ASSERT_TRUE(reexecOk(b()));
+  ASSERT_TRUE(reexecOk(b()));
+  EXPECT_EQ(b().statusLine("a1"), "a1 start/running, process " + std::to_string(a1));
+  EXPECT_EQ(b().statusLine("a2"), "a2 stop/waiting");
+  EXPECT_TRUE(contains(b().statusLine("waiter"), "waiter start/running")) << b().status("waiter");
+  r = b().ctl({"stop", "a3"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(b().statusLine("a3"), "a3 stop/waiting");
 }
 
 }  // namespace

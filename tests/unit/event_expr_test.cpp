@@ -544,3 +544,25 @@ TEST(EventExprLimits, RandomTextsRoundTripWhenTheyParse) {
   }
   EXPECT_GT(parsed, 1000) << "the generator should produce valid expressions too";
 }
+
+// What decides which held-encoded classes an event decodes: a node that cannot match is told
+// apart by name and arguments; an argument with a variable might match anything.
+TEST(EventExprMatch, NodeMayMatchByNameAndArgumentsAndAssumesVariablesMatch) {
+  auto node = [](std::string_view text) { return parse(text).nodes.at(0); };
+  const Event started = event(1, "started", {"JOB=net", "INSTANCE="});
+  EXPECT_TRUE(baton::eventNodeMayMatch(node("started net"), started));
+  EXPECT_TRUE(baton::eventNodeMayMatch(node("start*"), started));
+  EXPECT_TRUE(baton::eventNodeMayMatch(node("started JOB=n*"), started));
+  EXPECT_FALSE(baton::eventNodeMayMatch(node("started db"), started));
+  EXPECT_FALSE(baton::eventNodeMayMatch(node("stopped net"), started));
+  EXPECT_FALSE(baton::eventNodeMayMatch(node("started JOB!=net"), started));
+  EXPECT_FALSE(baton::eventNodeMayMatch(node("started net extra"), started)) << "more positional args than values";
+  EXPECT_TRUE(baton::eventNodeMayMatch(node("started $WANTED"), started));
+  EXPECT_TRUE(baton::eventNodeMayMatch(node("started JOB=${WANTED}"), started));
+  EXPECT_FALSE(baton::eventNodeMayMatch(node("stopped $WANTED"), started)) << "the name still has to match";
+  // It agrees with the real match wherever no variable is involved.
+  for (const char* text : {"started net", "started db", "started JOB=net INSTANCE=", "started INSTANCE=x"}) {
+    EventExpr e = parse(text);
+    EXPECT_EQ(baton::eventNodeMayMatch(e.nodes.at(0), started), baton::eventExprHandle(e, started, {})) << text;
+  }
+}
