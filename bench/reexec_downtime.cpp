@@ -322,7 +322,7 @@ int main(int argc, char** argv) {
          a.jobs, a.inflight, a.reexecs, fds);
   printf("  %s\n", a.touch ? "an event touched every job before each re-exec (all decoded, all encoded in the window)"
                             : "no event between re-execs (untouched jobs stay encoded and are copied as bytes)");
-  printf("  first re-exec (from the state as started, all decoded): %s us\n", fmtUs(samples.empty() ? 0 : samples.front().downtime).c_str());
+  printf("  first re-exec after the start (after the idle encoding if it is on): %s us\n", fmtUs(samples.empty() ? 0 : samples.front().downtime).c_str());
   printStats("downtime", down, json);
   printStats("serialize", pick(&ReexecSample::serialize), json);
   printStats("preflight", pick(&ReexecSample::preflight), json);

@@ -20,15 +20,17 @@ down = [r for r in allDown if not r.get("touch")]  # the plot: back-to-back re-e
 out += ["## Re-exec downtime", "",
         "Between re-execs: *quiet* = nothing happens (jobs stay encoded since the restore and are copied",
         "as bytes); *touched* = a `list` request before each re-exec (it reports, so decodes, every job, and",
-        "encoded again in the window). *first* = the first re-exec, from the state as the jobs were started.", "",
-        "| jobs | in flight | between | first | downtime median | p90 | max | exec floor (same batond) | /bin/true | downtime / floor | downtime / true | serialize | exec | load | restore | rearm | preflight (not downtime) | RSS | RSS after the re-execs | snapshot |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        "encoded again in the window). *first* = the first re-exec after the start. batond runs with",
+        "`--idle-encode-ms 1000`: RSS *at rest* is taken once the idle encoding holds every job (before",
+        "the first re-exec), RSS *as started* when the last job runs.", "",
+        "| jobs | in flight | between | first | downtime median | p90 | max | exec floor (same batond) | /bin/true | downtime / floor | downtime / true | serialize | exec | load | restore | rearm | preflight (not downtime) | RSS as started | RSS at rest | RSS after the re-execs | snapshot |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 for r in allDown:
     u = lambda k, f="median_us": r[k][f]
     out.append(f"| {r['jobs']} | {r['inflight']} | {'touched' if r.get('touch') else 'quiet'} | {r.get('first_us', '-')} us | {u('downtime')} us | {u('downtime','p90_us')} us | {u('downtime','max_us')} us | "
                f"{u('floor')} us | {u('bin_true')} us | {r['ratio_floor']:.2f}x | {r['ratio_true']:.2f}x | {u('serialize')} us | "
                f"{u('exec')} us | {u('load')} us | {u('restore')} us | {u('rearm')} us | {u('preflight')} us | "
-               f"{r['rss_kb']/1024:.1f} MB | {r.get('rss_after_kb', 0)/1024:.1f} MB | {r['snapshot_bytes']} B |")
+               f"{r['rss_kb']/1024:.1f} MB | {r.get('rss_rest_kb', -1024)/1024:.1f} MB | {r.get('rss_after_kb', 0)/1024:.1f} MB | {r['snapshot_bytes']} B |")
 probes = [r for r in rows if "probe" in r]
 if probes:
     out += ["", "## Seen from outside (100 jobs)", "", "| probe | without re-execs | with re-execs |", "|---|---:|---:|"]
