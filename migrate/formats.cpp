@@ -16,7 +16,7 @@ namespace baton {
 std::string stateFormatsText() {
   return std::string("baton ") + BATON_VERSION + "\nwrites " + std::to_string(kSnapshotFormat) +
          "\nreads " + std::to_string(kOldestReadableFormat) + "-" + std::to_string(kSnapshotFormat) +
-         "\naccepts epoll-fd\naccepts unchecksummed-handoff\n";
+         "\naccepts epoll-fd\naccepts unchecksummed-handoff\naccepts preverified-classes\n";
 }
 
 bool parseStateFormats(const std::string& text, StateFormats& out, std::string& error) {
@@ -31,6 +31,7 @@ bool parseStateFormats(const std::string& text, StateFormats& out, std::string& 
       haveReads = sscanf(line.c_str() + 6, "%u-%u", &out.readsMin, &out.readsMax) == 2;
     else if (line == "accepts epoll-fd") out.acceptsEpollFd = true;
     else if (line == "accepts unchecksummed-handoff") out.acceptsUnchecksummedHandoff = true;
+    else if (line == "accepts preverified-classes") out.acceptsPreverifiedClasses = true;
   }
   if (!haveWrites || !haveReads || out.readsMin > out.readsMax) {
     error = "the target did not describe its state formats (is it a baton binary?)";
@@ -135,12 +136,13 @@ bool loadSnapshot(const Snapshot& snapshot, Model& model, std::string& error) {
   return loadSnapshot(snapshot, nullptr, model, error);
 }
 
-bool loadSnapshotLazily(std::shared_ptr<const Snapshot> snapshot, Model& model, std::string& error) {
-  return loadSnapshot(*snapshot, snapshot, model, error);
+bool loadSnapshotLazily(std::shared_ptr<const Snapshot> snapshot, Model& model, std::string& error,
+                        bool trustPreverified) {
+  return loadSnapshot(*snapshot, snapshot, model, error, trustPreverified);
 }
 
 bool loadSnapshot(const Snapshot& snapshot, std::shared_ptr<const Snapshot> keep, Model& model,
-                  std::string& error) {
+                  std::string& error, bool trustPreverified) {
   const SnapshotHeader& h = snapshot.header();
   if (h.format > kSnapshotFormat || h.format < kOldestReadableFormat) {
     error = "snapshot format " + std::to_string(h.format) + " (written by baton " +
@@ -162,7 +164,7 @@ bool loadSnapshot(const Snapshot& snapshot, std::shared_ptr<const Snapshot> keep
   try {
     if (keep) {
       auto body = std::make_shared<OpenBody>(keep);
-      if (!decodeModelLazily(body->reader.getRoot<state::Model>(), body, model, error)) return false;
+      if (!decodeModelLazily(body->reader.getRoot<state::Model>(), body, model, error, trustPreverified)) return false;
     } else {
       capnp::FlatArrayMessageReader reader(snapshot.body(), snapshot.readerOptions());
       if (!decodeModel(reader.getRoot<state::Model>(), model, error)) return false;

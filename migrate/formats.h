@@ -29,6 +29,9 @@ struct StateFormats {
   // "accepts unchecksummed-handoff": it does not checksum a sealed handoff again (the seals make
   // its bytes final), so the old image need not compute the checksum inside the window.
   bool acceptsUnchecksummedHandoff = false;
+  // "accepts preverified-classes": told so on its command line, it does not check again the job
+  // classes the snapshot lists as byte copies of classes its own pre-flight verified.
+  bool acceptsPreverifiedClasses = false;
 };
 bool parseStateFormats(const std::string& text, StateFormats& out, std::string& error);
 
@@ -56,8 +59,11 @@ bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, 
 bool loadSnapshot(const Snapshot& snapshot, Model& model, std::string& error);
 // The same for a restore: job definitions stay in the snapshot (kept mapped while any is
 // undecoded) and are decoded on first use.
-bool loadSnapshotLazily(std::shared_ptr<const Snapshot> snapshot, Model& model, std::string& error);
+// `trustPreverified`: the handoff says the snapshot's preverifiedClasses were verified by this
+// binary's own pre-flight; their checks are skipped (only for a snapshot of this build's format).
+bool loadSnapshotLazily(std::shared_ptr<const Snapshot> snapshot, Model& model, std::string& error,
+                        bool trustPreverified = false);
 bool loadSnapshot(const Snapshot& snapshot, std::shared_ptr<const Snapshot> keep, Model& model,
-                  std::string& error);
+                  std::string& error, bool trustPreverified = false);
 
 }  // namespace baton

@@ -255,4 +255,8 @@ struct Model {
   reexec @14 :Reexec;
   jobNofileSoft @15 :UInt64;     # RLIMIT_NOFILE soft limit jobs get (batond raises its own);
                                  # 0 = unknown (written by 0.1.0, which raised nothing)
+  # Not state but a note of the re-exec that wrote this snapshot: indices into `classes` of the
+  # classes copied byte for byte from the pre-flight snapshot the target verified. Only a restore
+  # whose handoff says so (--preverified-classes) skips their checks; everything else checks all.
+  preverifiedClasses @16 :List(UInt32);
 }

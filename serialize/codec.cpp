@@ -748,7 +748,7 @@ void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
         if (found != hooks->images->byClass.end() && found->second.dataWords > 0 &&
             any.getDataSection().size() == found->second.dataWords * sizeof(capnp::word) &&
             any.getPointerSection().size() == found->second.pointerCount) {
-          hooks->pending.push_back({reinterpret_cast<capnp::word*>(any.getDataSection().begin()), &found->second});
+          hooks->pending.push_back({reinterpret_cast<capnp::word*>(any.getDataSection().begin()), &found->second, ci});
           ++ci;
           continue;
         }
@@ -818,6 +818,10 @@ void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
   b.setBootTimeNs(m.bootTimeNs);
   encodeReexec(m.reexec, b.initReexec());
   b.setJobNofileSoft(m.jobNofileSoft);
+  if (hooks && hooks->markPreverified && !hooks->pending.empty()) {
+    auto list = b.initPreverifiedClasses(unsigned(hooks->pending.size()));
+    for (size_t i = 0; i < hooks->pending.size(); ++i) list.set(unsigned(i), hooks->pending[i].listIndex);
+  }
 }
 
 namespace {
@@ -942,8 +946,20 @@ bool emplaceInOrder(Map& map, std::string key, Value&& value) {
 }
 }  // namespace
 
-bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner, Model& m, std::string& error) {
+bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner, Model& m, std::string& error,
+                       bool trustPreverified) {
   m = Model{};
+  std::vector<bool> preverified;
+  if (trustPreverified && owner) {
+    preverified.assign(r.getClasses().size(), false);
+    for (uint32_t i : r.getPreverifiedClasses()) {
+      if (i >= preverified.size()) {
+        error = "preverified class " + std::to_string(i) + " of " + std::to_string(preverified.size());
+        return false;
+      }
+      preverified[i] = true;
+    }
+  }
   std::shared_ptr<MessageDefs> lazyDefs;
   if (owner) lazyDefs = std::make_shared<MessageDefs>(std::move(owner));
   auto cfg = r.getConfig();
@@ -962,9 +978,12 @@ bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner
     lazyClasses->classes.reserve(r.getClasses().size());
   }
   auto& classes = m.classes.entries();
+  size_t index = 0;
   for (auto c : r.getClasses()) {
     std::string name = textIn(c.getName());
-    if (!checkClass(c, name, error)) return false;
+    const bool checked = index < preverified.size() && preverified[index];
+    ++index;
+    if (!checked && !checkClass(c, name, error)) return false;
     JobClass cls;
     if (lazyClasses && !decodeNow(c)) {
       // Checked, not decoded: ClassMap decodes it when something asks for it.

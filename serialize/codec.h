@@ -56,8 +56,12 @@ struct EncodeHooks {
   struct Pending {
     capnp::word* structWords;
     const ClassImage* image;
+    uint32_t listIndex;
   };
   std::vector<Pending> pending;
+  // With images: list the placed classes in Model.preverifiedClasses (the target's pre-flight
+  // verified exactly their bytes).
+  bool markPreverified = false;
 };
 
 void encodeModel(const Model& model, state::Model::Builder out, EncodeHooks* hooks = nullptr);
@@ -84,8 +88,11 @@ bool decodeModel(state::Model::Reader in, Model& out, std::string& error);
 // `owner` keeps the message and the memory it reads from alive as long as one is undecoded.
 // Used by a restore, inside the re-exec window; the pre-flight decoded the same definitions in
 // full with decodeModel, so their checks (unknown enumerants) have run before the window.
+// `trustPreverified` (a restore told so by its handoff): the classes `preverifiedClasses` lists
+// are byte copies of classes this binary's pre-flight checked; they are not checked again. An
+// index out of range is refused.
 bool decodeModelLazily(state::Model::Reader in, std::shared_ptr<const void> owner, Model& out,
-                       std::string& error);
+                       std::string& error, bool trustPreverified = false);
 
 // codec.cpp static_asserts the field count of every model struct against the number of fields it
 // serializes, so a field added to the model without a schema field (and codec lines) does not

@@ -42,6 +42,8 @@ const char* kUsage =
     "                      can be restored, 1 if not\n"
     "  --restore-fd FD     (internal) take over the state handed across a re-exec\n"
     "  --epoll-fd FD       (internal) the previous image's epoll instance, adopted on restore\n"
+    "  --preverified-classes (internal) the restore skips the checks of the job classes its\n"
+    "                      pre-flight verified (listed in the snapshot)\n"
     "  --exec-floor        (benchmarks) exit at the top of main\n"
     "  --restart [--state-fd FD]  take over from Upstart 1.x PID 1 (its re-exec contract):\n"
     "                      import its JSON state from FD; no startup event\n";
@@ -153,6 +155,7 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--rolled-back-because") value(restore.rolledBackBecause);
     else if (a == "--test-refuse-restore") restore.testRefuseRestore = true;
+    else if (a == "--preverified-classes") restore.preverifiedClasses = true;
     else if (a == "--restart") continue;
     else if (a == "--error") opts.config.logPriority = "error";
     else if (a == "--state-fd") {

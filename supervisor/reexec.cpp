@@ -175,6 +175,7 @@ void Supervisor::reexecHelperDone() {
       return abortReexec("target " + r.target + ": " + error);
     r.passEpollFd = theirs.acceptsEpollFd;
     r.omitChecksum = theirs.acceptsUnchecksummedHandoff;
+    r.markPreverified = theirs.acceptsPreverifiedClasses;
     // 2. Pre-flight: the target checks a snapshot of the state as it is now, while batond keeps
     // serving. The snapshot handed over at the point of no return is written by the same code in
     // the same format a moment later, so the verdict holds for it.
@@ -241,6 +242,7 @@ void Supervisor::pointOfNoReturn() {
   std::string error;
   EncodeHooks place;
   place.images = r.images.get();
+  place.markPreverified = r.markPreverified;
   // Sealed right after: a target that trusts the seals does not need the checksum either.
   std::vector<FdEntry> fds;  // the handoff table, as written
   sys::Fd snapshot(serializeFor(r.format, t0, bytes, error, &r.memory, &place, !r.omitChecksum, &fds));
@@ -269,6 +271,7 @@ void Supervisor::pointOfNoReturn() {
                                    "--logdir", model_.config.logDir, "--socket", model_.config.socketPath};
   if (binaryFd_ >= 0) args.insert(args.end(), {"--rollback-fd", std::to_string(binaryFd_)});
   if (r.passEpollFd) args.insert(args.end(), {"--epoll-fd", std::to_string(epollFd_)});
+  if (r.markPreverified) args.push_back("--preverified-classes");
   if (model_.config.testHooks) {
     if (r.testRefuse) args.push_back("--test-refuse-restore");
     if (r.testRefuseRollback) args.push_back("--test-refuse-rollback");
@@ -302,7 +305,7 @@ void Supervisor::restore(const RestoreArgs& args) {
   Model restored;
   // Sealed by the writer: its checksum was computed over exactly these bytes (Trust::SealedHandoff).
   if (!snapshot.open(args.snapshotFd, error, Snapshot::Trust::SealedHandoff)) restoreFailed(args, error, nullptr);
-  if (!loadSnapshotLazily(snapshotPtr, restored, error))
+  if (!loadSnapshotLazily(snapshotPtr, restored, error, args.preverifiedClasses))
     restoreFailed(args, error, snapshot.header().fdCount ? &snapshot.fds() : nullptr);
   const int64_t loadNs = sys::monotonicNs() - tLoad;
   model_.config = restored.config;

@@ -49,6 +49,9 @@ struct RestoreArgs {
   // and survive execve, so the new binary adopts them instead of re-registering every fd (and the
   // old image's exit does not tear them all down). -1: build a new one.
   int epollFd = -1;
+  // --preverified-classes: the snapshot's preverifiedClasses are byte copies of classes this
+  // binary's pre-flight verified; the restore does not check them again.
+  bool preverifiedClasses = false;
 };
 
 class SupervisorTestPeer;  // tests/unit: drives handlers in a chosen order
@@ -231,6 +234,7 @@ class Supervisor {
     uint32_t format = 0;
     bool passEpollFd = false;  // the target announced "accepts epoll-fd"
     bool omitChecksum = false; // ... and "accepts unchecksummed-handoff"
+    bool markPreverified = false;  // ... and "accepts preverified-classes"
     int snapshotFd = -1;  // the pre-flight copy
     SnapshotMemory memory;  // for the snapshot handed over, prepared during the pre-flight
     // Where the pre-flight snapshot holds each class still encoded since the last restore: the

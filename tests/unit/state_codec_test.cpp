@@ -408,6 +408,36 @@ TEST(StateCodec, UnknownEnumerantIsRefusedWithAReason) {
   expectRefused(builder, "unknown blocked kind value 2");
 }
 
+// A restore told by its handoff that classes are byte copies of what its own pre-flight verified
+// skips their checks, and only theirs; nothing else reads the list. (A class that fails its
+// checks stands in here for "checked before": skipping is what lets it through.)
+TEST(StateCodec, PreverifiedClassesAreNotCheckedAgainOnlyWhenTrusted) {
+  Gen g(7);
+  Model m = g.model(3);
+  capnp::MallocMessageBuilder builder;
+  encodeModel(m, builder.initRoot<state::Model>());
+  auto root = builder.getRoot<state::Model>();
+  auto classes = root.getClasses();
+  if (classes[1].getInstances().size() == 0) classes[1].initInstances(1)[0].setDefIndex(0);
+  classes[1].getInstances()[0].setState(static_cast<state::JobState>(15));
+  root.initPreverifiedClasses(1).set(0, 1);
+  expectRefused(builder, "unknown job state value 15");  // neither decode trusts by default
+  auto owner = std::make_shared<int>(0);
+  Model out;
+  std::string error;
+  EXPECT_TRUE(decodeModelLazily(root.asReader(), owner, out, error, /*trustPreverified=*/true)) << error;
+  EXPECT_EQ(out.classes.size(), 3u);
+  // Only the listed class is skipped: listing another one leaves class 1 checked.
+  root.getPreverifiedClasses().set(0, 2);
+  EXPECT_FALSE(decodeModelLazily(root.asReader(), owner, out, error, true));
+  EXPECT_NE(error.find("unknown job state value 15"), std::string::npos) << error;
+  // An index out of range is refused.
+  classes[1].getInstances()[0].setState(state::JobState::RUNNING);
+  root.getPreverifiedClasses().set(0, 3);
+  EXPECT_FALSE(decodeModelLazily(root.asReader(), owner, out, error, true));
+  EXPECT_EQ(error, "preverified class 3 of 3");
+}
+
 TEST(StateCodec, BadIndicesAreRefused) {
   Gen g(8);
   Model m = g.model(1);
@@ -847,6 +877,32 @@ TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
     // And once more from the window's snapshot, as the next re-exec would.
     auto again = restore(window.get());
     EXPECT_TRUE(again->model == in) << "seed " << seed;
+    // For a target that accepts preverified-classes the window lists exactly the classes it
+    // copied as bytes; a restore that trusts the list reads the same model.
+    SnapshotMemory forMarked;
+    ASSERT_TRUE(forMarked.prepare(256u << 20, 0, error)) << error;
+    EncodeHooks mark;
+    mark.images = images.get();
+    mark.markPreverified = true;
+    sys::Fd marked(writeSnapshot(m, kSnapshotFormat, 4, windowBytes, error, {.liveFds = false, .memory = &forMarked, .hooks = &mark}));
+    ASSERT_TRUE(marked) << error;
+    {
+      auto r = std::make_shared<Restored>();
+      ASSERT_TRUE(r->snapshot.open(marked.get(), error)) << error;
+      capnp::FlatArrayMessageReader reader(r->snapshot.body(), r->snapshot.readerOptions());
+      std::vector<uint32_t> listed, copied;
+      for (uint32_t i : reader.getRoot<state::Model>().getPreverifiedClasses()) listed.push_back(i);
+      uint32_t k = 0;
+      for (auto& [name, cls] : m.classes.entries()) {
+        if (cls.encoded) copied.push_back(k);
+        ++k;
+      }
+      EXPECT_EQ(listed, copied) << "seed " << seed;
+      auto keep = std::shared_ptr<const Snapshot>(r, &r->snapshot);
+      ASSERT_TRUE(loadSnapshotLazily(keep, r->model, error, /*trustPreverified=*/true)) << error;
+      EXPECT_EQ(r->model.classes.encodedCount(), encoded);
+      EXPECT_TRUE(r->model == in) << "seed " << seed;
+    }
   }
   EXPECT_GE(placedTotal, 20u);
 
@@ -1014,9 +1070,11 @@ TEST(Formats, NegotiationPicksTheNewestCommonFormat) {
   ASSERT_TRUE(parseStateFormats(stateFormatsText(), f, error)) << error;
   EXPECT_TRUE(f.acceptsEpollFd);
   EXPECT_TRUE(f.acceptsUnchecksummedHandoff);
+  EXPECT_TRUE(f.acceptsPreverifiedClasses);
   ASSERT_TRUE(parseStateFormats("baton 0.1.0\nwrites 1\nreads 1-1\n", f, error)) << error;
   EXPECT_FALSE(f.acceptsEpollFd);
   EXPECT_FALSE(f.acceptsUnchecksummedHandoff);
+  EXPECT_FALSE(f.acceptsPreverifiedClasses);
 }
 
 // The walk over the registry, with made-up formats 2 and 3 (no real format change exists yet):
