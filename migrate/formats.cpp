@@ -137,12 +137,12 @@ bool loadSnapshot(const Snapshot& snapshot, Model& model, std::string& error) {
 }
 
 bool loadSnapshotLazily(std::shared_ptr<const Snapshot> snapshot, Model& model, std::string& error,
-                        bool trustPreverified) {
-  return loadSnapshot(*snapshot, snapshot, model, error, trustPreverified);
+                        bool trustPreverified, bool checkFdTable) {
+  return loadSnapshot(*snapshot, snapshot, model, error, trustPreverified, checkFdTable);
 }
 
 bool loadSnapshot(const Snapshot& snapshot, std::shared_ptr<const Snapshot> keep, Model& model,
-                  std::string& error, bool trustPreverified) {
+                  std::string& error, bool trustPreverified, bool checkFdTable) {
   const SnapshotHeader& h = snapshot.header();
   if (h.format > kSnapshotFormat || h.format < kOldestReadableFormat) {
     error = "snapshot format " + std::to_string(h.format) + " (written by baton " +
@@ -159,7 +159,7 @@ bool loadSnapshot(const Snapshot& snapshot, std::shared_ptr<const Snapshot> keep
       error = "upgrading format " + std::to_string(h.format) + ": " + error;
       return false;
     }
-    return loadSnapshot(*current, keep ? current : nullptr, model, error);
+    return loadSnapshot(*current, keep ? current : nullptr, model, error, false, checkFdTable);
   }
   try {
     if (keep) {
@@ -173,7 +173,7 @@ bool loadSnapshot(const Snapshot& snapshot, std::shared_ptr<const Snapshot> keep
     error = std::string("snapshot body is malformed: ") + e.getDescription().cStr();
     return false;
   }
-  return checkFdTableMatchesModel(snapshot.fds(), model, error);
+  return !checkFdTable || checkFdTableMatchesModel(snapshot.fds(), model, error);
 }
 
 }  // namespace baton

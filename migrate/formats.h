@@ -61,9 +61,11 @@ bool loadSnapshot(const Snapshot& snapshot, Model& model, std::string& error);
 // undecoded) and are decoded on first use.
 // `trustPreverified`: the handoff says the snapshot's preverifiedClasses were verified by this
 // binary's own pre-flight; their checks are skipped (only for a snapshot of this build's format).
+// `checkFdTable` false: the caller compares the fd table with the model itself
+// (checkFdTableMatches), in a pass over the state it makes anyway.
 bool loadSnapshotLazily(std::shared_ptr<const Snapshot> snapshot, Model& model, std::string& error,
-                        bool trustPreverified = false);
+                        bool trustPreverified = false, bool checkFdTable = true);
 bool loadSnapshot(const Snapshot& snapshot, std::shared_ptr<const Snapshot> keep, Model& model,
-                  std::string& error, bool trustPreverified = false);
+                  std::string& error, bool trustPreverified = false, bool checkFdTable = true);
 
 }  // namespace baton

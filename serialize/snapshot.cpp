@@ -495,25 +495,54 @@ bool checkFdIdentities(const std::vector<FdEntry>& fds, std::string& error) {
   return true;
 }
 
-bool checkFdTableMatchesModel(const std::vector<FdEntry>& fds, const Model& model, std::string& error) {
-  std::vector<FdEntry> want = modelFds(model);
-  auto key = [](const FdEntry& e) { return std::make_pair(e.fd, e.role); };
-  std::vector<std::pair<int32_t, uint32_t>> a, b;
-  for (auto& e : fds) a.push_back(key(e));
-  for (auto& e : want) b.push_back(key(e));
-  std::sort(a.begin(), a.end());
-  std::sort(b.begin(), b.end());
-  if (a != b) {
-    error = "the fd table does not match the fds the state names (" + std::to_string(a.size()) +
-            " in the table, " + std::to_string(b.size()) + " in the state)";
+bool checkFdTableMatches(const std::vector<FdEntry>& table, const std::vector<FdEntry>& named, std::string& error) {
+  auto mismatch = [&] {
+    error = "the fd table does not match the fds the state names (" + std::to_string(table.size()) +
+            " in the table, " + std::to_string(named.size()) + " in the state)";
     return false;
+  };
+  if (table.size() != named.size()) return mismatch();
+  // Indexed by fd number (fds are small and dense), no sorting: this runs inside the re-exec window.
+  int32_t top = -1;
+  for (const FdEntry& e : table) {
+    if (e.fd < 0 || e.role >= 0xfffe) return mismatch();
+    top = std::max(top, e.fd);
   }
-  for (size_t i = 1; i < a.size(); ++i)
-    if (a[i].first == a[i - 1].first) {
-      error = "fd " + std::to_string(a[i].first) + " is named twice";
+  if (top >= (1 << 20)) {
+    // Beyond any open-files limit Linux allows (a test's or a corrupt table): compare sorted,
+    // instead of indexing an array that large.
+    auto key = [](const FdEntry& e) { return std::make_pair(e.fd, e.role); };
+    std::vector<std::pair<int32_t, uint32_t>> a, b;
+    for (const FdEntry& e : table) a.push_back(key(e));
+    for (const FdEntry& e : named) b.push_back(key(e));
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    for (size_t i = 1; i < a.size(); ++i)
+      if (a[i].first == a[i - 1].first) {
+        error = "fd " + std::to_string(a[i].first) + " is named twice";
+        return false;
+      }
+    return a == b || mismatch();
+  }
+  constexpr uint16_t kAbsent = 0, kMatched = 0xffff;  // else: role + 1
+  std::vector<uint16_t> roleOf(size_t(top + 1), kAbsent);
+  for (const FdEntry& e : table) {
+    if (roleOf[size_t(e.fd)] != kAbsent) {
+      error = "fd " + std::to_string(e.fd) + " is named twice";
       return false;
     }
+    roleOf[size_t(e.fd)] = uint16_t(e.role + 1);
+  }
+  // Equal sizes and each named fd matching a table entry not matched before: the same set.
+  for (const FdEntry& e : named) {
+    if (e.fd < 0 || e.fd > top || roleOf[size_t(e.fd)] != e.role + 1) return mismatch();
+    roleOf[size_t(e.fd)] = kMatched;
+  }
   return true;
+}
+
+bool checkFdTableMatchesModel(const std::vector<FdEntry>& fds, const Model& model, std::string& error) {
+  return checkFdTableMatches(fds, modelFds(model), error);
 }
 
 }  // namespace baton

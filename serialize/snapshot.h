@@ -174,6 +174,9 @@ bool checkFdIdentities(const std::vector<FdEntry>& fds, std::string& error);
 
 // The fd numbers in the table must be exactly the fds the decoded model names.
 bool checkFdTableMatchesModel(const std::vector<FdEntry>& fds, const Model& model, std::string& error);
+// The same against the fds a caller collected itself (modelFds' set, in any order): a restore
+// collects them in the pass that builds its tables instead of walking the state once more.
+bool checkFdTableMatches(const std::vector<FdEntry>& table, const std::vector<FdEntry>& named, std::string& error);
 
 uint64_t snapshotChecksum(const void* data, size_t len, uint64_t seed = 0x9e3779b97f4a7c15ull);
 

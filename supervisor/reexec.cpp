@@ -305,7 +305,8 @@ void Supervisor::restore(const RestoreArgs& args) {
   Model restored;
   // Sealed by the writer: its checksum was computed over exactly these bytes (Trust::SealedHandoff).
   if (!snapshot.open(args.snapshotFd, error, Snapshot::Trust::SealedHandoff)) restoreFailed(args, error, nullptr);
-  if (!loadSnapshotLazily(snapshotPtr, restored, error, args.preverifiedClasses))
+  // The fd table is compared with the model below, in rearm's pass over every process slot.
+  if (!loadSnapshotLazily(snapshotPtr, restored, error, args.preverifiedClasses, /*checkFdTable=*/false))
     restoreFailed(args, error, snapshot.header().fdCount ? &snapshot.fds() : nullptr);
   const int64_t loadNs = sys::monotonicNs() - tLoad;
   model_.config = restored.config;
@@ -339,8 +340,19 @@ void Supervisor::restore(const RestoreArgs& args) {
   registrationsAdopted_ = adopt;
   // Invariant 6: a pid is only the job's process if it is the same process.
   std::vector<std::tuple<std::string, std::string, ProcessType>> lost;
+  // The fds the state names (modelFds' set), to compare with the handoff table.
+  std::vector<FdEntry> named;
+  named.reserve(snapshot.fds().size());
+  auto nameFd = [&](int fd, FdRole role) {
+    if (fd >= 0) named.push_back(FdEntry{fd, uint32_t(role), 0, 0, 0, 0});
+  };
+  nameFd(model_.listenFd, FdRole::Listen);
+  for (const Connection& c : model_.connections) nameFd(c.fd, FdRole::Connection);
+  for (const LogPipe& lp : model_.logPipes) nameFd(lp.fd, FdRole::LogPipe);
   rearm([&](const std::string& job, const std::string& name, ProcessType t, const ProcessSlot& slot,
             TraceState trace) {
+    nameFd(slot.statusFd, FdRole::StatusPipe);
+    nameFd(slot.scriptFd, FdRole::ScriptPipe);
     // An exit already seen (earlyExit) was reaped before the exec: its pid is free now.
     if (slot.pid <= 0 || slot.startTime == 0 || slot.earlyExit) return;
     // A process batond forked itself stays its child until batond reaps it (execve changes no
@@ -352,6 +364,7 @@ void Supervisor::restore(const RestoreArgs& args) {
     if (followed && sys::procStartTime(slot.pid) != slot.startTime) lost.emplace_back(job, name, t);
   });
   registrationsAdopted_ = false;
+  if (!checkFdTableMatches(snapshot.fds(), named, error)) restoreFailed(args, error, &snapshot.fds());
   if (adopt && getenv("BATON_CHECK_HANDOFF")) checkAdoptedRegistrations();
   for (auto& [job, name, type] : lost) {
     JobClass* cls = findClass(job);

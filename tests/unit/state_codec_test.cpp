@@ -817,6 +817,28 @@ TEST(Snapshot, InPlaceAndOutgrownBodiesLoadAlike) {
 
 // A re-exec copies classes untouched since the restore as bytes: the pre-flight snapshot records
 // where each went, the snapshot of the window memcpys them from there and fixes their pointers.
+// The table/state comparison, for small fd numbers (indexed) and huge ones (sorted) alike.
+TEST(Snapshot, FdTableComparisonIsASetComparisonAtAnyFdNumber) {
+  for (int32_t base : {3, (1 << 20) + 5, INT32_MAX - 10}) {
+    auto e = [&](int32_t off, FdRole role) { return FdEntry{base + off, uint32_t(role), 0, 0, 0, 0}; };
+    const std::vector<FdEntry> table = {e(0, FdRole::Listen), e(1, FdRole::LogPipe), e(4, FdRole::StatusPipe)};
+    std::string error;
+    EXPECT_TRUE(checkFdTableMatches(table, {e(4, FdRole::StatusPipe), e(0, FdRole::Listen), e(1, FdRole::LogPipe)}, error))
+        << base << ": " << error;
+    EXPECT_FALSE(checkFdTableMatches(table, {e(0, FdRole::Listen), e(1, FdRole::LogPipe)}, error)) << base;
+    EXPECT_EQ(error, "the fd table does not match the fds the state names (3 in the table, 2 in the state)");
+    EXPECT_FALSE(checkFdTableMatches(table, {e(0, FdRole::Listen), e(1, FdRole::StatusPipe), e(4, FdRole::StatusPipe)}, error))
+        << base << ": another role";
+    EXPECT_FALSE(checkFdTableMatches(table, {e(0, FdRole::Listen), e(1, FdRole::LogPipe), e(1, FdRole::LogPipe)}, error))
+        << base << ": the state names one fd twice";
+    EXPECT_FALSE(checkFdTableMatches(table, {e(0, FdRole::Listen), e(1, FdRole::LogPipe), e(5, FdRole::StatusPipe)}, error))
+        << base << ": an fd not in the table";
+    const std::vector<FdEntry> twice = {e(0, FdRole::Listen), e(1, FdRole::LogPipe), e(1, FdRole::StatusPipe)};
+    EXPECT_FALSE(checkFdTableMatches(twice, twice, error)) << base;
+    EXPECT_EQ(error, "fd " + std::to_string(base + 1) + " is named twice");
+  }
+}
+
 TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
   struct Restored {
     Snapshot snapshot;  // kept mapped: the restored model's classes are read from it
