@@ -888,7 +888,7 @@ void collectImages(state::Model::Reader model, const capnp::word* segment,
   }
 }
 
-size_t holdEncoded(ClassMap& classes, const std::function<bool(const JobClass&)>& atRest) {
+size_t holdEncoded(ClassMap& classes, const std::function<bool(const JobClass&)>& hold) {
   auto& map = classes.entries();
   // A message most of whose classes were decoded since is mostly dead bytes: its remaining
   // classes move to the new one, so that it can be freed once nothing decoded refers to it.
@@ -898,7 +898,7 @@ size_t holdEncoded(ClassMap& classes, const std::function<bool(const JobClass&)>
   std::vector<ClassMap::Map::iterator> chosen;
   for (auto it = map.begin(); it != map.end(); ++it) {
     const JobClass& cls = it->second;
-    if (cls.encoded ? held[cls.encoded.get()] * 2 < cls.encoded->classCount() : atRest(cls)) chosen.push_back(it);
+    if (cls.encoded ? held[cls.encoded.get()] * 2 < cls.encoded->classCount() : hold(cls)) chosen.push_back(it);
   }
   if (chosen.empty()) return 0;
 

@@ -76,12 +76,12 @@ size_t placeImages(const EncodeHooks& hooks, capnp::word* free, size_t freeWords
 // objects is left out (it is copied the slow way).
 void collectImages(state::Model::Reader model, const capnp::word* segment, const std::vector<EncodeHooks::Extent>& extents,
                    ClassImages& out);
-// Idle encoding: encode every decoded class `atRest` holds for into one new message and leave
-// them encoded there, as a restore leaves the classes it reads (ClassMap decodes one again on
+// Idle encoding: encode every decoded class `hold` accepts into one new message and leave them
+// encoded there, as a restore leaves the classes it reads (ClassMap decodes one again on
 // first access). Classes still encoded in a message of which fewer than half are left move too,
 // so that messages mostly decoded since can be freed. A class the loop's scans need decoded
 // (decodeNow) stays as it is. Returns how many classes the new message holds for the model.
-size_t holdEncoded(ClassMap& classes, const std::function<bool(const JobClass&)>& atRest);
+size_t holdEncoded(ClassMap& classes, const std::function<bool(const JobClass&)>& hold);
 
 bool decodeModel(state::Model::Reader in, Model& out, std::string& error);
 // The same, but job definitions stay in the message and are decoded on first use (DefRef):
