@@ -277,8 +277,8 @@ struct JobClass {
   EventExpr startOn;                  // copy of def->startOn with match state
   bool deleted = false;               // its file is gone: drop the class once all instances stop
   std::map<std::string, Instance> instances;
-  // Not state, where the state is: while set, this class has not been decoded since a restore,
-  // every field above is empty and its encoded form is class `encodedIndex` of `encoded`.
+  // Not state, where the state is: while set, this class has not been decoded since a restore or
+  // an idle encoding (holdEncoded in serialize/codec.h), every field above is empty and its encoded form is class `encodedIndex` of `encoded`.
   // ClassMap decodes it before handing it out; a snapshot copies it across still encoded.
   std::shared_ptr<const ClassSource> encoded;
   uint32_t encodedIndex = 0;
@@ -289,7 +289,7 @@ struct JobClass {
 // The job classes by name: a std::map whose every access decodes the class it hands out if that
 // is still encoded (a restore leaves classes in the snapshot: decoding a thousand jobs costs more
 // than the rest of the re-exec window, and most are never touched before the next re-exec, which
-// copies them across as they are). Code that must not decode (the codec, the tables built in the
+// copies them across as they are; idle encoding holds classes the same way to save memory). Code that must not decode (the codec, the tables built in the
 // window, the loop's per-iteration scans) uses entries() and handles `encoded` itself.
 class ClassMap {
  public:

@@ -17,7 +17,7 @@
 namespace baton {
 
 // ---- copying untouched classes as bytes ----
-// A class still encoded since a restore (ClassMap) is the same bytes in every snapshot. Copying
+// A class held encoded since a restore or an idle encoding (ClassMap) is the same bytes in every snapshot. Copying
 // it with Cap'n Proto walks every pointer of it, which costs as much as encoding it; but a
 // snapshot this image wrote in one segment holds each copied class's objects contiguously (they
 // were allocated one after the other), so the next snapshot can take them with one memcpy and

@@ -1262,8 +1262,8 @@ void Supervisor::finishEvent(uint64_t id) {
   model_.events.erase(model_.events.begin() + (e - model_.events.data()));
   log(Priority::Debug, "event " + ev.name + " finished" + (ev.failed ? " (failed)" : ""));
   for (const RequestRef& r : ev.waiters) answerPending(r.connId, r.requestId, ev.failed);
-  // Jobs that waited on this event (their own starting/stopping) go on. (A class still encoded
-  // since a restore is decoded only if one of its instances does.)
+  // Jobs that waited on this event (their own starting/stopping) go on. (A class held encoded
+  // is decoded only if one of its instances does.)
   for (auto& [jobName, cls] : model_.classes.entries()) {
     if (cls.encoded && !cls.encoded->waitsOnEvent(cls.encodedIndex, id)) continue;
     ClassMap::ensureDecoded(cls);

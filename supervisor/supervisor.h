@@ -237,7 +237,7 @@ class Supervisor {
     bool markPreverified = false;  // ... and "accepts preverified-classes"
     int snapshotFd = -1;  // the pre-flight copy
     SnapshotMemory memory;  // for the snapshot handed over, prepared during the pre-flight
-    // Where the pre-flight snapshot holds each class still encoded since the last restore: the
+    // Where the pre-flight snapshot holds each class held encoded (restore, idle encoding): the
     // window copies those as bytes (ClassImages in serialize/codec.h).
     std::shared_ptr<const ClassImages> images;
   };
