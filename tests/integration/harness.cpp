@@ -393,6 +393,10 @@ void Baton::launch() {
                         opts_.cgroupRoot.c_str()})
     argv.push_back(a);
   if (opts_.testHooks) argv.push_back("--test-hooks");
+  if (opts_.idleEncodeMs >= 0) {
+    argv.push_back("--idle-encode-ms");
+    argv.push_back(std::to_string(opts_.idleEncodeMs));
+  }
   for (const auto& a : opts_.extraArgs) argv.push_back(a);
 
   {

@@ -73,6 +73,9 @@ struct Options {
   bool testHooks = true;
   std::string cgroupRoot = "/sys/fs/cgroup";
   std::vector<std::string> extraArgs;   // appended to batond's command line
+  // --idle-encode-ms: short, so that every test also runs with classes held encoded between its
+  // steps (batond's default of 10 s would rarely be reached). -1: batond's default.
+  int idleEncodeMs = 100;
   Duration readyTimeout = 10s;
   uint64_t nofileSoft = 0;              // start batond with this RLIMIT_NOFILE soft limit (0: as is)
 };

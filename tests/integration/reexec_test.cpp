@@ -1111,7 +1111,7 @@ int encodedJobs(Baton& b) {
 class IntegrationLazyClasses : public BatonTest {
   Options options() override {
     Options o;
-    o.extraArgs = {"--idle-encode-ms", "0"};
+    o.idleEncodeMs = 0;
     return o;
   }
 };
@@ -1164,7 +1164,7 @@ TEST_F(IntegrationLazyClasses, JobsStayEncodedUntilTouched) {
 class IntegrationIdleEncoding : public BatonTest {
   Options options() override {
     Options o;
-    o.extraArgs = {"--idle-encode-ms", "300"};
+    o.idleEncodeMs = 300;
     return o;
   }
 };
