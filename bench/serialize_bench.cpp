@@ -153,6 +153,20 @@ void EncodeRestored(benchmark::State& state) {
   state.counters["bytes_per_job"] = double(bytes) / double(state.range(0));
 }
 
+// One idle-encoding pass over N decoded jobs (holdEncoded): the time batond's loop spends on it.
+void IdleEncode(benchmark::State& state) {
+  Fixture f(int(state.range(0)));
+  for (auto _ : state) {
+    state.PauseTiming();
+    Model copy = f.model;
+    state.ResumeTiming();
+    benchmark::DoNotOptimize(holdEncoded(copy.classes, [](const JobClass&) { return true; }));
+    state.PauseTiming();
+    copy = Model{};
+    state.ResumeTiming();
+  }
+}
+
 void EncodeDecode(benchmark::State& state) {
   Fixture f(int(state.range(0)));
   size_t bytes = 0;
@@ -193,6 +207,7 @@ BENCHMARK(EncodeDecode) JOB_COUNTS;
 BENCHMARK(DecodeLazily) JOB_COUNTS;
 BENCHMARK(EncodeRestored) JOB_COUNTS;
 BENCHMARK(JsonEncodeDecode) JOB_COUNTS;
+BENCHMARK(IdleEncode)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace baton
