@@ -320,7 +320,7 @@ int main(int argc, char** argv) {
        << ",\"fds\":" << fds << ",\"rss_kb\":" << rss << ",\"rss_rest_kb\":" << rssRest << ",\"rss_after_kb\":" << rssAfter << ",\"snapshot_bytes\":" << snapshotBytes;
   printf("batond %s: %d jobs running, %d spawns in flight, %d re-execs, %d fds handed over\n", a.batond.c_str(),
          a.jobs, a.inflight, a.reexecs, fds);
-  printf("  %s\n", a.touch ? "an event touched every job before each re-exec (all decoded, all encoded in the window)"
+  printf("  %s\n", a.touch ? "a list touched every job before each re-exec (all decoded, all encoded in the window)"
                             : "no event between re-execs (untouched jobs stay encoded and are copied as bytes)");
   printf("  first re-exec after the start (after the idle encoding if it is on): %s us\n", fmtUs(samples.empty() ? 0 : samples.front().downtime).c_str());
   printStats("downtime", down, json);

@@ -46,18 +46,26 @@ uint64_t snapshotChecksum(const void* data, size_t len, uint64_t h) {
   return h;  // no finalization: chained calls over pieces equal one call over the whole
 }
 
-std::vector<FdEntry> modelFds(const Model& m) {
+namespace {
+void addFd(std::vector<FdEntry>& out, int fd, FdRole role) {
+  if (fd >= 0) out.push_back(FdEntry{fd, uint32_t(role), 0, 0, 0, 0});
+}
+}  // namespace
+
+void addSlotFds(std::vector<FdEntry>& out, const ProcessSlot& slot) {
+  addFd(out, slot.statusFd, FdRole::StatusPipe);
+  addFd(out, slot.scriptFd, FdRole::ScriptPipe);
+}
+
+std::vector<FdEntry> modelFds(const Model& m, bool withSlots) {
   std::vector<FdEntry> out;
-  auto add = [&](int fd, FdRole role) {
-    if (fd >= 0) out.push_back(FdEntry{fd, uint32_t(role), 0, 0, 0, 0});
-  };
-  add(m.listenFd, FdRole::Listen);
-  for (const Connection& c : m.connections) add(c.fd, FdRole::Connection);
-  m.classes.forEachSlot([&](const std::string&, const std::string&, ProcessType, const ProcessSlot& s, TraceState) {
-    add(s.statusFd, FdRole::StatusPipe);
-    add(s.scriptFd, FdRole::ScriptPipe);
-  });
-  for (const LogPipe& lp : m.logPipes) add(lp.fd, FdRole::LogPipe);
+  addFd(out, m.listenFd, FdRole::Listen);
+  for (const Connection& c : m.connections) addFd(out, c.fd, FdRole::Connection);
+  if (withSlots)
+    m.classes.forEachSlot([&](const std::string&, const std::string&, ProcessType, const ProcessSlot& s, TraceState) {
+      addSlotFds(out, s);
+    });
+  for (const LogPipe& lp : m.logPipes) addFd(out, lp.fd, FdRole::LogPipe);
   return out;
 }
 

@@ -53,8 +53,11 @@ struct FdEntry {
 };
 static_assert(sizeof(FdEntry) == 32);
 
-// Every fd the model refers to, with its role (identity left zero).
-std::vector<FdEntry> modelFds(const Model& model);
+// Every fd the model refers to, with its role (identity left zero). `withSlots` false leaves out
+// the process slots' pipes, for a caller that walks the slots anyway and adds them itself with
+// addSlotFds.
+std::vector<FdEntry> modelFds(const Model& model, bool withSlots = true);
+void addSlotFds(std::vector<FdEntry>& out, const ProcessSlot& slot);
 
 // Serialize `model` into a new sealed memfd (close-on-exec). Returns the fd or -1 with `error`.
 // `liveFds`: record each fd's identity (it must be open). Offline tools (baton-state encode,

@@ -340,19 +340,12 @@ void Supervisor::restore(const RestoreArgs& args) {
   registrationsAdopted_ = adopt;
   // Invariant 6: a pid is only the job's process if it is the same process.
   std::vector<std::tuple<std::string, std::string, ProcessType>> lost;
-  // The fds the state names (modelFds' set), to compare with the handoff table.
-  std::vector<FdEntry> named;
-  named.reserve(snapshot.fds().size());
-  auto nameFd = [&](int fd, FdRole role) {
-    if (fd >= 0) named.push_back(FdEntry{fd, uint32_t(role), 0, 0, 0, 0});
-  };
-  nameFd(model_.listenFd, FdRole::Listen);
-  for (const Connection& c : model_.connections) nameFd(c.fd, FdRole::Connection);
-  for (const LogPipe& lp : model_.logPipes) nameFd(lp.fd, FdRole::LogPipe);
+  // The fds the state names, to compare with the handoff table: the slots' pipes are added in
+  // rearm's pass instead of in a walk of their own.
+  std::vector<FdEntry> named = modelFds(model_, /*withSlots=*/false);
   rearm([&](const std::string& job, const std::string& name, ProcessType t, const ProcessSlot& slot,
             TraceState trace) {
-    nameFd(slot.statusFd, FdRole::StatusPipe);
-    nameFd(slot.scriptFd, FdRole::ScriptPipe);
+    addSlotFds(named, slot);
     // An exit already seen (earlyExit) was reaped before the exec: its pid is free now.
     if (slot.pid <= 0 || slot.startTime == 0 || slot.earlyExit) return;
     // A process batond forked itself stays its child until batond reaps it (execve changes no

@@ -319,8 +319,7 @@ int Supervisor::run() {
       pollEvents();
       flushDeferredAnswers();
       sweepIdle();
-      if (n > 0 && !idleEncodeAtNs_ && model_.config.idleEncodeMs)
-        idleEncodeAtNs_ = sys::monotonicNs() + int64_t(model_.config.idleEncodeMs) * 1000000;
+      if (n > 0 && !idleEncodeAtNs_) armIdleEncode();
       if (idleEncodeAtNs_ && idleEncodeAtNs_ <= sys::monotonicNs()) idleEncode();
     } catch (const std::exception& e) {
       log(Priority::Error, std::string("internal error: ") + e.what());
@@ -1089,11 +1088,15 @@ void Supervisor::sweepIdle() {
   }
 }
 
+void Supervisor::armIdleEncode() {
+  idleEncodeAtNs_ = model_.config.idleEncodeMs ? sys::monotonicNs() + int64_t(model_.config.idleEncodeMs) * 1000000 : 0;
+}
+
 void Supervisor::idleEncode() {
   idleEncodeAtNs_ = 0;  // armed again by the next activity
   if (reexec_) {
     // The pre-flight recorded where the classes are: leave them there until the re-exec is over.
-    idleEncodeAtNs_ = sys::monotonicNs() + int64_t(model_.config.idleEncodeMs) * 1000000;
+    armIdleEncode();
     return;
   }
   if (shuttingDown_) return;

@@ -135,6 +135,7 @@ class Supervisor {
   std::vector<std::string> eventEnvFor(const JobClass& cls, const Instance& inst, bool stopping) const;
   void sweepIdle();
   // Idle encoding (Config::idleEncodeMs): hold the classes at rest encoded again.
+  void armIdleEncode();  // the next pass, idleEncodeMs from now (not armed if 0)
   void idleEncode();
   void flushDeferredAnswers();
   // The environment and instance name of a new run of `cls`, with `extra` (event or request

@@ -1107,14 +1107,18 @@ int encodedJobs(Baton& b) {
   return 0;
 }
 
-// Counting encoded classes only works if no idle encoding runs in between.
-class IntegrationLazyClasses : public BatonTest {
+// batond with --idle-encode-ms MS.
+template <int MS>
+class WithIdleEncoding : public BatonTest {
   Options options() override {
     Options o;
-    o.idleEncodeMs = 0;
+    o.idleEncodeMs = MS;
     return o;
   }
 };
+
+// Counting encoded classes only works if no idle encoding runs in between.
+using IntegrationLazyClasses = WithIdleEncoding<0>;
 
 TEST_F(IntegrationLazyClasses, JobsStayEncodedUntilTouched) {
   for (const char* name : {"a1", "a2", "a3"}) b().writeJob(name, "exec sleep 1000\n");
@@ -1161,13 +1165,7 @@ TEST_F(IntegrationLazyClasses, JobsStayEncodedUntilTouched) {
   EXPECT_TRUE(b().waitStatus("other", "other start/running")) << b().status("other");
 }
 
-class IntegrationIdleEncoding : public BatonTest {
-  Options options() override {
-    Options o;
-    o.idleEncodeMs = 300;
-    return o;
-  }
-};
+using IntegrationIdleEncoding = WithIdleEncoding<300>;
 
 // Jobs are held encoded a moment after activity, and everything still works on them: a status,
 // a spawn in flight completing, an event, a stop, a child's death and respawn, a re-exec.
