@@ -16,7 +16,7 @@ namespace baton {
 std::string stateFormatsText() {
   return std::string("baton ") + BATON_VERSION + "\nwrites " + std::to_string(kSnapshotFormat) +
          "\nreads " + std::to_string(kOldestReadableFormat) + "-" + std::to_string(kSnapshotFormat) +
-         "\naccepts epoll-fd\naccepts unchecksummed-handoff\naccepts preverified-classes\n";
+         "\naccepts epoll-fd\naccepts unchecksummed-handoff\naccepts preverified-classes\naccepts sigchld-sweep\n";
 }
 
 bool parseStateFormats(const std::string& text, StateFormats& out, std::string& error) {
@@ -32,6 +32,7 @@ bool parseStateFormats(const std::string& text, StateFormats& out, std::string& 
     else if (line == "accepts epoll-fd") out.acceptsEpollFd = true;
     else if (line == "accepts unchecksummed-handoff") out.acceptsUnchecksummedHandoff = true;
     else if (line == "accepts preverified-classes") out.acceptsPreverifiedClasses = true;
+    else if (line == "accepts sigchld-sweep") out.acceptsSigchldSweep = true;
   }
   if (!haveWrites || !haveReads || out.readsMin > out.readsMax) {
     error = "the target did not describe its state formats (is it a baton binary?)";

@@ -32,6 +32,10 @@ struct StateFormats {
   // "accepts preverified-classes": told so on its command line, it does not check again the job
   // classes the snapshot lists as byte copies of classes its own pre-flight verified.
   bool acceptsPreverifiedClasses = false;
+  // "accepts sigchld-sweep": told so on its command line, its restore sweeps for exited children
+  // only if SIGCHLD is pending (the old image promises that every child event it has not swept
+  // left SIGCHLD pending), instead of always walking every child with waitid.
+  bool acceptsSigchldSweep = false;
 };
 bool parseStateFormats(const std::string& text, StateFormats& out, std::string& error);
 

@@ -44,6 +44,8 @@ const char* kUsage =
     "  --epoll-fd FD       (internal) the previous image's epoll instance, adopted on restore\n"
     "  --preverified-classes (internal) the restore skips the checks of the job classes its\n"
     "                      pre-flight verified (listed in the snapshot)\n"
+    "  --sweep-on-sigchld  (internal) the restore sweeps for exited children only if SIGCHLD\n"
+    "                      is pending (the previous image promises it is when needed)\n"
     "  --exec-floor        (benchmarks) exit at the top of main\n"
     "  --restart [--state-fd FD]  take over from Upstart 1.x PID 1 (its re-exec contract):\n"
     "                      import its JSON state from FD; no startup event\n";
@@ -156,6 +158,7 @@ int main(int argc, char** argv) {
     } else if (a == "--rolled-back-because") value(restore.rolledBackBecause);
     else if (a == "--test-refuse-restore") restore.testRefuseRestore = true;
     else if (a == "--preverified-classes") restore.preverifiedClasses = true;
+    else if (a == "--sweep-on-sigchld") restore.sweepOnSigchld = true;
     else if (a == "--restart") continue;
     else if (a == "--error") opts.config.logPriority = "error";
     else if (a == "--state-fd") {

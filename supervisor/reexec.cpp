@@ -176,6 +176,7 @@ void Supervisor::reexecHelperDone() {
     r.passEpollFd = theirs.acceptsEpollFd;
     r.omitChecksum = theirs.acceptsUnchecksummedHandoff;
     r.markPreverified = theirs.acceptsPreverifiedClasses;
+    r.sweepOnSigchld = theirs.acceptsSigchldSweep;
     // 2. Pre-flight: the target checks a snapshot of the state as it is now, while batond keeps
     // serving. The snapshot handed over at the point of no return is written by the same code in
     // the same format a moment later, so the verdict holds for it.
@@ -203,9 +204,7 @@ void Supervisor::reexecHelperDone() {
 int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory,
                              EncodeHooks* hooks, bool checksum, std::vector<FdEntry>* fdTable) {
   auto lookup = [](const void* ctx, int fd) -> const FdIdentity* {
-    auto& ids = *static_cast<const decltype(fdIdentities_)*>(ctx);
-    auto it = ids.find(fd);
-    return it == ids.end() ? nullptr : &it->second;
+    return static_cast<const decltype(fdIdentities_)*>(ctx)->find(fd);
   };
   // (A snapshot to be downgraded is rewritten by the migration: nothing to record or place.)
   if (format != kSnapshotFormat) hooks = nullptr, checksum = true;
@@ -263,6 +262,10 @@ void Supervisor::pointOfNoReturn() {
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &old);
+  // A sweep cut short (this re-exec may be reached from inside reapChildren, when the pre-flight's
+  // exit is the last thing it waited for) leaves zombies whose SIGCHLD was already read: make it
+  // pending again, so that a pending SIGCHLD is exactly "there may be something to sweep".
+  if (childEventsUnswept_) raise(SIGCHLD);
   for (int fd : handed) sys::setCloexec(fd, false);
 
   // --logdir/--socket let even a binary that cannot decode the snapshot keep its forensics and
@@ -272,6 +275,7 @@ void Supervisor::pointOfNoReturn() {
   if (binaryFd_ >= 0) args.insert(args.end(), {"--rollback-fd", std::to_string(binaryFd_)});
   if (r.passEpollFd) args.insert(args.end(), {"--epoll-fd", std::to_string(epollFd_)});
   if (r.markPreverified) args.push_back("--preverified-classes");
+  if (r.sweepOnSigchld) args.push_back("--sweep-on-sigchld");
   if (model_.config.testHooks) {
     if (r.testRefuse) args.push_back("--test-refuse-restore");
     if (r.testRefuseRollback) args.push_back("--test-refuse-rollback");
@@ -319,6 +323,9 @@ void Supervisor::restore(const RestoreArgs& args) {
   if (syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) != 0)
     for (const FdEntry& e : snapshot.fds()) sys::setCloexec(e.fd, true);
   fdIdentities_.clear();
+  int highest = -1;  // every fd is open (just checked), so this is bounded by the open-files limit
+  for (const FdEntry& e : snapshot.fds()) highest = std::max(highest, e.fd);
+  fdIdentities_.reserve(size_t(highest + 1));
   for (const FdEntry& e : snapshot.fds())
     fdIdentities_[e.fd] = {e.dev, e.ino, e.type};  // just verified: rearm need not fstat again
   const int64_t serializeStart = snapshot.header().serializeStartNs;
@@ -375,7 +382,10 @@ void Supervisor::restore(const RestoreArgs& args) {
     }
   }
   // Zombies that died during the blind window, then signals: only now may they be handled.
-  reapChildren();
+  // (Every such exit left SIGCHLD pending; an old image that promises the same for the events it
+  // had not swept says so with --sweep-on-sigchld, and then no pending SIGCHLD means nothing to
+  // sweep.)
+  if (!args.sweepOnSigchld || sys::signalPending(SIGCHLD)) reapChildren();
   sigset_t mask = handledSignals();
   sigprocmask(SIG_SETMASK, &mask, nullptr);
   const int64_t rearmNs = sys::monotonicNs() - tRearm;

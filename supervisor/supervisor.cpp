@@ -206,7 +206,7 @@ bool Supervisor::start(bool emitStartup) {
 void Supervisor::rearm(const ClassMap::SlotVisitor& alsoVisit) {
   watches_.clear();  // fdIdentities_ stays: after a restore it holds the verified handoff table
   pids_.clear();
-  watches_.reserve(fdIdentities_.size() + 2);
+  watches_.reserve(fdIdentities_.span() + 2);
   watch(signalFd_, EPOLLIN, {Watch::Kind::Signal});
   if (model_.listenFd >= 0) watch(model_.listenFd, EPOLLIN, {Watch::Kind::Listen});
   for (Connection& c : model_.connections) {
@@ -238,8 +238,7 @@ void Supervisor::watch(int fd, uint32_t events, Watch w) {
   w.events = events;
   watches_[fd] = std::move(w);
   FdIdentity id;
-  auto known = fdIdentities_.find(fd);
-  if (known == fdIdentities_.end() && fdIdentity(fd, id)) fdIdentities_[fd] = id;
+  if (!fdIdentities_.contains(fd) && fdIdentity(fd, id)) fdIdentities_[fd] = id;
 }
 
 void Supervisor::unwatch(int fd) {
@@ -254,8 +253,7 @@ void Supervisor::modifyWatch(int fd, uint32_t events) {
   ev.events = events;
   ev.data.fd = fd;
   epoll_ctl(epollFd_, EPOLL_CTL_MOD, fd, &ev);
-  auto it = watches_.find(fd);
-  if (it != watches_.end()) it->second.events = events;
+  if (Watch* w = watches_.find(fd)) w->events = events;
 }
 
 // Diagnostics (BATON_CHECK_HANDOFF=1 in batond's environment; the integration tests set it):
@@ -274,20 +272,20 @@ void Supervisor::checkAdoptedRegistrations() {
   }
   const uint32_t relevant = EPOLLIN | EPOLLOUT;
   std::string diff;
-  for (auto& [fd, w] : watches_) {
+  watches_.forEach([&](int fd, const Watch& w) {
     auto it = actual.find(fd);
     if (it == actual.end()) diff += " fd " + std::to_string(fd) + " not registered;";
     else if ((it->second & relevant) != (w.events & relevant))
       diff += " fd " + std::to_string(fd) + " has events " + std::to_string(it->second) + " instead of " +
               std::to_string(w.events) + ";";
-    else continue;
+    else return;
     epoll_event ev{};
     ev.events = w.events;
     ev.data.fd = fd;
     if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0) epoll_ctl(epollFd_, EPOLL_CTL_MOD, fd, &ev);
-  }
+  });
   for (auto& [fd, events] : actual)
-    if (!watches_.count(fd)) {
+    if (!watches_.contains(fd)) {
       diff += " fd " + std::to_string(fd) + " registered but not in the model;";
       epoll_ctl(epollFd_, EPOLL_CTL_DEL, fd, nullptr);
     }
@@ -330,9 +328,9 @@ int Supervisor::run() {
 }
 
 void Supervisor::dispatch(int fd, uint32_t events) {
-  auto it = watches_.find(fd);
-  if (it == watches_.end()) return;
-  Watch w = it->second;  // copy: handlers may unwatch
+  const Watch* found = watches_.find(fd);
+  if (!found) return;
+  Watch w = *found;  // copy: handlers may unwatch
   switch (w.kind) {
     case Watch::Kind::Signal: onSignal(); break;
     case Watch::Kind::Listen: acceptConnections(); break;
@@ -395,7 +393,7 @@ void Supervisor::onSignal() {
   signalfd_siginfo si;
   while (read(signalFd_, &si, sizeof si) == ssize_t(sizeof si)) {
     switch (si.ssi_signo) {
-      case SIGCHLD: break;  // reaped below, whatever the number of coalesced signals
+      case SIGCHLD: childEventsUnswept_ = true; break;  // reaped below, however many were coalesced
       case SIGHUP:
         log(Priority::Message, "SIGHUP: reloading configuration");
         model_.reloadPending = true;  // done in the loop; survives a re-exec in between
@@ -428,11 +426,14 @@ void Supervisor::onSignal() {
 // Reaping
 
 void Supervisor::reapChildren() {
+  childEventsUnswept_ = true;
   for (;;) {
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    if (waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WNOHANG) != 0) break;  // ECHILD
-    if (si.si_pid == 0) break;
+    if (waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WNOHANG) != 0 || si.si_pid == 0) {
+      childEventsUnswept_ = false;  // ECHILD, or nothing left to collect
+      break;
+    }
     pid_t pid = si.si_pid;
     if (si.si_code == CLD_STOPPED || si.si_code == CLD_TRAPPED) {
       onChildStopped(pid, si.si_code, si.si_status);

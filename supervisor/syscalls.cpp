@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +15,11 @@ int64_t monotonicNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+bool signalPending(int sig) {
+  sigset_t set;
+  return sigpending(&set) == 0 && sigismember(&set, sig) == 1;
 }
 
 uint64_t procStartTime(pid_t pid) {

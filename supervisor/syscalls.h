@@ -21,6 +21,7 @@ bool readFile(const std::string& path, std::string& out, size_t limit = 1 << 20)
 bool writeAll(int fd, const void* data, size_t len);
 void closeFd(int& fd);                       // close if >= 0 and set to -1
 bool isEpollFd(int fd);                      // fd is open and is an epoll instance
+bool signalPending(int sig);                 // pending for this thread or the process (sigpending)
 
 // An owned file descriptor (RAII).
 class Fd {

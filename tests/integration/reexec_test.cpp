@@ -412,6 +412,67 @@ TEST_F(IntegrationReexec, ChildrenExitInsideTheExecWindow) {
   EXPECT_TRUE(contains(d.out, "binary: " + Baton::binDir() + "/batond\n")) << d.describe();
 }
 
+// The pre-flight's exit can be the last thing a re-exec waits for; the exec then happens from
+// inside the waitid sweep, and the zombies after the pre-flight in that sweep had their SIGCHLD
+// read already. The old image makes SIGCHLD pending again before execve, so the new one, which
+// sweeps only when SIGCHLD is pending (--sweep-on-sigchld), still collects them. Arranged: the
+// pre-flight closes its output (batond has its verdict) and waits; a task started after it (so
+// later in batond's list of children, which waitid walks oldest first) waits too; batond is
+// stopped while both exit, so that one SIGCHLD covers both.
+TEST_F(IntegrationReexec, ExecFromInsideTheSweepLeavesSigchldPending) {
+  const std::string bin = Baton::binDir() + "/batond";
+  const std::string waiting = b().work("preflight-waiting"), go = b().work("go");
+  const std::string target = b().dir() + "/batond-late-verdict";
+  writeFile(target,
+            "#!/bin/sh\n"
+            "if [ \"$1\" = --verify-state ]; then\n"
+            "  out=$(" + bin + " \"$@\" 2>&1); rc=$?\n"
+            "  printf '%s\\n' \"$out\"\n"
+            "  exec >&- 2>&-\n"
+            "  : > " + waiting + "\n"
+            "  while [ ! -e " + go + " ]; do sleep 0.01; done\n"
+            "  exit $rc\n"
+            "fi\n"
+            "exec " + bin + " \"$@\"\n",
+            0755);
+  b().writeJob("late", "task\nconsole none\nexec /bin/sh -c 'while [ ! -e @WORK@/go ]; do sleep 0.01; done'\n");
+  BATON_START();
+  auto rx = inBackground(b(), {"reexec", "--binary", target});
+  if (!waitFor([&] { return pathExists(waiting); }, 15s, 5ms)) {
+    writeFile(go, "");
+    FAIL() << "the pre-flight did not start: " << rx.get().describe();
+  }
+  CmdResult r = b().ctl({"start", "late", "-n"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  const pid_t late = b().hostPid(b().mainPid("late"));
+  pid_t preflight = 0;
+  for (pid_t c : childrenOf(b().daemonHostPid()))
+    if (contains(readFile("/proc/" + std::to_string(c) + "/cmdline"), "batond-late-verdict")) preflight = c;
+  ASSERT_GT(late, 0) << b().status("late");
+  ASSERT_GT(preflight, 0) << "no pre-flight child under batond";
+  // Give batond time to read the pre-flight's EOF. (Were it late, the exec would come from the
+  // output handler instead and the test would not cover the cut-short sweep, but not fail.)
+  std::this_thread::sleep_for(300ms);
+  const pid_t batond = b().daemonHostPid();
+  ASSERT_EQ(kill(batond, SIGSTOP), 0);
+  writeFile(go, "");
+  const bool zombies =
+      waitFor([&] { return procState(late) == 'Z' && procState(preflight) == 'Z'; }, 10s, 5ms);
+  kill(batond, SIGCONT);
+  ASSERT_TRUE(zombies) << "late: " << procState(late) << ", pre-flight: " << procState(preflight);
+  CmdResult x = rx.get();
+  ASSERT_EQ(x.exitCode, 0) << x.describe();
+  EXPECT_TRUE(contains(x.out, "re-exec: ok")) << x.describe();
+  // Nothing else exits after the re-exec: only the sweep owed from the old image reaps the task.
+  std::string st;
+  EXPECT_TRUE(waitFor([&] {
+    st = b().status("late");
+    return st == "late stop/waiting\n";
+  }, 5s)) << st;
+  EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 1; }, 5s))
+      << b().daemonProcesses().size() << " processes in the namespace";
+}
+
 // The exit is seen (and reaped) by the old binary while the status pipe has not answered yet;
 // the re-exec comes in between; the EOF arrives in the new binary. The test holds the status
 // pipe's write end open (through /proc) to keep the EOF back until after the re-exec.

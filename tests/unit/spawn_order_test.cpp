@@ -77,7 +77,7 @@ class SupervisorTestPeer {
   }
   static Model& mutableModel(Supervisor& s) { return s.model_; }
   static bool pidIndexed(const Supervisor& s, pid_t pid) { return s.pids_.count(pid) != 0; }
-  static bool fdWatched(const Supervisor& s, int fd) { return s.watches_.count(fd) != 0; }
+  static bool fdWatched(const Supervisor& s, int fd) { return s.watches_.contains(fd); }
 };
 
 namespace {

@@ -1093,10 +1093,12 @@ TEST(Formats, NegotiationPicksTheNewestCommonFormat) {
   EXPECT_TRUE(f.acceptsEpollFd);
   EXPECT_TRUE(f.acceptsUnchecksummedHandoff);
   EXPECT_TRUE(f.acceptsPreverifiedClasses);
+  EXPECT_TRUE(f.acceptsSigchldSweep);
   ASSERT_TRUE(parseStateFormats("baton 0.1.0\nwrites 1\nreads 1-1\n", f, error)) << error;
   EXPECT_FALSE(f.acceptsEpollFd);
   EXPECT_FALSE(f.acceptsUnchecksummedHandoff);
   EXPECT_FALSE(f.acceptsPreverifiedClasses);
+  EXPECT_FALSE(f.acceptsSigchldSweep);
 }
 
 // The walk over the registry, with made-up formats 2 and 3 (no real format change exists yet):
