@@ -262,9 +262,10 @@ void Supervisor::pointOfNoReturn() {
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &old);
-  // A sweep cut short (this re-exec may be reached from inside reapChildren, when the pre-flight's
-  // exit is the last thing it waited for) leaves zombies whose SIGCHLD was already read: make it
-  // pending again, so that a pending SIGCHLD is exactly "there may be something to sweep".
+  // A sweep cut short leaves zombies whose SIGCHLD was already read: make it pending again, so
+  // that a pending SIGCHLD is exactly "there may be something to sweep". (The pre-flight's exit,
+  // the usual last step before this, is applied after its sweep; an exception in the sweep can
+  // still bring the re-exec here from inside it.)
   if (childEventsUnswept_) raise(SIGCHLD);
   for (int fd : handed) sys::setCloexec(fd, false);
 

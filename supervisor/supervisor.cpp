@@ -427,6 +427,22 @@ void Supervisor::onSignal() {
 
 void Supervisor::reapChildren() {
   childEventsUnswept_ = true;
+  // Helpers' exits are handled after the sweep: the pre-flight's exit may complete a re-exec,
+  // and the exec should not cut the sweep short (the new image then need not sweep again).
+  std::vector<std::pair<pid_t, int>> helperExits;
+  auto handleHelperExits = [&] {
+    for (auto [pid, status] : std::exchange(helperExits, {})) onHelperExit(pid, status);
+  };
+  try {
+    sweepChildren(helperExits);
+  } catch (...) {
+    handleHelperExits();  // reaped: its exit must be applied (a pid kept would be signalled later)
+    throw;
+  }
+  handleHelperExits();
+}
+
+void Supervisor::sweepChildren(std::vector<std::pair<pid_t, int>>& helperExits) {
   for (;;) {
     siginfo_t si;
     memset(&si, 0, sizeof si);
@@ -443,7 +459,7 @@ void Supervisor::reapChildren() {
                  : si.si_code == CLD_DUMPED ? (si.si_status | 0x80) : si.si_status;
     auto it = pids_.find(pid);
     if (it == pids_.end() && !model_.helpers.empty()) {
-      onHelperExit(pid, status);
+      helperExits.emplace_back(pid, status);
       continue;
     }
     if (it == pids_.end()) {

@@ -116,6 +116,8 @@ class Supervisor {
   void runTimers();
   void onSignal();
   void reapChildren();
+  // The waitid loop of reapChildren; the exits of unknown pids while helpers run are returned.
+  void sweepChildren(std::vector<std::pair<pid_t, int>>& helperExits);
   void onChildStopped(pid_t pid, int code, int status);
 
   // ---- job engine (supervisor.cpp) ----
@@ -208,9 +210,10 @@ class Supervisor {
   bool pid1_ = false;
   bool shuttingDown_ = false;
   bool exitRequested_ = false;
-  // A SIGCHLD was read from the signalfd and the waitid sweep after it has not run to its end
-  // (it is running, or a re-exec was reached from inside it). A re-exec then makes SIGCHLD pending
-  // again: the new image sweeps only if it is (--sweep-on-sigchld).
+  // A SIGCHLD was read from the signalfd and the waitid sweep after it has not run to its end.
+  // Helpers' exits are applied after the sweep so that a re-exec does not start inside it; should
+  // one still (an exception cut the sweep short), the re-exec makes SIGCHLD pending again: the new
+  // image sweeps only if it is (--sweep-on-sigchld).
   bool childEventsUnswept_ = false;
   int epollFd_ = -1;
   int signalFd_ = -1;

@@ -412,14 +412,15 @@ TEST_F(IntegrationReexec, ChildrenExitInsideTheExecWindow) {
   EXPECT_TRUE(contains(d.out, "binary: " + Baton::binDir() + "/batond\n")) << d.describe();
 }
 
-// The pre-flight's exit can be the last thing a re-exec waits for; the exec then happens from
-// inside the waitid sweep, and the zombies after the pre-flight in that sweep had their SIGCHLD
-// read already. The old image makes SIGCHLD pending again before execve, so the new one, which
-// sweeps only when SIGCHLD is pending (--sweep-on-sigchld), still collects them. Arranged: the
-// pre-flight closes its output (batond has its verdict) and waits; a task started after it (so
-// later in batond's list of children, which waitid walks oldest first) waits too; batond is
-// stopped while both exit, so that one SIGCHLD covers both.
-TEST_F(IntegrationReexec, ExecFromInsideTheSweepLeavesSigchldPending) {
+// The pre-flight's exit can be the last thing a re-exec waits for, and it is seen in a waitid
+// sweep. The zombies after it in that sweep had their SIGCHLD read already, and the new image
+// sweeps only when SIGCHLD is pending (--sweep-on-sigchld): so the old image applies helpers'
+// exits only once its sweep is complete (and, should an exec still cut a sweep short, makes
+// SIGCHLD pending again before execve). Arranged: the pre-flight closes its output (batond has
+// its verdict) and waits; a task started after it (so later in batond's list of children, which
+// waitid walks oldest first) waits too; batond is stopped while both exit, so that one SIGCHLD
+// covers both. With neither measure, the task stays "start/running" with a zombie for a process.
+TEST_F(IntegrationReexec, ExitsSweptTogetherWithThePreflightsAreCollected) {
   const std::string bin = Baton::binDir() + "/batond";
   const std::string waiting = b().work("preflight-waiting"), go = b().work("go");
   const std::string target = b().dir() + "/batond-late-verdict";
