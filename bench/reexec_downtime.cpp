@@ -15,8 +15,8 @@
 // the cheap case. batond's idle encoding (--idle-encode-ms, 1000 here; batond's default is 10 s)
 // holds the jobs at rest encoded the same way a moment after activity: the harness waits for it
 // (RSS "at rest") before the first re-exec, which is still reported on its own. `--touch` sends
-// a `list` request (which reports, so decodes, every job) before each re-exec: the window then
-// encodes all of them, the expensive case.
+// a `status NAME` request for every job (each decodes its job) before each re-exec: the window
+// then encodes all of them, the expensive case.
 // `--idle-encode-ms 0` shows the first re-exec from a state where everything is decoded.
 //
 // Probes, each with and without re-execs in the same run:
@@ -275,11 +275,15 @@ int main(int argc, char** argv) {
   std::thread probe = a.probe.empty() ? std::thread() : startProbe(busyGap, busyCount);
   for (int i = 0; i < a.reexecs; ++i) {
     if (a.touch) {
-      // `list` reports every job: each is decoded, and the window encodes all of them again.
-      auto resp = c.call([](wire::Request::Builder r) { r.setList(); });
-      if (resp.getJobs().size() < unsigned(a.jobs)) {
-        std::cerr << "reexec_downtime: the touching list answered " << resp.getJobs().size() << " jobs\n";
-        return 1;
+      // `status NAME` decodes that job (a `list` reads held jobs through copies and leaves them
+      // held): every job is decoded, and the window encodes all of them again.
+      for (int j = 0; j < a.jobs + a.inflight; ++j) {
+        const std::string name = j < a.jobs ? "job" + std::to_string(j) : "held" + std::to_string(j - a.jobs);
+        auto resp = c.call([&](wire::Request::Builder r) { r.initStatus().setName(name); });
+        if (resp.getCode() != wire::ResultCode::OK) {
+          std::cerr << "reexec_downtime: status " << name << " failed: " << resp.getMessage().cStr() << "\n";
+          return 1;
+        }
       }
     }
     ReexecSample s;
@@ -320,7 +324,7 @@ int main(int argc, char** argv) {
        << ",\"fds\":" << fds << ",\"rss_kb\":" << rss << ",\"rss_rest_kb\":" << rssRest << ",\"rss_after_kb\":" << rssAfter << ",\"snapshot_bytes\":" << snapshotBytes;
   printf("batond %s: %d jobs running, %d spawns in flight, %d re-execs, %d fds handed over\n", a.batond.c_str(),
          a.jobs, a.inflight, a.reexecs, fds);
-  printf("  %s\n", a.touch ? "a list touched every job before each re-exec (all decoded, all encoded in the window)"
+  printf("  %s\n", a.touch ? "a status request touched every job before each re-exec (all decoded, all encoded in the window)"
                             : "no event between re-execs (untouched jobs stay encoded and are copied as bytes)");
   printf("  first re-exec after the start (after the idle encoding if it is on): %s us\n", fmtUs(samples.empty() ? 0 : samples.front().downtime).c_str());
   printStats("downtime", down, json);

@@ -376,6 +376,10 @@ class ClassMap {
   size_t encodedCount() const;   // classes not decoded yet
 
   static void ensureDecoded(const JobClass& cls);
+  // For a read that changes nothing (a `list`): the class itself if it is decoded, else a
+  // decoded copy made in `scratch`, leaving the entry held. A monitor that lists every few
+  // seconds would otherwise keep every class decoded and undo the idle encoding.
+  static const JobClass& readOnly(const JobClass& cls, JobClass& scratch);
 
  private:
   template <class C>

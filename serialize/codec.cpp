@@ -666,6 +666,13 @@ void ClassMap::ensureDecoded(const JobClass& c) {
   }
 }
 
+const JobClass& ClassMap::readOnly(const JobClass& cls, JobClass& scratch) {
+  if (!cls.encoded) return cls;
+  scratch = JobClass{};
+  cls.encoded->decode(cls.encodedIndex, scratch);
+  return scratch;
+}
+
 bool ClassMap::operator==(const ClassMap& o) const {
   if (map_().size() != o.map_().size()) return false;
   for (auto a = begin(), b = o.begin(); a != end(); ++a, ++b)

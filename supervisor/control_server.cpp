@@ -17,6 +17,7 @@
 #include <kj/exception.h>
 
 #include <algorithm>
+#include <deque>
 
 #include "migrate/formats.h"
 #include "supervisor/control_frame.h"
@@ -425,8 +426,10 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
         for (auto& [iname, inst] : cls.instances)
           if (!onlyInstance || *onlyInstance == iname) rows.push_back({&cls, &inst});
       };
+      std::deque<JobClass> copies;  // decoded copies of held classes, alive until the answer is built
       if (name.empty()) {
-        for (auto& [n, cls] : model_.classes) addClass(cls, nullptr);
+        for (auto& [n, cls] : model_.classes.entries())
+          addClass(cls.encoded ? ClassMap::readOnly(cls, copies.emplace_back()) : cls, nullptr);
       } else {
         JobClass* cls = findClass(name);
         if (!cls) return fail(wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);

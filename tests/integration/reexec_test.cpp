@@ -1191,13 +1191,22 @@ TEST_F(IntegrationLazyClasses, JobsStayEncodedUntilTouched) {
     CmdResult r = b().ctl({"start", name});
     ASSERT_EQ(r.exitCode, 0) << r.describe();
   }
-  const pid_t a1 = b().mainPid("a1"), a3 = b().mainPid("a3");
+  const pid_t a1 = b().mainPid("a1"), a2 = b().mainPid("a2"), a3 = b().mainPid("a3");
   auto encoded = [&] { return encodedJobs(b()); };
   EXPECT_EQ(encoded(), 0) << "nothing was restored yet";
   ASSERT_TRUE(reexecOk(b()));
   ASSERT_TRUE(reexecOk(b()));  // the second copies the classes the first left encoded as bytes
   EXPECT_EQ(encoded(), 5);
-  CmdResult r = b().ctl({"emit", "unrelated"});
+  // A list reads held classes through decoded copies: it shows every job as it is and leaves
+  // them all held.
+  CmdResult r = b().ctl({"list"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.out, "a1 start/running, process " + std::to_string(a1) + "\n" +
+                       "a2 start/running, process " + std::to_string(a2) + "\n" +
+                       "a3 start/running, process " + std::to_string(a3) + "\n" +
+                       "other stop/waiting\nwaiter stop/waiting\n");
+  EXPECT_EQ(encoded(), 5) << "a list decoded jobs in the map";
+  r = b().ctl({"emit", "unrelated"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_EQ(encoded(), 5) << "an event no job mentions decoded a job";
   r = b().ctl({"emit", "ping"});
