@@ -243,6 +243,9 @@ int main(int argc, char** argv) {
       usleep(100000);
     }
     if (held < uint32_t(a.jobs)) std::cerr << "reexec_downtime: only " << held << " jobs held encoded after 60 s\n";
+    // The pass after the last request (this poll's) trims what the requests left: at rest is
+    // after it.
+    usleep(useconds_t(a.idleEncodeMs) * 2000);
     rssRest = d.rssKb();
     rssRestParts = d.rssParts();
   }

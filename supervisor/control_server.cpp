@@ -17,7 +17,7 @@
 #include <kj/exception.h>
 
 #include <algorithm>
-#include <deque>
+#include <stdexcept>
 
 #include "migrate/formats.h"
 #include "supervisor/control_frame.h"
@@ -140,6 +140,9 @@ void Supervisor::flushConnection(Connection& conn) {
     }
     conn.outBuf.erase(0, size_t(n));
   }
+  // A drained buffer does not keep the room of a large answer (a list of every job is about
+  // 100 bytes a job) for the life of the connection.
+  if (conn.outBuf.empty() && conn.outBuf.capacity() > (64u << 10)) std::string().swap(conn.outBuf);
   modifyWatch(conn.fd, connectionEvents(conn));
   if (conn.outBuf.empty() && conn.closing) closeConnection(conn.id);
 }
@@ -205,7 +208,9 @@ void Supervisor::sendResponse(uint64_t connId, capnp::MessageBuilder& message) {
   Connection* conn = findConnection(connId);
   if (!conn) return;
   try {
-    conn->outBuf += encodeFrame(message, kMaxResponseBytes);
+    std::string frame = encodeFrame(message, kMaxResponseBytes);
+    if (conn->outBuf.empty()) conn->outBuf = std::move(frame);  // no copy of a large answer
+    else conn->outBuf += frame;
   } catch (const kj::Exception& e) {
     log(Priority::Error, std::string("response too large: ") + e.getDescription().cStr());
     capnp::MallocMessageBuilder small;
@@ -426,25 +431,41 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
         for (auto& [iname, inst] : cls.instances)
           if (!onlyInstance || *onlyInstance == iname) rows.push_back({&cls, &inst});
       };
-      std::deque<JobClass> copies;  // decoded copies of held classes, alive until the answer is built
       if (name.empty()) {
+        // Every job, in two passes that decode nothing in the map: count the rows (a held class
+        // knows its instances), then fill them, reading each held class through one decoded
+        // copy at a time (copies of them all would balloon the heap with every list).
+        size_t count = 0;
         for (auto& [n, cls] : model_.classes.entries())
-          addClass(cls.encoded ? ClassMap::readOnly(cls, copies.emplace_back()) : cls, nullptr);
-      } else {
-        JobClass* cls = findClass(name);
-        if (!cls) return fail(wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
-        std::vector<std::string> extra;
-        std::string error, instName;
-        if (!splitEnv(req.getStatus().getEnv(), extra, error)) return fail(wire::ResultCode::USAGE, error);
-        if (!cls->def->instance.empty() && !extra.empty()) {
-          environ::Table env;
-          if (!startEnvironment(*cls, extra, "", env, instName, error))
-            return fail(wire::ResultCode::USAGE, name + ": " + error);
-          addClass(*cls, &instName);
-          if (rows.empty()) return fail(wire::ResultCode::UNKNOWN_INSTANCE, "unknown instance: " + name + " (" + instName + ")");
-        } else {
-          addClass(*cls, nullptr);
+          count += std::max<size_t>(1, cls.encoded ? cls.encoded->instanceCount(cls.encodedIndex) : cls.instances.size());
+        auto jobs = resp.initJobs(unsigned(count));
+        JobClass copy;
+        unsigned row = 0;
+        for (auto& [n, cls] : model_.classes.entries()) {
+          const JobClass& c = cls.encoded ? ClassMap::readOnly(cls, copy) : cls;
+          rows.clear();
+          addClass(c, nullptr);
+          for (auto& [rc, inst] : rows) {
+            if (row == count) throw std::logic_error("list: more rows than the jobs' instances");
+            fillJobStatus(jobs[row++], *rc, inst);
+          }
         }
+        if (row != count) throw std::logic_error("list: fewer rows than the jobs' instances");
+        return sendResponse(connId, msg);
+      }
+      JobClass* cls = findClass(name);
+      if (!cls) return fail(wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
+      std::vector<std::string> extra;
+      std::string error, instName;
+      if (!splitEnv(req.getStatus().getEnv(), extra, error)) return fail(wire::ResultCode::USAGE, error);
+      if (!cls->def->instance.empty() && !extra.empty()) {
+        environ::Table env;
+        if (!startEnvironment(*cls, extra, "", env, instName, error))
+          return fail(wire::ResultCode::USAGE, name + ": " + error);
+        addClass(*cls, &instName);
+        if (rows.empty()) return fail(wire::ResultCode::UNKNOWN_INSTANCE, "unknown instance: " + name + " (" + instName + ")");
+      } else {
+        addClass(*cls, nullptr);
       }
       auto jobs = resp.initJobs(unsigned(rows.size()));
       for (size_t i = 0; i < rows.size(); ++i) fillJobStatus(jobs[unsigned(i)], *rows[i].first, rows[i].second);

@@ -45,7 +45,7 @@ class FdMap {
     slots_.clear();
     count_ = 0;
   }
-  // Room for fds below `fds` without growing again.
+  // Room for the fds below `fds` without growing again.
   void reserve(size_t fds) { slots_.reserve(fds); }
   size_t size() const { return count_; }
   // One past the highest fd the table has room for now (at least every fd with an entry).

@@ -1121,10 +1121,11 @@ void Supervisor::idleEncode() {
   // an event it holds). Like after a restore, the event that moves it on decodes it; a pass runs
   // at most once per idleEncodeMs, so a busy class costs one encode and one decode per pass.
   const size_t held = holdEncoded(model_.classes, [](const JobClass&) { return true; });
-  if (held == 0) return;
-  // The decoded classes were many small allocations: give the pages they leave back.
+  // The decoded classes were many small allocations, and so is what requests built and freed
+  // since the last pass (a list of every job decodes copies of them all, one after the other):
+  // give the pages they leave back, also when there was nothing to hold.
   malloc_trim(0);
-  log(Priority::Debug, "idle encoding: " + std::to_string(held) + " job classes held encoded");
+  if (held) log(Priority::Debug, "idle encoding: " + std::to_string(held) + " job classes held encoded");
 }
 
 // =============================================================================================

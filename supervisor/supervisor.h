@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "schema/model.h"
-#include "supervisor/fd_map.h"
 #include "serialize/snapshot.h"
+#include "supervisor/fd_map.h"
 #include "supervisor/spawn.h"
 
 #include "schema/control.capnp.h"

@@ -568,11 +568,12 @@ TEST(StateCodec, IdleEncodingHoldsClassesAtRestAndRepacksSparseMessages) {
     EXPECT_TRUE(in == roundTrip(held)) << "seed " << seed;
     EXPECT_TRUE(in == lazyRoundTrip(held)) << "seed " << seed;
     if (count < 2) continue;
-    // Touch more than half of the held classes: the next pass moves the rest to a new message
-    // even though the predicate accepts nothing (those still encoded are not decoded for it).
+    // Touch more than a quarter of the held classes: the next pass moves the rest to a new
+    // message even though the predicate accepts nothing (those still encoded are not decoded
+    // for it).
     size_t touched = 0;
     for (auto& [name, cls] : held.classes.entries())
-      if (cls.encoded && touched * 2 <= count) {
+      if (cls.encoded && touched * 4 <= count) {
         (void)held.classes.at(name);
         ++touched;
       }
@@ -588,6 +589,42 @@ TEST(StateCodec, IdleEncodingHoldsClassesAtRestAndRepacksSparseMessages) {
   }
   EXPECT_GE(sawHeld, 40u);
   EXPECT_GE(sawRepacked, 5u);
+}
+
+// What a `list` does with a held class: reads a decoded copy, which equals the class, and leaves
+// the entry held. However many copies are read, they name the same encoded definitions (the
+// message's list of definitions does not grow with each read).
+TEST(StateCodec, ReadOnlyCopiesLeaveHeldClassesHeld) {
+  size_t sawHeld = 0;
+  for (uint64_t seed = 1; seed <= 60; ++seed) {
+    Gen g(seed);
+    const Model in = g.model(3 + g.below(8));
+    Model held = in;
+    holdEncoded(held.classes, [](const JobClass&) { return true; });
+    const size_t encoded = held.classes.encodedCount();
+    for (auto& [name, cls] : held.classes.entries()) {
+      if (!cls.encoded) continue;
+      ++sawHeld;
+      JobClass first, again;
+      const JobClass& a = ClassMap::readOnly(cls, first);
+      EXPECT_EQ(&a, &first);
+      EXPECT_TRUE(a == in.classes.at(name)) << "seed " << seed << " " << name;
+      for (int i = 0; i < 3; ++i) ClassMap::readOnly(cls, again);
+      ASSERT_TRUE(again.def && first.def);
+      EXPECT_EQ(again.def.source(), first.def.source());
+      EXPECT_EQ(again.def.sourceIndex(), first.def.sourceIndex()) << "seed " << seed << " " << name;
+      EXPECT_TRUE(cls.encoded) << name << " was decoded in the map";
+    }
+    EXPECT_EQ(held.classes.encodedCount(), encoded);
+    // A decoded class is its own read.
+    for (auto& [name, cls] : held.classes.entries())
+      if (!cls.encoded) {
+        JobClass unused;
+        EXPECT_EQ(&ClassMap::readOnly(cls, unused), &cls);
+      }
+    EXPECT_TRUE(in == held) << "seed " << seed;
+  }
+  EXPECT_GE(sawHeld, 20u);
 }
 
 // ---- the container ----
