@@ -19,10 +19,11 @@ allDown = [r for r in rows if "downtime" in r and "probe" not in r]
 down = [r for r in allDown if not r.get("touch")]  # the plot: back-to-back re-execs
 out += ["## Re-exec downtime", "",
         "Between re-execs: *quiet* = nothing happens (jobs stay encoded since the restore and are copied",
-        "as bytes); *touched* = a `list` request before each re-exec (it reports, so decodes, every job, and",
-        "encoded again in the window). *first* = the first re-exec after the start. batond runs with",
-        "`--idle-encode-ms 1000`: RSS *at rest* is taken once the idle encoding holds every job (before",
-        "the first re-exec), RSS *as started* when the last job runs.", "",
+        "as bytes); *touched* = a `status NAME` request for every job before each re-exec (each decodes its",
+        "job, and all are encoded again in the window). *first* = the first re-exec after the start. batond",
+        "runs with `--idle-encode-ms 1000`: RSS *at rest* is taken once the idle encoding holds every job and",
+        "the pass after the harness's last request has run (before the first re-exec), RSS *as started*",
+        "when the last job runs.", "",
         "| jobs | in flight | between | first | downtime median | p90 | max | exec floor (same batond) | /bin/true | downtime / floor | downtime / true | serialize | exec | load | restore | rearm | preflight (not downtime) | RSS as started | RSS at rest | RSS after the re-execs | snapshot |",
         "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 for r in allDown:

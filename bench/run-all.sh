@@ -40,7 +40,7 @@ for n in $COUNTS; do
   k=$((n / 10))
   "$BUILD/bench/reexec_downtime" --batond "$BATOND" --jobs "$n" --inflight "$k" --reexecs "$REEXECS" --json "$RAW"
 done
-echo "== re-exec downtime, every job touched (a list request) before each re-exec (the expensive case)"
+echo "== re-exec downtime, every job touched (a status request each) before each re-exec (the expensive case)"
 for n in $([ $SMOKE = 1 ] && echo 10 || echo "1000 10000"); do
   "$BUILD/bench/reexec_downtime" --batond "$BATOND" --jobs "$n" --inflight $((n / 10)) --reexecs "$REEXECS" --touch --json "$RAW"
 done
