@@ -128,22 +128,28 @@ pid_t Daemon::hostPid() {
   return init_;
 }
 
-long Daemon::rssKb() {
+// The "KEY: N kB" lines of batond's /proc/PID/status, by key (without the colon).
+std::map<std::string, long> Daemon::statusKb() {
   std::ifstream in("/proc/" + std::to_string(hostPid()) + "/status");
+  std::map<std::string, long> out;
   std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
+  while (std::getline(in, line)) {
+    const size_t colon = line.find(':');
+    if (colon != std::string::npos && line.find(" kB", colon) != std::string::npos)
+      out[line.substr(0, colon)] = std::stol(line.substr(colon + 1));
+  }
+  return out;
+}
+
+long Daemon::rssKb() {
+  auto s = statusKb();
+  return s.count("VmRSS") ? s["VmRSS"] : -1;
 }
 
 std::string Daemon::rssParts() {
-  std::ifstream in("/proc/" + std::to_string(hostPid()) + "/status");
-  std::string line, anon = "?", file = "?", shmem = "?";
-  auto value = [&](const char* key, std::string& out) {
-    if (line.rfind(key, 0) == 0) out = std::to_string(std::stol(line.substr(strlen(key))));
-  };
-  while (std::getline(in, line)) value("RssAnon:", anon), value("RssFile:", file), value("RssShmem:", shmem);
-  return "anon " + anon + ", file " + file + ", shmem " + shmem + " kB";
+  auto s = statusKb();
+  auto value = [&](const char* key) { return s.count(key) ? std::to_string(s[key]) : std::string("?"); };
+  return "anon " + value("RssAnon") + ", file " + value("RssFile") + ", shmem " + value("RssShmem") + " kB";
 }
 
 int Daemon::fdCount() {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,7 @@ class Daemon {
   const std::string& dir() const { return dir_; }
   pid_t hostPid();        // batond, seen from the host
   long rssKb();           // VmRSS of batond
+  std::map<std::string, long> statusKb();  // the kB fields of its /proc/PID/status
   std::string rssParts(); // VmRSS split as the kernel counts it: "anon A, file F, shmem S kB"
   int fdCount();          // open fds of batond
 

@@ -442,7 +442,7 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
         JobClass copy;
         unsigned row = 0;
         for (auto& [n, cls] : model_.classes.entries()) {
-          const JobClass& c = cls.encoded ? ClassMap::readOnly(cls, copy) : cls;
+          const JobClass& c = ClassMap::readOnly(cls, copy);
           rows.clear();
           addClass(c, nullptr);
           for (auto& [rc, inst] : rows) {

@@ -324,9 +324,6 @@ void Supervisor::restore(const RestoreArgs& args) {
   if (syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) != 0)
     for (const FdEntry& e : snapshot.fds()) sys::setCloexec(e.fd, true);
   fdIdentities_.clear();
-  int highest = -1;  // every fd is open (just checked), so this is bounded by the open-files limit
-  for (const FdEntry& e : snapshot.fds()) highest = std::max(highest, e.fd);
-  fdIdentities_.reserve(size_t(highest + 1));
   for (const FdEntry& e : snapshot.fds())
     fdIdentities_[e.fd] = {e.dev, e.ino, e.type};  // just verified: rearm need not fstat again
   const int64_t serializeStart = snapshot.header().serializeStartNs;

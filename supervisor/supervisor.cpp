@@ -393,7 +393,7 @@ void Supervisor::onSignal() {
   signalfd_siginfo si;
   while (read(signalFd_, &si, sizeof si) == ssize_t(sizeof si)) {
     switch (si.ssi_signo) {
-      case SIGCHLD: childEventsUnswept_ = true; break;  // reaped below, however many were coalesced
+      case SIGCHLD: break;  // reaped below, however many were coalesced
       case SIGHUP:
         log(Priority::Message, "SIGHUP: reloading configuration");
         model_.reloadPending = true;  // done in the loop; survives a re-exec in between

@@ -210,7 +210,7 @@ class Supervisor {
   bool pid1_ = false;
   bool shuttingDown_ = false;
   bool exitRequested_ = false;
-  // A SIGCHLD was read from the signalfd and the waitid sweep after it has not run to its end.
+  // A waitid sweep (reapChildren, which runs after every SIGCHLD read) has not run to its end.
   // Helpers' exits are applied after the sweep so that a re-exec does not start inside it; should
   // one still (an exception cut the sweep short), the re-exec makes SIGCHLD pending again: the new
   // image sweeps only if it is (--sweep-on-sigchld).
@@ -219,14 +219,15 @@ class Supervisor {
   int signalFd_ = -1;
   // During the rearm() of a restore into an adopted epoll: the registrations already exist.
   bool registrationsAdopted_ = false;
-  // The tables below live as long as their fds and processes, and get an entry with every spawn:
-  // from the heap, their small nodes would sit between the job classes' allocations and keep
-  // the pages of every class freed later (idle encoding) from going back. From a pool of their
-  // own, they stay together.
-  std::pmr::unsynchronized_pool_resource tablePool_;
+  // The fd-indexed tables are one vector each (FdMap).
   FdMap<Watch> watches_;
   // Identity of every watched fd, taken when it was registered: what the handoff table records.
   FdMap<FdIdentity> fdIdentities_;
+  // The node tables below live as long as their processes and log files, and get an entry with
+  // every spawn: from the heap, their small nodes would sit between the job classes' allocations
+  // and keep the pages of every class freed later (idle encoding) from going back. From a pool
+  // of their own, they stay together.
+  std::pmr::unsynchronized_pool_resource tablePool_;
   std::pmr::unordered_map<pid_t, ProcKey> pids_{&tablePool_};
   std::pmr::map<std::string, int> logFiles_{&tablePool_};
   std::vector<std::string> configWarnings_;
