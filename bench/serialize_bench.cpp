@@ -79,9 +79,9 @@ struct Fixture {
 // `memory`: prepared ahead, as a re-exec does while its pre-flight runs; else allocated here.
 int encode(const Model& m, size_t& bytes, SnapshotMemory* memory = nullptr) {
   std::string error;
-  int fd = writeSnapshot(m, kSnapshotFormat, 0, bytes, error, {.memory = memory});
-  if (fd < 0) throw std::runtime_error(error);
-  return fd;
+  sys::Fd fd = writeSnapshot(m, kSnapshotFormat, 0, bytes, error, {.memory = memory});
+  if (!fd) throw std::runtime_error(error);
+  return fd.release();
 }
 
 // What a restore does with the mapped snapshot (the fd-table cross-check is left out: the

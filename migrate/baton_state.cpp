@@ -28,7 +28,7 @@
 #include "migrate/upstart_import.h"
 #include "serialize/codec.h"
 #include "serialize/snapshot.h"
-#include "supervisor/syscalls.h"
+#include "base/syscalls.h"
 
 namespace baton {
 namespace {
@@ -91,7 +91,7 @@ Model loadModel(const std::string& path, const Snapshot& s) {
 std::string snapshotBytes(const Model& m) {
   size_t bytes = 0;
   std::string error;
-  sys::Fd fd(writeSnapshot(m, kSnapshotFormat, sys::monotonicNs(), bytes, error, {.liveFds = false}));
+  sys::Fd fd = writeSnapshot(m, kSnapshotFormat, sys::monotonicNs(), bytes, error, {.liveFds = false});
   if (!fd) throw Failure{kRefused, "cannot build the snapshot: " + error};
   return readSnapshotFd(fd.get());
 }

@@ -106,10 +106,9 @@ bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, 
   capnp::MallocMessageBuilder copy;
   copy.setRoot(reader.getRoot<capnp::AnyStruct>());
   size_t size = 0;
-  int fd = writeSnapshotContainer(copy, snapshot.fds(), to, h.serializeStartNs, size, error);
-  if (fd < 0) return false;
-  bytes = readSnapshotFd(fd);
-  close(fd);
+  sys::Fd fd = writeSnapshotContainer(copy, snapshot.fds(), to, h.serializeStartNs, size, error);
+  if (!fd) return false;
+  bytes = readSnapshotFd(fd.get());
   return true;
 }
 

@@ -22,7 +22,7 @@
 #include <capnp/message.h>
 #include <kj/exception.h>
 
-#include "supervisor/event_expr.h"
+#include "base/event_expr.h"
 
 namespace baton {
 
@@ -34,7 +34,7 @@ using Which = capnp::json::Value::Which;
 constexpr int kUpstartProcessSlots = 6;  // PROCESS_MAIN .. PROCESS_SECURITY
 constexpr int kSecuritySlot = 5;
 constexpr size_t kRlimitSlots = 16;      // RLIMIT_NLIMITS
-constexpr size_t kMaxExprNodes = 4095;   // as supervisor/event_expr.cpp
+constexpr size_t kMaxExprNodes = 4095;   // as base/event_expr.cpp
 constexpr int64_t kMaxSeconds = 9'000'000'000;  // keeps seconds * 1e9 inside int64
 constexpr int64_t kNs = 1'000'000'000;
 

@@ -125,7 +125,7 @@ class MappedMessageBuilder final : public capnp::MessageBuilder {
 
 }  // namespace
 
-int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
+sys::Fd writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
                   std::string& error, const SnapshotWrite& how) {
   SnapshotMemory* memory = how.memory;  // replaced below if too small
   EncodeHooks* const hooks = how.hooks;
@@ -144,7 +144,7 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
     if (fstat(e.fd, &st) != 0) {
       error = std::string("fd ") + std::to_string(e.fd) + " (" + fdRoleName(FdRole(e.role)) +
               ") is not open: " + strerror(errno);
-      return -1;
+      return {};
     }
     e.dev = st.st_dev;
     e.ino = st.st_ino;
@@ -160,7 +160,7 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
   const size_t bodyOffset = sizeof(SnapshotHeader) + fdBytes + 8;  // + a one-segment table
   SnapshotMemory local;
   if (!memory || !memory->ready() || memory->reserved() < bodyOffset + (64u << 10)) {
-    if (!local.prepare(snapshotReserveFor(model) + bodyOffset, 0, error)) return -1;
+    if (!local.prepare(snapshotReserveFor(model) + bodyOffset, 0, error)) return {};
     memory = &local;
   }
   SnapshotMemory mem = std::move(*memory);
@@ -202,12 +202,11 @@ int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs,
   h.checksum = how.checksum ? snapshotChecksum(base + sizeof h, fdBytes + h.bodyBytes) : kNoChecksum;
   memcpy(base, &h, sizeof h);
   const size_t total = sizeof h + fdBytes + h.bodyBytes;
-  const int fd = mem.takeFd();
+  sys::Fd fd = mem.takeFd();
   mem.release();  // unmap: a writable shared mapping would forbid the write seal
-  if (ftruncate(fd, off_t(total)) != 0 || !sealSnapshot(fd)) {
+  if (ftruncate(fd.get(), off_t(total)) != 0 || !sealSnapshot(fd.get())) {
     error = std::string("sealing the snapshot: ") + strerror(errno);
-    close(fd);
-    return -1;
+    return {};
   }
   bytes = total;
   return fd;
@@ -225,26 +224,24 @@ SnapshotMemory& SnapshotMemory::operator=(SnapshotMemory&& other) noexcept {
 
 void SnapshotMemory::release() {
   if (base_) munmap(base_, reserve_);
-  if (fd_ >= 0) close(fd_);
+  fd_.reset();
   base_ = nullptr;
-  fd_ = -1;
   reserve_ = 0;
 }
 
 bool SnapshotMemory::prepare(size_t reserveBytes, size_t populateBytes, std::string& error) {
   release();
   const size_t reserve = (reserveBytes + 4095) & ~size_t(4095);
-  int fd = memfd_create("baton-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) {
+  sys::Fd fd(memfd_create("baton-state", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) {
     error = std::string("memfd_create: ") + strerror(errno);
     return false;
   }
   void* map = MAP_FAILED;
-  if (ftruncate(fd, off_t(reserve)) == 0)
-    map = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (ftruncate(fd.get(), off_t(reserve)) == 0)
+    map = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
   if (map == MAP_FAILED) {
     error = std::string("preparing the snapshot memory: ") + strerror(errno);
-    close(fd);
     return false;
   }
   // Children forked while the memory waits (jobs spawned during the pre-flight) must not inherit
@@ -252,10 +249,9 @@ bool SnapshotMemory::prepare(size_t reserveBytes, size_t populateBytes, std::str
   if (madvise(map, reserve, MADV_DONTFORK) != 0) {
     error = std::string("preparing the snapshot memory: madvise: ") + strerror(errno);
     munmap(map, reserve);
-    close(fd);
     return false;
   }
-  fd_ = fd;
+  fd_ = std::move(fd);
   base_ = static_cast<char*>(map);
   reserve_ = reserve;
   // One call instead of a page fault per page (which costs far more on a VM). Best effort:
@@ -269,7 +265,7 @@ size_t snapshotReserveFor(const Model& model, size_t lastSnapshotBytes) {
   return std::max({lastSnapshotBytes * 2, size_t(1) << 20, objects * 8192});
 }
 
-int writeSnapshotContainer(capnp::MessageBuilder& message, std::vector<FdEntry> fds, uint32_t format,
+sys::Fd writeSnapshotContainer(capnp::MessageBuilder& message, std::vector<FdEntry> fds, uint32_t format,
                            int64_t serializeStartNs, size_t& bytes, std::string& error) {
   auto segments = message.getSegmentsForOutput();
   // Stream framing: segment count - 1, sizes, padding to a word.
@@ -291,21 +287,20 @@ int writeSnapshotContainer(capnp::MessageBuilder& message, std::vector<FdEntry> 
   iov.push_back({table.data(), table.size() * 4});
   for (auto s : segments) iov.push_back({const_cast<capnp::word*>(s.begin()), s.size() * sizeof(capnp::word)});
 
-  int fd = memfd_create("baton-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) {
+  sys::Fd fd(memfd_create("baton-state", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) {
     error = std::string("memfd_create: ") + strerror(errno);
-    return -1;
+    return {};
   }
   size_t total = 0;
   for (auto& v : iov) total += v.iov_len;
   size_t done = 0, idx = 0;
   while (idx < iov.size()) {
-    ssize_t n = writev(fd, iov.data() + idx, int(std::min<size_t>(iov.size() - idx, IOV_MAX)));
+    ssize_t n = writev(fd.get(), iov.data() + idx, int(std::min<size_t>(iov.size() - idx, IOV_MAX)));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       error = std::string("writing the snapshot: ") + strerror(errno);
-      close(fd);
-      return -1;
+      return {};
     }
     done += size_t(n);
     while (idx < iov.size() && size_t(n) >= iov[idx].iov_len) n -= ssize_t(iov[idx++].iov_len);
@@ -314,10 +309,9 @@ int writeSnapshotContainer(capnp::MessageBuilder& message, std::vector<FdEntry> 
       iov[idx].iov_len -= size_t(n);
     }
   }
-  if (done != total || !sealSnapshot(fd)) {
+  if (done != total || !sealSnapshot(fd.get())) {
     error = std::string("sealing the snapshot: ") + strerror(errno);
-    close(fd);
-    return -1;
+    return {};
   }
   bytes = total;
   return fd;
@@ -335,23 +329,22 @@ std::string readSnapshotFd(int fd) {
   return data;
 }
 
-int sealedMemfd(const std::string& bytes, std::string& error) {
-  int fd = memfd_create("baton-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) {
+sys::Fd sealedMemfd(const std::string& bytes, std::string& error) {
+  sys::Fd fd(memfd_create("baton-state", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) {
     error = std::string("memfd_create: ") + strerror(errno);
-    return -1;
+    return {};
   }
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    ssize_t n = write(fd.get(), bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     done += size_t(n);
   }
-  if (done != bytes.size() || !sealSnapshot(fd)) {
+  if (done != bytes.size() || !sealSnapshot(fd.get())) {
     error = std::string("writing the snapshot: ") + strerror(errno);
-    close(fd);
-    return -1;
+    return {};
   }
   return fd;
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "base/fd.h"
 #include "schema/model.h"
 #include "serialize/codec.h"
 
@@ -59,7 +60,7 @@ static_assert(sizeof(FdEntry) == 32);
 std::vector<FdEntry> modelFds(const Model& model, bool withSlots = true);
 void addSlotFds(std::vector<FdEntry>& out, const ProcessSlot& slot);
 
-// Serialize `model` into a new sealed memfd (close-on-exec). Returns the fd or -1 with `error`.
+// Serialize `model` into a new sealed memfd (close-on-exec). Returns the fd, or no fd and `error`.
 // `liveFds`: record each fd's identity (it must be open). Offline tools (baton-state encode,
 // import-upstart) write the table with zero identities: such a snapshot is for inspection and
 // tests, and a restore refuses it.
@@ -82,15 +83,15 @@ class SnapshotMemory {
   // `reserveBytes` of address space and file size (untouched pages cost nothing: the file stays
   // sparse); the first `populateBytes` are allocated and mapped in one call.
   bool prepare(size_t reserveBytes, size_t populateBytes, std::string& error);
-  bool ready() const { return fd_ >= 0; }
+  bool ready() const { return bool(fd_); }
   size_t reserved() const { return reserve_; }
   // For writeSnapshot: the mapping and the fd, which the caller then owns.
   char* base() const { return base_; }
-  int takeFd() { int fd = fd_; fd_ = -1; return fd; }
+  sys::Fd takeFd() { return std::move(fd_); }
   void release();
 
  private:
-  int fd_ = -1;
+  sys::Fd fd_;
   char* base_ = nullptr;
   size_t reserve_ = 0;
 };
@@ -113,7 +114,7 @@ struct SnapshotWrite {
   bool checksum = true;
   std::vector<FdEntry>* fdTable = nullptr;  // out: the fd table written
 };
-int writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
+sys::Fd writeSnapshot(const Model& model, uint32_t format, int64_t serializeStartNs, size_t& bytes,
                   std::string& error, const SnapshotWrite& how = {});
 // The images (serialize/codec.h) of the classes `extents` recorded while the snapshot in `fd` was
 // written; they keep it mapped. Null if there are none or it cannot be read.
@@ -123,7 +124,7 @@ std::shared_ptr<const ClassImages> classImagesOf(int fd, const std::vector<Encod
 bool fdIdentity(int fd, FdIdentity& out);
 
 // Write a container around an already built body message (migration steps use this).
-int writeSnapshotContainer(capnp::MessageBuilder& body, std::vector<FdEntry> fds, uint32_t format,
+sys::Fd writeSnapshotContainer(capnp::MessageBuilder& body, std::vector<FdEntry> fds, uint32_t format,
                            int64_t serializeStartNs, size_t& bytes, std::string& error);
 
 // Fill in the checksum of a snapshot held in memory whose header says kNoChecksum (e.g. a
@@ -134,7 +135,7 @@ void completeChecksum(std::string& snapshotBytes);
 std::string readSnapshotFd(int fd);
 
 // A sealed, close-on-exec memfd holding `bytes` (e.g. a migrated snapshot).
-int sealedMemfd(const std::string& bytes, std::string& error);
+sys::Fd sealedMemfd(const std::string& bytes, std::string& error);
 
 // A mapped snapshot. open() checks the header, sizes and checksum; it does not decode the body.
 class Snapshot {

@@ -24,6 +24,7 @@
 #include "serialize/snapshot.h"
 #include "schema/state.capnp.h"
 #include "supervisor/control_frame.h"
+#include "base/syscalls.h"
 
 #include <capnp/compat/json.h>
 #include <capnp/dynamic.h>
@@ -93,7 +94,7 @@ struct ClientError {
   std::string message;
 };
 
-std::string errnoText(int err) { return std::strerror(err); }
+std::string errnoText(int err) { return baton::sys::errnoText(err); }
 
 // ---------------------------------------------------------------------------------------------
 // Command line
@@ -404,49 +405,6 @@ void buildRequest(const Command& command, wire::Request::Builder request) {
 // ---------------------------------------------------------------------------------------------
 // Connection
 
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  // close(2) and report its error (for files whose data must reach the disk).
-  int closeChecked() {
-    const int rc = ::close(std::exchange(fd_, -1));
-    return rc == 0 ? 0 : errno;
-  }
-
- private:
-  int fd_;
-};
-
-// Writes everything; returns 0 or an errno value. Sockets are written without SIGPIPE.
-int writeAll(int fd, const char* data, size_t size, bool socket) {
-  while (size > 0) {
-    const ssize_t n = socket ? ::send(fd, data, size, MSG_NOSIGNAL) : ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    data += n;
-    size -= size_t(n);
-  }
-  return 0;
-}
 
 // A received message and the words it is read from.
 class ReceivedMessage {
@@ -483,7 +441,7 @@ class Connection {
       throw ClientError{kExitNoConnection, "socket path too long: " + path};
     }
     std::memcpy(addr.sun_path, path.data(), path.size());
-    fd_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    fd_ = baton::sys::Fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (fd_.get() < 0) {
       throw ClientError{kExitNoConnection, "cannot create a socket: " + errnoText(errno)};
     }
@@ -513,8 +471,8 @@ class Connection {
 
  private:
   void send(const std::string& frame) {
-    if (const int err = writeAll(fd_.get(), frame.data(), frame.size(), /*socket=*/true)) {
-      throw ClientError{kExitProtocol, "sending the request to batond: " + errnoText(err)};
+    if (!baton::sys::sendAll(fd_.get(), frame.data(), frame.size())) {
+      throw ClientError{kExitProtocol, "sending the request to batond: " + errnoText(errno)};
     }
   }
 
@@ -554,7 +512,7 @@ class Connection {
     }
   }
 
-  UniqueFd fd_;
+  baton::sys::Fd fd_;
   uint64_t nextId_ = 1;
   std::string inbuf_;
 };
@@ -563,21 +521,21 @@ class Connection {
 // Output
 
 void writeStdout(const std::string& text) {
-  if (const int err = writeAll(STDOUT_FILENO, text.data(), text.size(), /*socket=*/false)) {
-    throw ClientError{kExitFailed, "writing to standard output: " + errnoText(err)};
+  if (!baton::sys::writeAll(STDOUT_FILENO, text.data(), text.size())) {
+    throw ClientError{kExitFailed, "writing to standard output: " + errnoText(errno)};
   }
 }
 
 void writeStderr(const std::string& text) {
-  (void)writeAll(STDERR_FILENO, text.data(), text.size(), /*socket=*/false);  // nowhere to report
+  (void)baton::sys::writeAll(STDERR_FILENO, text.data(), text.size());  // nowhere to report
 }
 
 void writeFile(const std::string& path, capnp::Data::Reader bytes) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  baton::sys::Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (fd.get() < 0) throw ClientError{kExitFailed, "cannot open " + path + ": " + errnoText(errno)};
   const auto* data = reinterpret_cast<const char*>(bytes.begin());
-  if (const int err = writeAll(fd.get(), data, bytes.size(), /*socket=*/false)) {
-    throw ClientError{kExitFailed, "writing " + path + ": " + errnoText(err)};
+  if (!baton::sys::writeAll(fd.get(), data, bytes.size())) {
+    throw ClientError{kExitFailed, "writing " + path + ": " + errnoText(errno)};
   }
   if (const int err = fd.closeChecked()) {
     throw ClientError{kExitFailed, "writing " + path + ": " + errnoText(err)};
@@ -590,12 +548,6 @@ void writeSnapshot(const Command& command, capnp::Data::Reader bytes) {
   } else {
     writeFile(command.outputFile, bytes);
   }
-}
-
-int64_t monotonicNowNs() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 // The response body (the union member) as JSON, or "" for none / a member unknown to this build.
@@ -628,7 +580,7 @@ std::string humanBody(const Command& command, wire::Response::Reader response) {
       if (command.name.empty()) out = std::string(response.getLogPriority().cStr()) + "\n";
       break;
     case wire::Response::DAEMON:
-      out = formatDaemonStatus(response.getDaemon(), monotonicNowNs());
+      out = formatDaemonStatus(response.getDaemon(), baton::sys::monotonicNs());
       break;
     case wire::Response::REEXEC:
       out = formatReexecOutcome("re-exec", response.getReexec(), 0);

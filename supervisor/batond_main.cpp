@@ -19,7 +19,7 @@
 #include "migrate/formats.h"
 #include "serialize/snapshot.h"
 #include "supervisor/supervisor.h"
-#include "supervisor/syscalls.h"
+#include "base/syscalls.h"
 
 namespace {
 

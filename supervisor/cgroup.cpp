@@ -6,7 +6,7 @@
 
 #include <linux/magic.h>
 
-#include "supervisor/environ.h"
+#include "base/environ.h"
 
 namespace baton {
 

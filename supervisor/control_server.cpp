@@ -21,11 +21,11 @@
 
 #include "migrate/formats.h"
 #include "supervisor/control_frame.h"
-#include "supervisor/environ.h"
-#include "supervisor/event_expr.h"
+#include "base/environ.h"
+#include "base/event_expr.h"
 #include "supervisor/jobfile.h"
 #include "supervisor/supervisor.h"
-#include "supervisor/syscalls.h"
+#include "base/syscalls.h"
 
 namespace baton {
 
@@ -594,7 +594,7 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
       // The live state, as it would be handed across a re-exec (nothing is changed).
       size_t bytes = 0;
       std::string error;
-      sys::Fd fd(writeSnapshot(model_, kSnapshotFormat, sys::monotonicNs(), bytes, error));
+      sys::Fd fd = writeSnapshot(model_, kSnapshotFormat, sys::monotonicNs(), bytes, error);
       if (!fd) return fail(wire::ResultCode::INTERNAL, "snapshot: " + error);
       std::string data(bytes, '\0');
       if (pread(fd.get(), data.data(), bytes, 0) != ssize_t(bytes))

@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "supervisor/syscalls.h"
+#include "base/syscalls.h"
 
 namespace baton {
 
@@ -56,7 +56,7 @@ HelperProcess startHelper(const std::vector<std::string>& argv, int passFd) {
   close(out[1]);
   sys::setNonblock(out[0]);
   h.pid = pid;
-  h.outFd = out[0];
+  h.outFd.reset(out[0]);
   return h;
 }
 

@@ -8,11 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "base/fd.h"
+
 namespace baton {
 
 struct HelperProcess {
   pid_t pid = -1;     // -1: could not be started (see error)
-  int outFd = -1;     // read end of its output, close-on-exec, non-blocking
+  sys::Fd outFd;      // read end of its output, close-on-exec, non-blocking
   std::string error;
 };
 

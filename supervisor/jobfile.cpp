@@ -39,8 +39,8 @@
 #include <unordered_set>
 #include <utility>
 
-#include "supervisor/environ.h"
-#include "supervisor/event_expr.h"
+#include "base/environ.h"
+#include "base/event_expr.h"
 
 namespace baton {
 

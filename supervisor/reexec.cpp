@@ -27,7 +27,7 @@
 
 #include <sys/wait.h>
 #include "supervisor/supervisor.h"
-#include "supervisor/syscalls.h"
+#include "base/syscalls.h"
 
 extern char** environ;
 
@@ -109,22 +109,22 @@ void Supervisor::startReexecHelper(const std::vector<std::string>& argv, int pas
   HelperProcess h = startHelper(argv, passFd);
   if (h.pid < 0) return abortReexec("cannot start " + argv[0] + ": " + h.error);
   r.pid = h.pid;
-  r.outFd = h.outFd;
+  r.outFd = std::move(h.outFd);
   r.output.clear();
   r.exited = r.eof = r.timedOut = false;
   r.status = 0;
   r.phaseStartNs = sys::monotonicNs();
   r.deadlineNs = r.phaseStartNs + timeoutMs * 1000000;
   model_.helpers.push_back({h.pid, sys::procStartTime(h.pid), argv.size() > 1 ? argv[1] : argv[0]});
-  watch(h.outFd, EPOLLIN, {Watch::Kind::HelperOutput});
+  watch(r.outFd.get(), EPOLLIN, {Watch::Kind::HelperOutput});
 }
 
 void Supervisor::onHelperOutput() {
-  if (!reexec_ || reexec_->outFd < 0) return;
+  if (!reexec_ || !reexec_->outFd) return;
   ReexecInProgress& r = *reexec_;
   char buf[4096];
   for (;;) {
-    ssize_t n = read(r.outFd, buf, sizeof buf);
+    ssize_t n = read(r.outFd.get(), buf, sizeof buf);
     if (n > 0) {
       if (r.output.size() < 65536) r.output.append(buf, size_t(n));
       continue;
@@ -133,8 +133,8 @@ void Supervisor::onHelperOutput() {
     if (n < 0 && errno == EAGAIN) return;
     break;  // EOF or error: the helper closed its output
   }
-  unwatch(r.outFd);
-  sys::closeFd(r.outFd);
+  unwatch(r.outFd.get());
+  r.outFd.reset();
   r.eof = true;
   reexecHelperDone();
 }
@@ -153,11 +153,7 @@ void Supervisor::abortReexec(const std::string& why) {
   ReexecInProgress r = std::move(*reexec_);
   reexec_.reset();
   if (r.pid > 0) kill(r.pid, SIGKILL);  // reaped by the loop like any child
-  if (r.outFd >= 0) {
-    unwatch(r.outFd);
-    close(r.outFd);
-  }
-  if (r.snapshotFd >= 0) close(r.snapshotFd);
+  if (r.outFd) unwatch(r.outFd.get());
   reexecFailed(r.connId, r.requestId, why);
 }
 
@@ -183,25 +179,24 @@ void Supervisor::reexecHelperDone() {
     size_t bytes = 0;
     EncodeHooks record;
     record.record = true;
-    int fd = serializeFor(r.format, sys::monotonicNs(), bytes, error, nullptr, &record);
-    if (fd < 0) return abortReexec("serialization failed: " + error);
-    r.snapshotFd = fd;
-    r.images = classImagesOf(fd, record.extents);
+    r.snapshotFd = serializeFor(r.format, sys::monotonicNs(), bytes, error, nullptr, &record);
+    if (!r.snapshotFd) return abortReexec("serialization failed: " + error);
+    r.images = classImagesOf(r.snapshotFd.get(), record.extents);
     // Memory for the snapshot handed over, allocated now while batond serves: the window then
     // only writes into it. (Without it, writeSnapshot allocates its own.)
     std::string ignored;
     r.memory.prepare(snapshotReserveFor(model_, bytes), bytes + (64u << 10), ignored);
     r.phase = ReexecInProgress::Phase::Preflight;
     r.preflightStartNs = sys::monotonicNs();
-    return startReexecHelper({r.target, "--verify-state", "3"}, fd, kPreflightTimeoutMs);
+    return startReexecHelper({r.target, "--verify-state", "3"}, r.snapshotFd.get(), kPreflightTimeoutMs);
   }
-  sys::closeFd(r.snapshotFd);
+  r.snapshotFd.reset();
   model_.reexec.preflightNs = sys::monotonicNs() - r.preflightStartNs;
   if (!ok) return abortReexec("pre-flight of " + r.target + " " + outcome);
   pointOfNoReturn();
 }
 
-int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory,
+sys::Fd Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory,
                              EncodeHooks* hooks, bool checksum, std::vector<FdEntry>* fdTable) {
   auto lookup = [](const void* ctx, int fd) -> const FdIdentity* {
     return static_cast<const decltype(fdIdentities_)*>(ctx)->find(fd);
@@ -218,12 +213,12 @@ int Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::st
     std::string older;
     if (!current.open(snapshot.get(), error) || !migrateSnapshot(current, format, older, error)) {
       error = "downgrade to format " + std::to_string(format) + ": " + error;
-      return -1;
+      return {};
     }
-    snapshot.reset(sealedMemfd(older, error));
+    snapshot = sealedMemfd(older, error);
     bytes = older.size();
   }
-  return snapshot.release();
+  return snapshot;
 }
 
 void Supervisor::pointOfNoReturn() {
@@ -244,7 +239,7 @@ void Supervisor::pointOfNoReturn() {
   place.markPreverified = r.markPreverified;
   // Sealed right after: a target that trusts the seals does not need the checksum either.
   std::vector<FdEntry> fds;  // the handoff table, as written
-  sys::Fd snapshot(serializeFor(r.format, t0, bytes, error, &r.memory, &place, !r.omitChecksum, &fds));
+  sys::Fd snapshot = serializeFor(r.format, t0, bytes, error, &r.memory, &place, !r.omitChecksum, &fds);
   if (!snapshot) {
     model_.reexec.count--;
     return reexecFailed(r.connId, r.requestId, "serialization failed: " + error);

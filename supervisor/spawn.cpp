@@ -14,7 +14,7 @@
 
 #include <cstring>
 
-#include "supervisor/syscalls.h"
+#include "base/syscalls.h"
 
 namespace baton {
 

@@ -21,11 +21,11 @@
 #include <iostream>
 
 #include "supervisor/cgroup.h"
-#include "supervisor/environ.h"
-#include "supervisor/event_expr.h"
+#include "base/environ.h"
+#include "base/event_expr.h"
 #include "supervisor/job_state.h"
 #include "supervisor/jobfile.h"
-#include "supervisor/syscalls.h"
+#include "base/syscalls.h"
 
 namespace baton {
 
@@ -368,10 +368,10 @@ void Supervisor::runTimers() {
     reexec_->timedOut = true;
     if (reexec_->pid > 0) {
       kill(reexec_->pid, SIGKILL);
-    } else if (reexec_->outFd >= 0) {
+    } else if (reexec_->outFd) {
       // It exited, but something it left behind still holds its output open: stop listening.
-      unwatch(reexec_->outFd);
-      sys::closeFd(reexec_->outFd);
+      unwatch(reexec_->outFd.get());
+      reexec_->outFd.reset();
       reexec_->eof = true;
       reexecHelperDone();
     }

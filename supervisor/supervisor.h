@@ -21,7 +21,7 @@
 
 #include "schema/model.h"
 #include "serialize/snapshot.h"
-#include "supervisor/fd_map.h"
+#include "base/fd_map.h"
 #include "supervisor/spawn.h"
 
 #include "schema/control.capnp.h"
@@ -169,7 +169,7 @@ class Supervisor {
   void onHelperExit(pid_t pid, int status);
   void reexecHelperDone();
   void abortReexec(const std::string& why);
-  int serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory = nullptr,
+  sys::Fd serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory = nullptr,
                    EncodeHooks* hooks = nullptr, bool checksum = true, std::vector<FdEntry>* fdTable = nullptr);
   void pointOfNoReturn();
   void reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why);
@@ -241,7 +241,7 @@ class Supervisor {
     std::string target;
     bool testRefuse = false, testRefuseRollback = false;
     pid_t pid = -1;
-    int outFd = -1;
+    sys::Fd outFd;
     std::string output;
     bool exited = false, eof = false, timedOut = false;
     int status = 0;
@@ -251,7 +251,7 @@ class Supervisor {
     bool omitChecksum = false; // ... and "accepts unchecksummed-handoff"
     bool markPreverified = false;  // ... and "accepts preverified-classes"
     bool sweepOnSigchld = false;   // ... and "accepts sigchld-sweep"
-    int snapshotFd = -1;  // the pre-flight copy
+    sys::Fd snapshotFd;  // the pre-flight copy
     SnapshotMemory memory;  // for the snapshot handed over, prepared during the pre-flight
     // Where the pre-flight snapshot holds each class held encoded (restore, idle encoding): the
     // window copies those as bytes (ClassImages in serialize/codec.h).

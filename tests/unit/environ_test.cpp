@@ -1,4 +1,4 @@
-#include "supervisor/environ.h"
+#include "base/environ.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "supervisor/event_expr.h"
+#include "base/event_expr.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
-// FdMap (supervisor/fd_map.h): the fd-indexed tables of watches and fd identities. Checked
+// FdMap (base/fd_map.h): the fd-indexed tables of watches and fd identities. Checked
 // against std::map under a random sequence of inserts and erases, and at its edges.
-#include "supervisor/fd_map.h"
+#include "base/fd_map.h"
 
 #include <gtest/gtest.h>
 

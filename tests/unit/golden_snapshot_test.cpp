@@ -16,7 +16,7 @@
 
 #include "migrate/formats.h"
 #include "serialize/snapshot.h"
-#include "supervisor/environ.h"
+#include "base/environ.h"
 
 namespace baton {
 namespace {
@@ -236,7 +236,7 @@ TEST(GoldenSnapshots, RestoreEveryOneFieldByField) {
       LiveFds live;
       live.substitute(m);
       size_t size = 0;
-      int fd = writeSnapshot(m, kSnapshotFormat, 1, size, error);
+      int fd = writeSnapshot(m, kSnapshotFormat, 1, size, error).release();
       ASSERT_GE(fd, 0) << error;
       Snapshot handed;
       ASSERT_TRUE(handed.open(fd, error)) << error;

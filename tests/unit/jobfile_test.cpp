@@ -14,7 +14,7 @@
 #include <fstream>
 #include <signal.h>
 
-#include "supervisor/event_expr.h"
+#include "base/event_expr.h"
 
 using baton::ConsoleType;
 using baton::ExpectType;

@@ -19,7 +19,7 @@
 #include "migrate/formats.h"
 #include "serialize/codec.h"
 #include "serialize/snapshot.h"
-#include "supervisor/syscalls.h"
+#include "base/syscalls.h"
 
 namespace baton {
 namespace {
@@ -671,7 +671,7 @@ TEST(Snapshot, WriteSealMapAndLoad) {
   Model m = liveModel(status, log);
   size_t bytes = 0;
   std::string error;
-  int fd = writeSnapshot(m, kSnapshotFormat, 12345, bytes, error);
+  int fd = writeSnapshot(m, kSnapshotFormat, 12345, bytes, error).release();
   ASSERT_GE(fd, 0) << error;
   EXPECT_EQ(fcntl(fd, F_GET_SEALS), F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
   EXPECT_NE(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
@@ -694,7 +694,7 @@ TEST(Snapshot, CorruptionIsRefusedWithAReason) {
   Model m = liveModel(status, log);
   size_t bytes = 0;
   std::string error;
-  int fd = writeSnapshot(m, kSnapshotFormat, 1, bytes, error);
+  int fd = writeSnapshot(m, kSnapshotFormat, 1, bytes, error).release();
   ASSERT_GE(fd, 0) << error;
   const std::string good = readAll(fd);
   close(fd);
@@ -745,7 +745,7 @@ TEST(Snapshot, FdTableMustNameOpenFilesOfTheRightIdentity) {
   Model m = liveModel(status, log);
   size_t bytes = 0;
   std::string error;
-  int fd = writeSnapshot(m, kSnapshotFormat, 1, bytes, error);
+  int fd = writeSnapshot(m, kSnapshotFormat, 1, bytes, error).release();
   ASSERT_GE(fd, 0) << error;
   Snapshot s;
   ASSERT_TRUE(s.open(fd, error)) << error;
@@ -799,7 +799,7 @@ TEST(Snapshot, WritingAClosedFdIsAnError) {
   m.logPipes[0].fd = 1001;  // not open
   size_t bytes = 0;
   std::string error;
-  EXPECT_LT(writeSnapshot(m, kSnapshotFormat, 1, bytes, error), 0);
+  EXPECT_FALSE(writeSnapshot(m, kSnapshotFormat, 1, bytes, error));
   EXPECT_NE(error.find("fd 1001 (log pipe) is not open"), std::string::npos) << error;
 }
 

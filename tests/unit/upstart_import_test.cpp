@@ -22,7 +22,7 @@
 
 #include "migrate/upstart_import.h"
 #include "serialize/codec.h"
-#include "supervisor/event_expr.h"
+#include "base/event_expr.h"
 
 namespace baton {
 namespace {

@@ -1,5 +1,5 @@
 // Environment tables and $VAR expansion (see environ.h).
-#include "supervisor/environ.h"
+#include "base/environ.h"
 
 namespace baton::environ {
 

@@ -3,14 +3,14 @@
 // Precedence: "and" binds tighter than "or", both left-associative. (Upstart itself has no
 // precedence and groups strictly left to right; the two readings differ only for "a or b and c"
 // at one nesting level, which parseEventExprEx reports through `upstartDiffers`.)
-#include "supervisor/event_expr.h"
+#include "base/event_expr.h"
 
 #include <fnmatch.h>
 
 #include <algorithm>
 #include <set>
 
-#include "supervisor/environ.h"
+#include "base/environ.h"
 
 namespace baton {
 

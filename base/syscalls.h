@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "base/fd.h"
+
 namespace baton::sys {
 
 int64_t monotonicNs();                       // CLOCK_MONOTONIC
@@ -17,28 +19,12 @@ bool setNonblock(int fd);
 bool mkdirs(const std::string& path, mode_t mode = 0755);
 std::string errnoText(int err);             // "No such file or directory"
 bool readFile(const std::string& path, std::string& out, size_t limit = 1 << 20);
-// Write all of `data` (blocking fd), retrying on EINTR. False on error.
+// Write all of `data` (blocking fd), retrying on EINTR. False on error, with errno set.
 bool writeAll(int fd, const void* data, size_t len);
+// The same on a socket, without SIGPIPE if the peer has gone (send with MSG_NOSIGNAL).
+bool sendAll(int fd, const void* data, size_t len);
 void closeFd(int& fd);                       // close if >= 0 and set to -1
 bool isEpollFd(int fd);                      // fd is open and is an epoll instance
 bool signalPending(int sig);                 // pending for this thread or the process (sigpending)
-
-// An owned file descriptor (RAII).
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.release()) {}
-  Fd& operator=(Fd&& o) noexcept { reset(o.release()); return *this; }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  int release() { int f = fd_; fd_ = -1; return f; }
-  void reset(int fd = -1);
-  explicit operator bool() const { return fd_ >= 0; }
- private:
-  int fd_ = -1;
-};
 
 }  // namespace baton::sys

@@ -1,8 +1,9 @@
-#include "supervisor/syscalls.h"
+#include "base/syscalls.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,16 +82,28 @@ bool readFile(const std::string& path, std::string& out, size_t limit) {
   }
 }
 
-bool writeAll(int fd, const void* data, size_t len) {
+namespace {
+template <class Write>
+bool writeAllWith(Write write, const void* data, size_t len) {
   const char* p = static_cast<const char*>(data);
   while (len > 0) {
-    ssize_t n = write(fd, p, len);
+    ssize_t n = write(p, len);
     if (n < 0 && errno == EINTR) continue;
+    if (n == 0) errno = EIO;
     if (n <= 0) return false;
     p += n;
     len -= size_t(n);
   }
   return true;
+}
+}  // namespace
+
+bool writeAll(int fd, const void* data, size_t len) {
+  return writeAllWith([fd](const char* p, size_t n) { return write(fd, p, n); }, data, len);
+}
+
+bool sendAll(int fd, const void* data, size_t len) {
+  return writeAllWith([fd](const char* p, size_t n) { return send(fd, p, n, MSG_NOSIGNAL); }, data, len);
 }
 
 void closeFd(int& fd) {
@@ -101,6 +114,11 @@ void closeFd(int& fd) {
 void Fd::reset(int fd) {
   if (fd_ >= 0) close(fd_);
   fd_ = fd;
+}
+
+int Fd::closeChecked() {
+  const int fd = release();
+  return fd < 0 || close(fd) == 0 ? 0 : errno;
 }
 
 bool isEpollFd(int fd) {
