@@ -52,7 +52,7 @@ struct Request {
   }
 }
 
-# Outcome of a request. batonctl maps these to its exit codes (see README).
+# Outcome of a request. batonctl maps these to its exit codes (see docs/batonctl.md, "Exit codes").
 enum ResultCode {
   ok @0;
   failed @1;             # the operation was tried and failed (job failed to start, ...)
