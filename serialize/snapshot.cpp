@@ -397,6 +397,20 @@ bool Snapshot::openBytes(std::string bytes, std::string& error) {
   return validate(error);
 }
 
+namespace {
+
+// Whether the header's sizes describe exactly `fileBytes`. Each term is compared with what is
+// left of the file instead of being added up: the header's fields are untrusted, and a sum such
+// as header + fdCount * 32 + bodyBytes can wrap around 2^64 and match a tiny file.
+bool containerSizesMatch(const SnapshotHeader& h, size_t fileBytes) {
+  if (fileBytes < sizeof(SnapshotHeader) || h.fdCount > kMaxSnapshotFds || h.bodyBytes % 8 != 0) return false;
+  const uint64_t left = fileBytes - sizeof(SnapshotHeader);
+  const uint64_t fdBytes = uint64_t(h.fdCount) * sizeof(FdEntry);  // at most 2^25: no overflow
+  return fdBytes <= left && h.bodyBytes == left - fdBytes;
+}
+
+}  // namespace
+
 bool Snapshot::validate(std::string& error, bool verifyChecksum) {
   header_ = reinterpret_cast<const SnapshotHeader*>(base_);
   const SnapshotHeader& h = *header_;
@@ -409,8 +423,7 @@ bool Snapshot::validate(std::string& error, bool verifyChecksum) {
     return false;
   }
   const uint64_t fdBytes = uint64_t(h.fdCount) * sizeof(FdEntry);
-  if (h.fdCount > 1u << 20 || h.bodyBytes % 8 != 0 ||
-      sizeof(SnapshotHeader) + fdBytes + h.bodyBytes != size_) {
+  if (!containerSizesMatch(h, size_)) {
     error = "snapshot size mismatch: header says " + std::to_string(h.fdCount) + " fds and " +
             std::to_string(h.bodyBytes) + " body bytes, file has " + std::to_string(size_) + " bytes";
     return false;
@@ -446,7 +459,7 @@ void completeChecksum(std::string& bytes) {
   if (bytes.size() < sizeof h) return;
   memcpy(&h, bytes.data(), sizeof h);
   const uint64_t fdBytes = uint64_t(h.fdCount) * sizeof(FdEntry);
-  if (h.checksum != kNoChecksum || sizeof h + fdBytes + h.bodyBytes != bytes.size()) return;
+  if (h.checksum != kNoChecksum || !containerSizesMatch(h, bytes.size())) return;
   h.checksum = snapshotChecksum(bytes.data() + sizeof h, fdBytes + h.bodyBytes);
   memcpy(bytes.data(), &h, sizeof h);
 }

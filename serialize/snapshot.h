@@ -40,6 +40,8 @@ struct SnapshotHeader {
   uint64_t checksum;           // over fd table + body
 };
 static_assert(sizeof(SnapshotHeader) == 64);
+// More fds than any batond can hold open (its RLIMIT_NOFILE): a larger count is corrupt.
+constexpr uint32_t kMaxSnapshotFds = 1u << 20;
 
 enum class FdRole : uint32_t { Listen = 1, Connection, StatusPipe, ScriptPipe, LogPipe };
 const char* fdRoleName(FdRole role);
