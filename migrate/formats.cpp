@@ -3,6 +3,7 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <cstring>
 #include <sstream>
 
 #include "serialize/codec.h"
@@ -79,7 +80,10 @@ bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, 
   const SnapshotHeader& h = snapshot.header();
   uint32_t at = h.format;
   // Walk one step at a time; every intermediate body is a whole message of that format.
-  kj::Array<capnp::word> current = kj::heapArray<capnp::word>(snapshot.body());
+  // (Copied bytewise: capnp::word has no copy from a const word, and clang rejects the
+  // element-wise copy kj::heapArray(ArrayPtr<const word>) would make.)
+  kj::Array<capnp::word> current = kj::heapArray<capnp::word>(snapshot.body().size());
+  memcpy(current.begin(), snapshot.body().begin(), snapshot.body().size() * sizeof(capnp::word));
   while (at != to) {
     uint32_t next = to > at ? at + 1 : at - 1;
     const MigrationStep* step = findStep(steps, at, next);

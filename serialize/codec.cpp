@@ -688,7 +688,11 @@ bool ClassMap::operator==(const ClassMap& o) const {
 }
 
 void ClassMap::forEachSlot(const SlotVisitor& visit) const {
-  for (auto& [job, cls] : map_()) {
+  for (auto& entry : map_()) {
+    // Named, not a structured binding: C++20 does not let a lambda capture a binding (g++
+    // accepts it, clang does not).
+    const std::string& job = entry.first;
+    const JobClass& cls = entry.second;
     if (cls.encoded) {
       cls.encoded->forEachSlot(cls.encodedIndex, [&](const std::string& inst, ProcessType t, const ProcessSlot& s,
                                                      TraceState trace) { visit(job, inst, t, s, trace); });
