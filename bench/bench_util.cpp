@@ -71,6 +71,61 @@ wire::Response::Reader Client::call(const std::function<void(wire::Request::Buil
   }
 }
 
+// What the signal handler tears down: each live Daemon's unshare pid and its temp dir, kept in
+// fixed storage so that the handler reads no heap and calls only async-signal-safe functions.
+struct Teardown {
+  volatile pid_t unshare = -1;
+  char dir[64] = {};
+};
+
+namespace {
+
+constexpr int kMaxDaemons = 4;
+Teardown gTeardown[kMaxDaemons];
+
+void tearDownOnSignal(int sig) {
+  for (Teardown& t : gTeardown) {
+    const pid_t pid = t.unshare;
+    if (pid <= 0) continue;
+    // unshare --kill-child makes batond (PID 1 of the namespace) die with it, and the kernel
+    // then kills every other process of the namespace.
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    if (t.dir[0]) {
+      const pid_t rm = fork();
+      if (rm == 0) {
+        char* const argv[] = {const_cast<char*>("/bin/rm"), const_cast<char*>("-rf"), t.dir, nullptr};
+        execv(argv[0], argv);
+        _exit(127);
+      }
+      if (rm > 0) waitpid(rm, nullptr, 0);
+    }
+    t.unshare = -1;
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+Teardown* registerTeardown(pid_t unshare, const std::string& dir) {
+  static bool installed = false;
+  if (!installed) {
+    struct sigaction sa{};
+    sa.sa_handler = tearDownOnSignal;
+    sigfillset(&sa.sa_mask);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGABRT}) sigaction(sig, &sa, nullptr);
+    installed = true;
+  }
+  for (Teardown& t : gTeardown) {
+    if (t.unshare > 0) continue;
+    snprintf(t.dir, sizeof t.dir, "%s", dir.c_str());
+    t.unshare = unshare;
+    return &t;
+  }
+  return nullptr;  // more daemons at once than any benchmark starts: only the destructor cleans
+}
+
+}  // namespace
+
 Daemon::Daemon(const std::string& batond, const std::function<void(const std::string&)>& jobs,
                const std::vector<std::string>& extraArgs) {
   char tmpl[] = "/tmp/baton-bench.XXXXXX";
@@ -94,9 +149,11 @@ Daemon::Daemon(const std::string& batond, const std::function<void(const std::st
     execv(argv[0], argv.data());
     _exit(127);
   }
+  if (unshare_ > 0) teardown_ = registerTeardown(unshare_, dir_);
 }
 
 Daemon::~Daemon() {
+  if (teardown_) teardown_->unshare = -1;  // from here on, this destructor tears down
   pid_t init = hostPid();
   if (init > 0) kill(init, SIGKILL);  // ends the whole namespace
   if (unshare_ > 0) waitpid(unshare_, nullptr, 0);

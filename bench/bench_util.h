@@ -37,7 +37,13 @@ class Client {
   std::unique_ptr<capnp::FlatArrayMessageReader> reader_;
 };
 
-// batond as PID 1 of a new PID namespace, in a temp dir of its own.
+struct Teardown;
+
+// batond as PID 1 of a new PID namespace, in a temp dir of its own. The namespace and the dir
+// are removed by the destructor, and also when the benchmark is ended by a signal (Ctrl-C,
+// SIGTERM, SIGHUP, or SIGABRT from an escaping exception): unshare itself ignores SIGINT and
+// SIGTERM while it waits, and batond as PID 1 treats them as requests, so without this an
+// interrupted run left batond and its thousands of children behind.
 class Daemon {
  public:
   // `jobs` writes job files into the given confdir before the start.
@@ -56,6 +62,7 @@ class Daemon {
  private:
   std::string dir_, socket_;
   pid_t unshare_ = -1, init_ = -1;
+  Teardown* teardown_ = nullptr;  // its entry for the signal handler (bench_util.cpp)
 };
 
 struct Stats {
