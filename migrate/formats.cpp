@@ -83,7 +83,7 @@ bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, 
   // (Copied bytewise: capnp::word has no copy from a const word, and clang rejects the
   // element-wise copy kj::heapArray(ArrayPtr<const word>) would make.)
   kj::Array<capnp::word> current = kj::heapArray<capnp::word>(snapshot.body().size());
-  memcpy(current.begin(), snapshot.body().begin(), snapshot.body().size() * sizeof(capnp::word));
+  memcpy(static_cast<void*>(current.begin()), snapshot.body().begin(), snapshot.body().size() * sizeof(capnp::word));
   while (at != to) {
     uint32_t next = to > at ? at + 1 : at - 1;
     const MigrationStep* step = findStep(steps, at, next);
