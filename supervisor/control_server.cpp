@@ -104,7 +104,7 @@ void Supervisor::acceptConnections() {
     model_.connections.push_back(c);
     Watch w{Watch::Kind::Connection};
     w.connId = c.id;
-    watch(fd, EPOLLIN, w);
+    watches_.watch(fd, EPOLLIN, w);
   }
 }
 
@@ -122,7 +122,7 @@ void Supervisor::closeConnection(uint64_t connId) {
   auto it = std::find_if(model_.connections.begin(), model_.connections.end(),
                          [&](const Connection& c) { return c.id == connId; });
   if (it == model_.connections.end()) return;
-  unwatch(it->fd);
+  watches_.unwatch(it->fd);
   close(it->fd);
   // Requests it was waiting for stay referenced by jobs and events; answering a vanished
   // connection is a no-op.
@@ -143,7 +143,7 @@ void Supervisor::flushConnection(Connection& conn) {
   // A drained buffer does not keep the room of a large answer (a list of every job is about
   // 100 bytes a job) for the life of the connection.
   if (conn.outBuf.empty() && conn.outBuf.capacity() > (64u << 10)) std::string().swap(conn.outBuf);
-  modifyWatch(conn.fd, connectionEvents(conn));
+  watches_.modify(conn.fd, connectionEvents(conn));
   if (conn.outBuf.empty() && conn.closing) closeConnection(conn.id);
 }
 
@@ -199,7 +199,7 @@ void Supervisor::onConnection(uint64_t connId, uint32_t events) {
     else if (conn) {
       conn->closing = true;
       if (conn->pending.empty()) flushConnection(*conn);
-      else modifyWatch(conn->fd, connectionEvents(*conn));
+      else watches_.modify(conn->fd, connectionEvents(*conn));
     }
   }
 }

@@ -116,7 +116,7 @@ void Supervisor::startReexecHelper(const std::vector<std::string>& argv, int pas
   r.phaseStartNs = sys::monotonicNs();
   r.deadlineNs = r.phaseStartNs + timeoutMs * 1000000;
   model_.helpers.push_back({h.pid, sys::procStartTime(h.pid), argv.size() > 1 ? argv[1] : argv[0]});
-  watch(r.outFd.get(), EPOLLIN, {Watch::Kind::HelperOutput});
+  watches_.watch(r.outFd.get(), EPOLLIN, {Watch::Kind::HelperOutput});
 }
 
 void Supervisor::onHelperOutput() {
@@ -133,7 +133,7 @@ void Supervisor::onHelperOutput() {
     if (n < 0 && errno == EAGAIN) return;
     break;  // EOF or error: the helper closed its output
   }
-  unwatch(r.outFd.get());
+  watches_.unwatch(r.outFd.get());
   r.outFd.reset();
   r.eof = true;
   reexecHelperDone();
@@ -153,7 +153,7 @@ void Supervisor::abortReexec(const std::string& why) {
   ReexecInProgress r = std::move(*reexec_);
   reexec_.reset();
   if (r.pid > 0) kill(r.pid, SIGKILL);  // reaped by the loop like any child
-  if (r.outFd) unwatch(r.outFd.get());
+  if (r.outFd) watches_.unwatch(r.outFd.get());
   reexecFailed(r.connId, r.requestId, why);
 }
 
@@ -199,12 +199,12 @@ void Supervisor::reexecHelperDone() {
 sys::Fd Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory,
                              EncodeHooks* hooks, bool checksum, std::vector<FdEntry>* fdTable) {
   auto lookup = [](const void* ctx, int fd) -> const FdIdentity* {
-    return static_cast<const decltype(fdIdentities_)*>(ctx)->find(fd);
+    return static_cast<const FdMap<FdIdentity>*>(ctx)->find(fd);
   };
   // (A snapshot to be downgraded is rewritten by the migration: nothing to record or place.)
   if (format != kSnapshotFormat) hooks = nullptr, checksum = true;
   sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error,
-                                 {.identity = lookup, .identityCtx = &fdIdentities_, .memory = memory,
+                                 {.identity = lookup, .identityCtx = &watches_.identities(), .memory = memory,
                                   .hooks = hooks, .checksum = checksum, .fdTable = fdTable}));
   if (snapshot && format != kSnapshotFormat) {
     // An older target: walk the downgrade steps; one that would lose something is refused here,
@@ -253,7 +253,7 @@ void Supervisor::pointOfNoReturn() {
   for (const FdEntry& e : fds) handed.push_back(e.fd);
   handed.push_back(snapshot.get());
   if (binaryFd_ >= 0) handed.push_back(binaryFd_);
-  if (r.passEpollFd) handed.push_back(epollFd_);
+  if (r.passEpollFd) handed.push_back(watches_.epollFd());
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &old);
@@ -269,7 +269,7 @@ void Supervisor::pointOfNoReturn() {
   std::vector<std::string> args = {r.target, "--restore-fd", std::to_string(snapshot.get()),
                                    "--logdir", model_.config.logDir, "--socket", model_.config.socketPath};
   if (binaryFd_ >= 0) args.insert(args.end(), {"--rollback-fd", std::to_string(binaryFd_)});
-  if (r.passEpollFd) args.insert(args.end(), {"--epoll-fd", std::to_string(epollFd_)});
+  if (r.passEpollFd) args.insert(args.end(), {"--epoll-fd", std::to_string(watches_.epollFd())});
   if (r.markPreverified) args.push_back("--preverified-classes");
   if (r.sweepOnSigchld) args.push_back("--sweep-on-sigchld");
   if (model_.config.testHooks) {
@@ -318,9 +318,9 @@ void Supervisor::restore(const RestoreArgs& args) {
   // Every fd batond holds is close-on-exec: one call instead of one fcntl per handed fd.
   if (syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) != 0)
     for (const FdEntry& e : snapshot.fds()) sys::setCloexec(e.fd, true);
-  fdIdentities_.clear();
+  watches_.identities().clear();
   for (const FdEntry& e : snapshot.fds())
-    fdIdentities_[e.fd] = {e.dev, e.ino, e.type};  // just verified: rearm need not fstat again
+    watches_.identities()[e.fd] = {e.dev, e.ino, e.type};  // just verified: rearm need not fstat again
   const int64_t serializeStart = snapshot.header().serializeStartNs;
   model_ = std::move(restored);
   model_.daemonUid = getuid();
@@ -337,7 +337,7 @@ void Supervisor::restore(const RestoreArgs& args) {
   if (args.epollFd >= 0 && !adopt) close(args.epollFd);
   if (!openBaseResources(adopt ? args.epollFd : -1))
     restoreFailed(args, "cannot create the event loop", &snapshot.fds());
-  registrationsAdopted_ = adopt;
+  watches_.setAdopted(adopt);
   // Invariant 6: a pid is only the job's process if it is the same process.
   std::vector<std::tuple<std::string, std::string, ProcessType>> lost;
   // The fds the state names, to compare with the handoff table: the slots' pipes are added in
@@ -356,9 +356,9 @@ void Supervisor::restore(const RestoreArgs& args) {
     const bool followed = t == ProcessType::Main && trace != TraceState::None;
     if (followed && sys::procStartTime(slot.pid) != slot.startTime) lost.emplace_back(job, name, t);
   });
-  registrationsAdopted_ = false;
+  watches_.setAdopted(false);
   if (!checkFdTableMatches(snapshot.fds(), named, error)) restoreFailed(args, error, &snapshot.fds());
-  if (adopt && getenv("BATON_CHECK_HANDOFF")) checkAdoptedRegistrations();
+  if (adopt && getenv("BATON_CHECK_HANDOFF")) watches_.checkAdopted();
   for (auto& [job, name, type] : lost) {
     JobClass* cls = findClass(job);
     Instance* inst = findInstance(job, name);
@@ -509,7 +509,7 @@ void Supervisor::restoreFailed(const RestoreArgs& args, const std::string& why, 
   model_.daemonUid = getuid();
   if (listenFd >= 0) sys::setCloexec(listenFd, true);
   model_.listenFd = listenFd;
-  if (epollFd_ < 0 && !openBaseResources()) {
+  if (watches_.epollFd() < 0 && !openBaseResources()) {
     for (;;) pause();  // nothing else is possible; PID 1 must not exit
   }
   if (model_.listenFd < 0 && !openControlSocket()) log(Priority::Error, "no control socket in wait-only mode");

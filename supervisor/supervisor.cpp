@@ -122,27 +122,6 @@ Supervisor::Supervisor(Options options) : options_(std::move(options)) {
 Supervisor::~Supervisor() {
   for (auto& [name, fd] : logFiles_) close(fd);
   if (binaryFd_ >= 0) close(binaryFd_);
-  if (signalFd_ >= 0) close(signalFd_);
-  if (epollFd_ >= 0) close(epollFd_);
-}
-
-void Supervisor::log(Priority p, const std::string& text) const {
-  static const char* const names[] = {"debug", "info", "message", "warn", "error", "fatal"};
-  int threshold = 2;
-  for (int i = 0; i < 6; ++i)
-    if (model_.config.logPriority == names[i]) threshold = i;
-  if (int(p) < threshold) return;
-  std::string line = "batond: " + text + "\n";
-  sys::writeAll(2, line.data(), line.size());
-}
-
-// The signals batond handles (through the signalfd); all others keep their defaults.
-sigset_t handledSignals() {
-  sigset_t mask;
-  sigemptyset(&mask);
-  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPWR, SIGWINCH, SIGUSR1, SIGUSR2})
-    sigaddset(&mask, sig);
-  return mask;
 }
 
 // batond holds a log pipe per process and a status pipe per spawn in flight: thousands of jobs
@@ -176,9 +155,9 @@ bool Supervisor::openBaseResources(int adoptEpollFd) {
   sigset_t mask = handledSignals();
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  epollFd_ = adoptEpollFd >= 0 ? adoptEpollFd : epoll_create1(EPOLL_CLOEXEC);
-  signalFd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (epollFd_ < 0 || signalFd_ < 0) {
+  watches_.open(adoptEpollFd);
+  signalFd_.reset(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (watches_.epollFd() < 0 || !signalFd_) {
     log(Priority::Fatal, "cannot create epoll/signalfd: " + sys::errnoText(errno));
     return false;
   }
@@ -204,98 +183,32 @@ bool Supervisor::start(bool emitStartup) {
 // Build every watch from the model. After a restore this is the only thing that turns values
 // back into live resources.
 void Supervisor::rearm(const ClassMap::SlotVisitor& alsoVisit) {
-  watches_.clear();  // fdIdentities_ stays: after a restore it holds the verified handoff table
+  watches_.forgetWatches();  // the fd identities stay: after a restore they are the verified handoff table
   pids_.clear();
-  watches_.reserve(fdIdentities_.span() + 2);
-  watch(signalFd_, EPOLLIN, {Watch::Kind::Signal});
-  if (model_.listenFd >= 0) watch(model_.listenFd, EPOLLIN, {Watch::Kind::Listen});
+  watches_.watch(signalFd_.get(), EPOLLIN, {Watch::Kind::Signal});
+  if (model_.listenFd >= 0) watches_.watch(model_.listenFd, EPOLLIN, {Watch::Kind::Listen});
   for (Connection& c : model_.connections) {
     Watch w{Watch::Kind::Connection};
     w.connId = c.id;
-    watch(c.fd, connectionEvents(c), w);
+    watches_.watch(c.fd, connectionEvents(c), w);
   }
-  for (LogPipe& lp : model_.logPipes) watch(lp.fd, EPOLLIN, {Watch::Kind::LogPipe});
+  for (LogPipe& lp : model_.logPipes) watches_.watch(lp.fd, EPOLLIN, {Watch::Kind::LogPipe});
   // From every class as it is, decoded or still encoded after a restore (nothing is decoded).
   model_.classes.forEachSlot([&](const std::string& jobName, const std::string& instName, ProcessType t,
                                  const ProcessSlot& slot, TraceState trace) {
     if (alsoVisit) alsoVisit(jobName, instName, t, slot, trace);
     // An exit already reaped (earlyExit) frees its pid: it is not the job's any more.
     if (slot.pid > 0 && !slot.earlyExit) pids_[slot.pid] = {jobName, instName, t};
-    if (slot.statusFd >= 0) watch(slot.statusFd, EPOLLIN, {Watch::Kind::StatusPipe, jobName, instName, t});
+    if (slot.statusFd >= 0) watches_.watch(slot.statusFd, EPOLLIN, {Watch::Kind::StatusPipe, jobName, instName, t});
     if (slot.scriptFd >= 0 && !slot.spawnValid)
-      watch(slot.scriptFd, EPOLLOUT, {Watch::Kind::ScriptPipe, jobName, instName, t});
+      watches_.watch(slot.scriptFd, EPOLLOUT, {Watch::Kind::ScriptPipe, jobName, instName, t});
   });
-}
-
-void Supervisor::watch(int fd, uint32_t events, Watch w) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.fd = fd;
-  // The signalfd is new in every image; everything else an adopted epoll already has.
-  const bool registered = registrationsAdopted_ && w.kind != Watch::Kind::Signal;
-  if (!registered && epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
-    epoll_ctl(epollFd_, EPOLL_CTL_MOD, fd, &ev);
-  w.events = events;
-  watches_[fd] = std::move(w);
-  FdIdentity id;
-  if (!fdIdentities_.contains(fd) && fdIdentity(fd, id)) fdIdentities_[fd] = id;
-}
-
-void Supervisor::unwatch(int fd) {
-  if (fd < 0) return;
-  epoll_ctl(epollFd_, EPOLL_CTL_DEL, fd, nullptr);
-  watches_.erase(fd);
-  fdIdentities_.erase(fd);
-}
-
-void Supervisor::modifyWatch(int fd, uint32_t events) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.fd = fd;
-  epoll_ctl(epollFd_, EPOLL_CTL_MOD, fd, &ev);
-  if (Watch* w = watches_.find(fd)) w->events = events;
-}
-
-// Diagnostics (BATON_CHECK_HANDOFF=1 in batond's environment; the integration tests set it):
-// compare the adopted registrations with what rearm() derived
-// from the model, from the kernel's own list (/proc/self/fdinfo/EPFD: "tfd: N events: HEX ...").
-// A difference is a bug in the old binary's bookkeeping: report it and repair it. Production
-// skips this: the read costs more than re-registering every fd.
-void Supervisor::checkAdoptedRegistrations() {
-  std::string text;
-  if (!sys::readFile("/proc/self/fdinfo/" + std::to_string(epollFd_), text, 64 << 20)) return;
-  std::unordered_map<int, uint32_t> actual;
-  for (size_t pos = text.find("tfd:"); pos != std::string::npos; pos = text.find("tfd:", pos + 4)) {
-    int fd = -1;
-    unsigned events = 0;
-    if (sscanf(text.c_str() + pos, "tfd: %d events: %x", &fd, &events) == 2) actual[fd] = events;
-  }
-  const uint32_t relevant = EPOLLIN | EPOLLOUT;
-  std::string diff;
-  watches_.forEach([&](int fd, const Watch& w) {
-    auto it = actual.find(fd);
-    if (it == actual.end()) diff += " fd " + std::to_string(fd) + " not registered;";
-    else if ((it->second & relevant) != (w.events & relevant))
-      diff += " fd " + std::to_string(fd) + " has events " + std::to_string(it->second) + " instead of " +
-              std::to_string(w.events) + ";";
-    else return;
-    epoll_event ev{};
-    ev.events = w.events;
-    ev.data.fd = fd;
-    if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0) epoll_ctl(epollFd_, EPOLL_CTL_MOD, fd, &ev);
-  });
-  for (auto& [fd, events] : actual)
-    if (!watches_.contains(fd)) {
-      diff += " fd " + std::to_string(fd) + " registered but not in the model;";
-      epoll_ctl(epollFd_, EPOLL_CTL_DEL, fd, nullptr);
-    }
-  if (!diff.empty()) log(Priority::Error, "adopted epoll registrations differ from the model:" + diff);
 }
 
 int Supervisor::run() {
   epoll_event events[64];
   while (!exitRequested_) {
-    int n = epoll_wait(epollFd_, events, 64, nextTimeoutMs());
+    int n = epoll_wait(watches_.epollFd(), events, 64, nextTimeoutMs());
     if (n < 0 && errno != EINTR) {
       log(Priority::Error, "epoll_wait: " + sys::errnoText(errno));
       continue;
@@ -370,7 +283,7 @@ void Supervisor::runTimers() {
       kill(reexec_->pid, SIGKILL);
     } else if (reexec_->outFd) {
       // It exited, but something it left behind still holds its output open: stop listening.
-      unwatch(reexec_->outFd.get());
+      watches_.unwatch(reexec_->outFd.get());
       reexec_->outFd.reset();
       reexec_->eof = true;
       reexecHelperDone();
@@ -391,7 +304,7 @@ void Supervisor::runTimers() {
 
 void Supervisor::onSignal() {
   signalfd_siginfo si;
-  while (read(signalFd_, &si, sizeof si) == ssize_t(sizeof si)) {
+  while (read(signalFd_.get(), &si, sizeof si) == ssize_t(sizeof si)) {
     switch (si.ssi_signo) {
       case SIGCHLD: break;  // reaped below, however many were coalesced
       case SIGHUP:
@@ -863,13 +776,13 @@ bool Supervisor::spawnProcess(JobClass& cls, Instance& inst, ProcessType type) {
   slot.pendingScript = std::move(script);
   pids_[child.pid] = {cls.def->name, inst.name, type};
   if (type == ProcessType::Main && plan.trace) inst.traceState = TraceState::New;
-  watch(child.statusFd, EPOLLIN, {Watch::Kind::StatusPipe, cls.def->name, inst.name, type});
+  watches_.watch(child.statusFd, EPOLLIN, {Watch::Kind::StatusPipe, cls.def->name, inst.name, type});
   if (child.logFd >= 0) {
     LogPipe lp;
     lp.fd = child.logFd;
     lp.logName = jobCgroupName(cls.def->name, inst.name);  // same JOB[-INSTANCE] with '/' -> '_'
     model_.logPipes.push_back(lp);
-    watch(child.logFd, EPOLLIN, {Watch::Kind::LogPipe});
+    watches_.watch(child.logFd, EPOLLIN, {Watch::Kind::LogPipe});
   }
   log(Priority::Info, cls.def->name + " " + processTypeName(type) + " process (" +
                           std::to_string(child.pid) + ")");
@@ -878,8 +791,8 @@ bool Supervisor::spawnProcess(JobClass& cls, Instance& inst, ProcessType type) {
 
 void Supervisor::clearSlot(ProcessSlot& slot) {
   if (slot.pid > 0) pids_.erase(slot.pid);
-  if (slot.statusFd >= 0) unwatch(slot.statusFd);
-  if (slot.scriptFd >= 0) unwatch(slot.scriptFd);
+  if (slot.statusFd >= 0) watches_.unwatch(slot.statusFd);
+  if (slot.scriptFd >= 0) watches_.unwatch(slot.scriptFd);
   sys::closeFd(slot.statusFd);
   sys::closeFd(slot.scriptFd);
   slot = ProcessSlot{};
@@ -898,7 +811,7 @@ void Supervisor::onStatusPipe(const std::string& job, const std::string& instanc
                               : describeSpawnFailure(buf, size_t(n));
   // The outcome is applied once: the slot stops being an in-flight spawn right here.
   slot.spawnValid = false;
-  unwatch(slot.statusFd);
+  watches_.unwatch(slot.statusFd);
   sys::closeFd(slot.statusFd);
   bool early = slot.earlyExit;
   int earlyStatus = slot.earlyExitStatus;
@@ -918,7 +831,7 @@ void Supervisor::onStatusPipe(const std::string& job, const std::string& instanc
   }
 
   if (!slot.pendingScript.empty() && slot.scriptFd >= 0) {
-    watch(slot.scriptFd, EPOLLOUT, {Watch::Kind::ScriptPipe, job, instance, type});
+    watches_.watch(slot.scriptFd, EPOLLOUT, {Watch::Kind::ScriptPipe, job, instance, type});
     onScriptPipe(job, instance, type);
   }
   if (early) {
@@ -943,7 +856,7 @@ void Supervisor::onScriptPipe(const std::string& job, const std::string& instanc
     }
     slot.pendingScript.erase(0, size_t(n));
   }
-  unwatch(slot.scriptFd);
+  watches_.unwatch(slot.scriptFd);
   sys::closeFd(slot.scriptFd);  // EOF tells the shell the script is complete
 }
 
@@ -1386,7 +1299,7 @@ void Supervisor::onLogPipe(int fd) {
   writeLog(*it);
   if (eof) {
     // Every writer is gone (the process and anything it left behind): the pipe is drained.
-    unwatch(fd);
+    watches_.unwatch(fd);
     close(fd);
     model_.logPipes.erase(it);
   }

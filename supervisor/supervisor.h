@@ -22,14 +22,13 @@
 #include "schema/model.h"
 #include "serialize/snapshot.h"
 #include "base/fd_map.h"
+#include "supervisor/log.h"
+#include "supervisor/resources.h"
 #include "supervisor/spawn.h"
 
 #include "schema/control.capnp.h"
 
 namespace baton {
-
-// The signals batond handles through its signalfd (blocked otherwise).
-sigset_t handledSignals();
 
 struct Options {
   Config config;
@@ -85,32 +84,16 @@ class Supervisor {
   const Model& model() const { return model_; }
 
   // ---- diagnostics (stderr) ----
-  enum class Priority { Debug = 0, Info, Message, Warn, Error, Fatal };
-  void log(Priority p, const std::string& text) const;
+  using Priority = baton::Priority;
+  void log(Priority p, const std::string& text) const { log_(p, text); }
 
  private:
   friend class SupervisorTestPeer;
-  // What an epoll registration stands for.
-  struct Watch {
-    enum class Kind { Signal, Listen, Connection, StatusPipe, ScriptPipe, LogPipe, HelperOutput } kind;
-    std::string job, instance;  // StatusPipe/ScriptPipe
-    ProcessType process = ProcessType::Main;
-    uint64_t connId = 0;        // Connection
-    uint32_t events = 0;        // the epoll mask registered for it
-  };
-  struct ProcKey {
-    std::string job, instance;
-    ProcessType process;
-  };
 
   // ---- loop and resources ----
   // Watches and the pid table from the model. `alsoVisit` sees every used process slot of the
   // same pass (a restore checks followed pids there instead of walking all slots twice).
   void rearm(const ClassMap::SlotVisitor& alsoVisit = nullptr);
-  void watch(int fd, uint32_t events, Watch w);
-  void unwatch(int fd);
-  void modifyWatch(int fd, uint32_t events);
-  void checkAdoptedRegistrations();
   void dispatch(int fd, uint32_t events);
   int nextTimeoutMs() const;
   void runTimers();
@@ -207,6 +190,7 @@ class Supervisor {
 
   Model model_;
   Options options_;
+  Log log_{model_.config};
   bool pid1_ = false;
   bool shuttingDown_ = false;
   bool exitRequested_ = false;
@@ -215,20 +199,14 @@ class Supervisor {
   // one still (an exception cut the sweep short), the re-exec makes SIGCHLD pending again: the new
   // image sweeps only if it is (--sweep-on-sigchld).
   bool childEventsUnswept_ = false;
-  int epollFd_ = -1;
-  int signalFd_ = -1;
-  // During the rearm() of a restore into an adopted epoll: the registrations already exist.
-  bool registrationsAdopted_ = false;
-  // The fd-indexed tables are one vector each (FdMap).
-  FdMap<Watch> watches_;
-  // Identity of every watched fd, taken when it was registered: what the handoff table records.
-  FdMap<FdIdentity> fdIdentities_;
+  sys::Fd signalFd_;
+  Watches watches_{log_};
   // The node tables below live as long as their processes and log files, and get an entry with
   // every spawn: from the heap, their small nodes would sit between the job classes' allocations
   // and keep the pages of every class freed later (idle encoding) from going back. From a pool
   // of their own, they stay together.
   std::pmr::unsynchronized_pool_resource tablePool_;
-  std::pmr::unordered_map<pid_t, ProcKey> pids_{&tablePool_};
+  PidTable pids_{&tablePool_};
   std::pmr::map<std::string, int> logFiles_{&tablePool_};
   std::vector<std::string> configWarnings_;
   int binaryFd_ = -1;          // this binary, pinned at start (rollback target of a re-exec)
