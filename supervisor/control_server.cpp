@@ -291,8 +291,8 @@ void Supervisor::answerPending(uint64_t connId, uint64_t requestId, bool failed)
     if (failed) resp.setMessage("event " + req.job + " failed");
     resp.setNone();
   } else {
-    JobClass* cls = findClass(req.job);
-    Instance* inst = findInstance(req.job, req.instance);
+    JobClass* cls = jobs_.findClass(req.job);
+    Instance* inst = jobs_.findInstance(req.job, req.instance);
     if (failed) {
       std::string reason = inst && !inst->failReason.empty() ? inst->failReason : "job failed";
       resp.setMessage(req.job + (req.instance.empty() ? "" : " (" + req.instance + ")") + ": " + reason);
@@ -332,7 +332,7 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
     return false;
   };
   auto liveClass = [&](const std::string& name) -> JobClass* {
-    JobClass* cls = findClass(name);
+    JobClass* cls = jobs_.findClass(name);
     return cls && !cls->deleted ? cls : nullptr;
   };
 
@@ -353,21 +353,21 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
                                                                          : req.getReload();
       std::string name = ref.getName();
       // A job whose file was removed can still be stopped (then it disappears), not started.
-      JobClass* cls = req.which() == wire::Request::START ? liveClass(name) : findClass(name);
+      JobClass* cls = req.which() == wire::Request::START ? liveClass(name) : jobs_.findClass(name);
       if (!cls) return fail(wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
       std::vector<std::string> extra;
       std::string error;
       if (!splitEnv(ref.getEnv(), extra, error)) return fail(wire::ResultCode::USAGE, error);
       environ::Table env;
       std::string instName;
-      if (!startEnvironment(*cls, extra, "", env, instName, error))
+      if (!jobs_.startEnvironment(*cls, extra, "", env, instName, error))
         return fail(wire::ResultCode::USAGE, name + ": " + error);
       const std::string label = name + (instName.empty() ? "" : " (" + instName + ")");
       const bool wait = !ref.getNoWait();
 
       if (req.which() == wire::Request::START) {
-        if (shuttingDown_) return fail(wire::ResultCode::FAILED, "batond is shutting down");
-        Instance& inst = instanceFor(*cls, instName);
+        if (jobs_.shuttingDown()) return fail(wire::ResultCode::FAILED, "batond is shutting down");
+        Instance& inst = jobs_.instanceFor(*cls, instName);
         if (inst.goal == Goal::Start || inst.goal == Goal::Respawn)
           return fail(wire::ResultCode::ALREADY_IN_GOAL, "job is already running: " + label);
         inst.env = env;
@@ -375,13 +375,13 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
           conn->pending.push_back({id, PendingRequest::Kind::Start, name, instName});
           inst.blocking.push_back({Blocked::Kind::Request, 0, {connId, id}});
         }
-        changeGoal(*cls, inst, Goal::Start);
+        jobs_.changeGoal(*cls, inst, Goal::Start);
         if (wait) return;  // answered when the job reaches its goal or fails
         fillJobStatus(resp.initJobs(1)[0], *cls, &inst);
         return sendResponse(connId, msg);
       }
 
-      Instance* inst = findInstance(name, instName);
+      Instance* inst = jobs_.findInstance(name, instName);
       if (!inst || (inst->state == JobState::Waiting && inst->goal == Goal::Stop)) {
         if (!cls->def->instance.empty() && !inst)
           return fail(wire::ResultCode::UNKNOWN_INSTANCE, "unknown instance: " + label);
@@ -401,21 +401,21 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
           conn->pending.push_back({id, PendingRequest::Kind::Stop, name, instName});
           inst->blocking.push_back({Blocked::Kind::Request, 0, {connId, id}});
         }
-        changeGoal(*cls, *inst, Goal::Stop);
+        jobs_.changeGoal(*cls, *inst, Goal::Stop);
       } else {
         // restart: a running instance goes the way of a respawn (stopping, killed, post-stop,
         // then starting again with pre-start); one that is stopping starts again afterwards.
         // Answered when it is running again.
-        if (shuttingDown_) return fail(wire::ResultCode::FAILED, "batond is shutting down");
+        if (jobs_.shuttingDown()) return fail(wire::ResultCode::FAILED, "batond is shutting down");
         if (!extra.empty()) inst->env = env;
         if (wait) {
           conn->pending.push_back({id, PendingRequest::Kind::Restart, name, instName});
           inst->blocking.push_back({Blocked::Kind::Request, 0, {connId, id}});
         }
-        changeGoal(*cls, *inst, inst->state == JobState::Running ? Goal::Respawn : Goal::Start);
+        jobs_.changeGoal(*cls, *inst, inst->state == JobState::Running ? Goal::Respawn : Goal::Start);
       }
       if (wait) return;
-      fillJobStatus(resp.initJobs(1)[0], *cls, findInstance(name, instName));
+      fillJobStatus(resp.initJobs(1)[0], *cls, jobs_.findInstance(name, instName));
       return sendResponse(connId, msg);
     }
 
@@ -453,14 +453,14 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
         if (row != count) throw std::logic_error("list: fewer rows than the jobs' instances");
         return sendResponse(connId, msg);
       }
-      JobClass* cls = findClass(name);
+      JobClass* cls = jobs_.findClass(name);
       if (!cls) return fail(wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
       std::vector<std::string> extra;
       std::string error, instName;
       if (!splitEnv(req.getStatus().getEnv(), extra, error)) return fail(wire::ResultCode::USAGE, error);
       if (!cls->def->instance.empty() && !extra.empty()) {
         environ::Table env;
-        if (!startEnvironment(*cls, extra, "", env, instName, error))
+        if (!jobs_.startEnvironment(*cls, extra, "", env, instName, error))
           return fail(wire::ResultCode::USAGE, name + ": " + error);
         addClass(*cls, &instName);
         if (rows.empty()) return fail(wire::ResultCode::UNKNOWN_INSTANCE, "unknown instance: " + name + " (" + instName + ")");
@@ -481,9 +481,9 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
       if (name.empty() || name.find_first_of(" \t\n=") != std::string::npos)
         return fail(wire::ResultCode::USAGE, "invalid event name '" + name + "'");
       if (!splitEnv(args.getEnv(), env, error)) return fail(wire::ResultCode::USAGE, error);
-      uint64_t evId = emitEvent(name, env);
+      uint64_t evId = jobs_.emitEvent(name, env);
       if (!args.getNoWait()) {
-        findEvent(evId)->waiters.push_back({connId, id});
+        jobs_.findEvent(evId)->waiters.push_back({connId, id});
         conn->pending.push_back({id, PendingRequest::Kind::Emit, name, ""});
         return;  // answered when the event has finished
       }
@@ -522,9 +522,9 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
       std::vector<std::string> problems, warnings;
       if (req.which() == wire::Request::RELOAD_CONFIGURATION) {
         if (!needPrivilege()) return;
-        loadConfiguration();
+        jobs_.loadConfiguration();
         problems = model_.configProblems;
-        warnings = configWarnings_;
+        warnings = jobs_.configWarnings();
       } else {
         // What the files on disk say now (without applying them).
         LoadedConfig fresh = loadConfigDir(model_.config.confDir);

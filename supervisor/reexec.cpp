@@ -360,8 +360,8 @@ void Supervisor::restore(const RestoreArgs& args) {
   if (!checkFdTableMatches(snapshot.fds(), named, error)) restoreFailed(args, error, &snapshot.fds());
   if (adopt && getenv("BATON_CHECK_HANDOFF")) watches_.checkAdopted();
   for (auto& [job, name, type] : lost) {
-    JobClass* cls = findClass(job);
-    Instance* inst = findInstance(job, name);
+    JobClass* cls = jobs_.findClass(job);
+    Instance* inst = jobs_.findInstance(job, name);
     ProcessSlot& slot = inst->procs[int(type)];
     log(Priority::Warn, job + " " + processTypeName(type) + " process " + std::to_string(slot.pid) +
                             " is gone (its pid now names another process)");
@@ -371,7 +371,7 @@ void Supervisor::restore(const RestoreArgs& args) {
       slot.earlyExit = true;
       slot.earlyExitStatus = SIGKILL;
     } else {
-      onProcessExit(*cls, *inst, type, SIGKILL);
+      jobs_.onProcessExit(*cls, *inst, type, SIGKILL);
     }
   }
   // Zombies that died during the blind window, then signals: only now may they be handled.
@@ -405,7 +405,7 @@ void Supervisor::restore(const RestoreArgs& args) {
            : "re-exec rolled back: " + r.message);
   answerReexec();
   try {
-    pollEvents();
+    jobs_.pollEvents();
   } catch (const std::exception& e) {
     // As in the loop: an error of one job or event never takes batond down.
     log(Priority::Error, std::string("internal error: ") + e.what());
@@ -606,7 +606,7 @@ bool Supervisor::takeOverFromUpstart(int stateFd) {
           slot.earlyExit = true;
           slot.earlyExitStatus = SIGKILL;
         } else if (!slot.earlyExit) {
-          onProcessExit(cls, inst, ProcessType(t), SIGKILL);
+          jobs_.onProcessExit(cls, inst, ProcessType(t), SIGKILL);
         }
       }
   // Instances Upstart left in a transient state resume with that state's entry action.
@@ -616,15 +616,15 @@ bool Supervisor::takeOverFromUpstart(int stateFd) {
       if (s == JobState::PreStarting || s == JobState::Spawning || s == JobState::PostStarting ||
           s == JobState::PreStopping || s == JobState::PostStopping) {
         inst.state = JobState(int(s) - 1);  // the state before it, so that entering it runs again
-        changeState(cls, inst, s);
+        jobs_.changeState(cls, inst, s);
       }
     }
   sys::mkdirs(model_.config.logDir);
-  loadConfiguration();  // this host's job files: newer definitions apply to the next start
+  jobs_.loadConfiguration();  // this host's job files: newer definitions apply to the next start
   reapChildren();
   sigset_t mask = handledSignals();
   sigprocmask(SIG_SETMASK, &mask, nullptr);
-  pollEvents();
+  jobs_.pollEvents();
   return true;
 }
 

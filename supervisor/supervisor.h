@@ -22,9 +22,9 @@
 #include "schema/model.h"
 #include "serialize/snapshot.h"
 #include "base/fd_map.h"
+#include "supervisor/job_engine.h"
 #include "supervisor/log.h"
 #include "supervisor/resources.h"
-#include "supervisor/spawn.h"
 
 #include "schema/control.capnp.h"
 
@@ -61,7 +61,7 @@ struct RestoreArgs {
 
 class SupervisorTestPeer;  // tests/unit: drives handlers in a chosen order
 
-class Supervisor {
+class Supervisor : private RequestOutcomes {
  public:
   explicit Supervisor(Options options);
   ~Supervisor();
@@ -101,48 +101,11 @@ class Supervisor {
   void reapChildren();
   // The waitid loop of reapChildren; the exits of unknown pids while helpers run are returned.
   void sweepChildren(std::vector<std::pair<pid_t, int>>& helperExits);
-  void onChildStopped(pid_t pid, int code, int status);
 
-  // ---- job engine (supervisor.cpp) ----
-  JobClass* findClass(const std::string& name);
-  Instance* findInstance(const std::string& job, const std::string& instance);
-  Instance& instanceFor(JobClass& cls, const std::string& name);
-  void changeGoal(JobClass& cls, Instance& inst, Goal goal);
-  void changeState(JobClass& cls, Instance& inst, JobState state);
-  void enterState(JobClass& cls, Instance& inst, JobState& state, bool& wait);
-  bool spawnProcess(JobClass& cls, Instance& inst, ProcessType type);
-  bool buildPlan(const JobClass& cls, const Instance& inst, ProcessType type, SpawnPlan& plan,
-                 std::string& pendingScript, std::string& error);
-  void onStatusPipe(const std::string& job, const std::string& instance, ProcessType type);
-  void onScriptPipe(const std::string& job, const std::string& instance, ProcessType type);
-  void onProcessExit(JobClass& cls, Instance& inst, ProcessType type, int status);
-  void maybeLeaveSpawned(JobClass& cls, Instance& inst);
-  void killMain(JobClass& cls, Instance& inst, int sig);
-  void failJob(JobClass& cls, Instance& inst, ProcessType type, int status, const std::string& why);
-  void finished(JobClass& cls, Instance& inst, bool failed);
-  bool isNormalExit(const JobDef& def, int status) const;
-  bool respawnAllowed(Instance& inst);
-  void clearSlot(ProcessSlot& slot);
-  std::vector<std::string> eventEnvFor(const JobClass& cls, const Instance& inst, bool stopping) const;
-  void sweepIdle();
-  // Idle encoding (Config::idleEncodeMs): hold the classes at rest encoded again.
-  void armIdleEncode();  // the next pass, idleEncodeMs from now (not armed if 0)
-  void idleEncode();
+  // ---- requests that wait for a job or an event (RequestOutcomes) ----
+  void jobFinished(const RequestRef& request, bool failed) override;
+  void eventFinished(const RequestRef& request, bool failed) override;
   void flushDeferredAnswers();
-  // The environment and instance name of a new run of `cls`, with `extra` (event or request
-  // variables) on top of the job's own `env` stanzas; `events`: names for UPSTART_EVENTS.
-  bool startEnvironment(const JobClass& cls, const std::vector<std::string>& extra,
-                        const std::string& events, std::vector<std::string>& env,
-                        std::string& instName, std::string& error) const;
-  bool allAtRest() const;
-
-  // ---- events ----
-  uint64_t emitEvent(const std::string& name, std::vector<std::string> env);
-  Event* findEvent(uint64_t id);
-  void pollEvents();
-  void handleEvent(uint64_t id);
-  void finishEvent(uint64_t id);
-  void releaseEvent(uint64_t id, bool failed);
 
   // ---- re-exec (reexec.cpp) ----
   void startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
@@ -164,14 +127,6 @@ class Supervisor {
                                   const std::vector<FdEntry>* fds);
   std::string currentBinary() const;
 
-  // ---- configuration ----
-  void loadConfiguration();
-
-  // ---- logs ----
-  void onLogPipe(int fd);
-  void writeLog(LogPipe& lp);
-  int logFileFd(const std::string& name);
-
   // ---- control (control_server.cpp) ----
   bool openControlSocket();
   void acceptConnections();
@@ -191,8 +146,7 @@ class Supervisor {
   Model model_;
   Options options_;
   Log log_{model_.config};
-  bool pid1_ = false;
-  bool shuttingDown_ = false;
+  const bool pid1_;
   bool exitRequested_ = false;
   // A waitid sweep (reapChildren, which runs after every SIGCHLD read) has not run to its end.
   // Helpers' exits are applied after the sweep so that a re-exec does not start inside it; should
@@ -201,16 +155,14 @@ class Supervisor {
   bool childEventsUnswept_ = false;
   sys::Fd signalFd_;
   Watches watches_{log_};
-  // The node tables below live as long as their processes and log files, and get an entry with
-  // every spawn: from the heap, their small nodes would sit between the job classes' allocations
-  // and keep the pages of every class freed later (idle encoding) from going back. From a pool
-  // of their own, they stay together.
+  // The node tables that live as long as their processes and log files (the pid table here,
+  // the job engine's log files), and get an entry with every spawn: from the heap, their small
+  // nodes would sit between the job classes' allocations and keep the pages of every class freed
+  // later (idle encoding) from going back. From a pool of their own, they stay together.
   std::pmr::unsynchronized_pool_resource tablePool_;
   PidTable pids_{&tablePool_};
-  std::pmr::map<std::string, int> logFiles_{&tablePool_};
-  std::vector<std::string> configWarnings_;
   int binaryFd_ = -1;          // this binary, pinned at start (rollback target of a re-exec)
-  uint64_t fdLimitHard_ = 0;   // batond's own RLIMIT_NOFILE hard limit (jobs keep it)
+  JobEngine jobs_;
   // A re-exec before its point of no return: the target's helpers run while batond serves.
   // Never crosses an exec (it ends in execve or in an answer), so it is not part of the model.
   struct ReexecInProgress {
@@ -236,9 +188,6 @@ class Supervisor {
     std::shared_ptr<const ClassImages> images;
   };
   std::optional<ReexecInProgress> reexec_;
-  // When the next idle encoding runs (0 = not armed: nothing happened since the last one). Not
-  // state: a restore holds the classes encoded anyway.
-  int64_t idleEncodeAtNs_ = 0;
   std::string degraded_;       // non-empty: wait-only mode, and why
   // Requests whose job reached its goal during this loop iteration; answered at its end, when
   // the state has settled (always before a re-exec, so none is lost).
