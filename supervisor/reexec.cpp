@@ -59,11 +59,7 @@ void Supervisor::reexecFailed(uint64_t connId, uint64_t requestId, const std::st
   model_.reexec.rolledBack = false;
   model_.reexec.message = why;
   model_.reexec.atNs = sys::monotonicNs();
-  if (Connection* conn = findConnection(connId)) {
-    auto& p = conn->pending;
-    p.erase(std::remove_if(p.begin(), p.end(), [&](const PendingRequest& r) { return r.requestId == requestId; }),
-            p.end());
-  }
+  control_.dropHeld(connId, requestId);
   if (connId == 0) return;
   capnp::MallocMessageBuilder msg;
   auto resp = msg.initRoot<wire::Response>();
@@ -75,14 +71,14 @@ void Supervisor::reexecFailed(uint64_t connId, uint64_t requestId, const std::st
   out.setMessage(why);
   out.setFromBinary(model_.reexec.fromBinary);
   out.setToBinary(model_.reexec.toBinary);
-  sendResponse(connId, msg);
+  control_.sendResponse(connId, msg);
 }
 
 void Supervisor::startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
                              bool testRefuseRollback) {
   if (target.empty()) target = currentBinary();
   if (reexec_) {
-    if (connId) answerSimple(connId, requestId, int(wire::ResultCode::FAILED), "a re-exec is already in progress");
+    if (connId) control_.answerSimple(connId, requestId, int(wire::ResultCode::FAILED), "a re-exec is already in progress");
     return;
   }
   Reexec record;
@@ -224,14 +220,15 @@ sys::Fd Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std
 void Supervisor::pointOfNoReturn() {
   ReexecInProgress r = std::move(*reexec_);
   reexec_.reset();
-  flushDeferredAnswers();
+  control_.flushDeferredAnswers();
   // 3. Serialize what is handed over. Downtime counts from here: from now on nobody is served
   // until the new binary is ready.
   const int64_t t0 = sys::monotonicNs();
   model_.reexec.serializeStartNs = t0;
   model_.reexec.count++;
-  if (Connection* conn = findConnection(r.connId))
-    conn->pending.push_back({r.requestId, PendingRequest::Kind::Reexec, "", ""});
+  // Held like any request that waits (Model::reexec already names it): the new image answers it.
+  if (Connection* conn = control_.findConnection(r.connId))
+    control_.hold(*conn, r.requestId, PendingRequest::Kind::Reexec, "", "");
   size_t bytes = 0;
   std::string error;
   EncodeHooks place;
@@ -414,18 +411,15 @@ void Supervisor::restore(const RestoreArgs& args) {
 
 void Supervisor::answerReexec() {
   Reexec& r = model_.reexec;
-  Connection* conn = r.connId ? findConnection(r.connId) : nullptr;
-  if (!conn) return;
-  auto& p = conn->pending;
-  p.erase(std::remove_if(p.begin(), p.end(), [&](const PendingRequest& q) { return q.requestId == r.requestId; }),
-          p.end());
+  if (!r.connId || !control_.findConnection(r.connId)) return;
+  control_.dropHeld(r.connId, r.requestId);
   capnp::MallocMessageBuilder msg;
   auto resp = msg.initRoot<wire::Response>();
   resp.setId(r.requestId);
   resp.setCode(r.ok ? wire::ResultCode::OK : wire::ResultCode::FAILED);
   if (!r.ok) resp.setMessage("re-exec failed, rolled back to the previous binary: " + r.message);
   fillReexecOutcome(resp.initReexec());
-  sendResponse(r.connId, msg);
+  control_.sendResponse(r.connId, msg);
 }
 
 void Supervisor::fillReexecOutcome(wire::ReexecOutcome::Builder out) const {
@@ -512,7 +506,7 @@ void Supervisor::restoreFailed(const RestoreArgs& args, const std::string& why, 
   if (watches_.epollFd() < 0 && !openBaseResources()) {
     for (;;) pause();  // nothing else is possible; PID 1 must not exit
   }
-  if (model_.listenFd < 0 && !openControlSocket()) log(Priority::Error, "no control socket in wait-only mode");
+  if (model_.listenFd < 0 && !control_.openControlSocket()) log(Priority::Error, "no control socket in wait-only mode");
   rearm();
   reapChildren();
   sigset_t mask = handledSignals();
@@ -588,7 +582,7 @@ bool Supervisor::takeOverFromUpstart(int stateFd) {
     log(Priority::Info, "closing fd " + std::to_string(u.fd) + " Upstart left open (" + u.what + ")");
     close(u.fd);
   }
-  if (!openBaseResources() || !openControlSocket()) return false;
+  if (!openBaseResources() || !control_.openControlSocket()) return false;
   rearm();
   // Upstart stored pids without an identity: record it now for the ones that are alive; a pid
   // that is gone ended during the handover.

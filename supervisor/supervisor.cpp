@@ -24,7 +24,8 @@ namespace baton {
 Supervisor::Supervisor(Options options)
     : options_(std::move(options)),
       pid1_(getpid() == 1),
-      jobs_(model_, log_, watches_, pids_, tablePool_, /*outcomes=*/*this, pid1_) {
+      control_(model_, log_, watches_, jobs_, /*reexec=*/*this, pid1_),
+      jobs_(model_, log_, watches_, pids_, tablePool_, /*outcomes=*/control_, pid1_) {
   model_.config = options_.config;
   model_.daemonUid = getuid();
   model_.bootTimeNs = sys::monotonicNs();
@@ -81,7 +82,7 @@ bool Supervisor::start(bool emitStartup) {
   if (!openBaseResources()) return false;
   // As PID 1, Ctrl-Alt-Del must reach us as SIGINT instead of rebooting at once.
   if (pid1_) reboot(RB_DISABLE_CAD);
-  if (!openControlSocket()) return false;
+  if (!control_.openControlSocket()) return false;
   rearm();
   sys::mkdirs(model_.config.logDir);
   jobs_.loadConfiguration();
@@ -100,7 +101,7 @@ void Supervisor::rearm(const ClassMap::SlotVisitor& alsoVisit) {
   for (Connection& c : model_.connections) {
     Watch w{Watch::Kind::Connection};
     w.connId = c.id;
-    watches_.watch(c.fd, connectionEvents(c), w);
+    watches_.watch(c.fd, ControlServer::connectionEvents(c), w);
   }
   for (LogPipe& lp : model_.logPipes) watches_.watch(lp.fd, EPOLLIN, {Watch::Kind::LogPipe});
   // From every class as it is, decoded or still encoded after a restore (nothing is decoded).
@@ -138,7 +139,7 @@ int Supervisor::run() {
       }
       runTimers();
       jobs_.pollEvents();
-      flushDeferredAnswers();
+      control_.flushDeferredAnswers();
       jobs_.sweepIdle();
       if (n > 0 && !jobs_.idleEncodeAtNs()) jobs_.armIdleEncode();
       if (jobs_.idleEncodeAtNs() && jobs_.idleEncodeAtNs() <= sys::monotonicNs())
@@ -157,8 +158,8 @@ void Supervisor::dispatch(int fd, uint32_t events) {
   Watch w = *found;  // copy: handlers may unwatch
   switch (w.kind) {
     case Watch::Kind::Signal: onSignal(); break;
-    case Watch::Kind::Listen: acceptConnections(); break;
-    case Watch::Kind::Connection: onConnection(w.connId, events); break;
+    case Watch::Kind::Listen: control_.acceptConnections(); break;
+    case Watch::Kind::Connection: control_.onConnection(w.connId, events); break;
     case Watch::Kind::StatusPipe: jobs_.onStatusPipe(w.job, w.instance, w.process); break;
     case Watch::Kind::ScriptPipe: jobs_.onScriptPipe(w.job, w.instance, w.process); break;
     case Watch::Kind::LogPipe: jobs_.onLogPipe(fd); break;
@@ -269,20 +270,6 @@ void Supervisor::sweepChildren(std::vector<std::pair<pid_t, int>>& helperExits) 
     }
     jobs_.onChildExited(pid, status);  // a job's process, or an orphan
   }
-}
-
-void Supervisor::jobFinished(const RequestRef& request, bool failed) {
-  deferredAnswers_.push_back({request, failed});
-}
-
-void Supervisor::eventFinished(const RequestRef& request, bool failed) {
-  answerPending(request.connId, request.requestId, failed);
-}
-
-void Supervisor::flushDeferredAnswers() {
-  std::vector<std::pair<RequestRef, bool>> answers;
-  answers.swap(deferredAnswers_);
-  for (auto& [ref, failed] : answers) answerPending(ref.connId, ref.requestId, failed);
 }
 
 }  // namespace baton

@@ -22,6 +22,7 @@
 #include "schema/model.h"
 #include "serialize/snapshot.h"
 #include "base/fd_map.h"
+#include "supervisor/control_server.h"
 #include "supervisor/job_engine.h"
 #include "supervisor/log.h"
 #include "supervisor/resources.h"
@@ -61,7 +62,7 @@ struct RestoreArgs {
 
 class SupervisorTestPeer;  // tests/unit: drives handlers in a chosen order
 
-class Supervisor : private RequestOutcomes {
+class Supervisor : private ReexecRequests {
  public:
   explicit Supervisor(Options options);
   ~Supervisor();
@@ -102,14 +103,10 @@ class Supervisor : private RequestOutcomes {
   // The waitid loop of reapChildren; the exits of unknown pids while helpers run are returned.
   void sweepChildren(std::vector<std::pair<pid_t, int>>& helperExits);
 
-  // ---- requests that wait for a job or an event (RequestOutcomes) ----
-  void jobFinished(const RequestRef& request, bool failed) override;
-  void eventFinished(const RequestRef& request, bool failed) override;
-  void flushDeferredAnswers();
-
   // ---- re-exec (reexec.cpp) ----
   void startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
-                   bool testRefuseRollback);
+                   bool testRefuseRollback) override;
+  const std::string& degraded() const override { return degraded_; }
   void startReexecHelper(const std::vector<std::string>& argv, int passFd, int64_t timeoutMs);
   void onHelperOutput();
   void onHelperExit(pid_t pid, int status);
@@ -120,28 +117,12 @@ class Supervisor : private RequestOutcomes {
   void pointOfNoReturn();
   void reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why);
   void answerReexec();
-  void fillReexecOutcome(wire::ReexecOutcome::Builder out) const;
+  void fillReexecOutcome(wire::ReexecOutcome::Builder out) const override;
   bool openBaseResources(int adoptEpollFd = -1);
   void raiseFdLimit();
   [[noreturn]] void restoreFailed(const RestoreArgs& args, const std::string& why,
                                   const std::vector<FdEntry>* fds);
-  std::string currentBinary() const;
-
-  // ---- control (control_server.cpp) ----
-  bool openControlSocket();
-  void acceptConnections();
-  void onConnection(uint64_t connId, uint32_t events);
-  Connection* findConnection(uint64_t connId);
-  void closeConnection(uint64_t connId);
-  // The epoll mask a connection needs: reads until the client shut down its side, writes while
-  // answers are queued. One function, so rearm() and the handlers cannot disagree.
-  static uint32_t connectionEvents(const Connection& conn);
-  void flushConnection(Connection& conn);
-  void handleRequest(uint64_t connId, wire::Request::Reader req);
-  void sendResponse(uint64_t connId, capnp::MessageBuilder& message);
-  void answerPending(uint64_t connId, uint64_t requestId, bool failed);
-  void answerSimple(uint64_t connId, uint64_t requestId, int code, const std::string& message);
-  void fillJobStatus(wire::JobStatus::Builder out, const JobClass& cls, const Instance* inst) const;
+  std::string currentBinary() const override;
 
   Model model_;
   Options options_;
@@ -162,6 +143,11 @@ class Supervisor : private RequestOutcomes {
   std::pmr::unsynchronized_pool_resource tablePool_;
   PidTable pids_{&tablePool_};
   int binaryFd_ = -1;          // this binary, pinned at start (rollback target of a re-exec)
+  // The parts. Declared in this order so that none is converted to an interface it implements
+  // before it is constructed (that conversion would be undefined): the control server is built
+  // first, then the job engine, which keeps it as its RequestOutcomes. The server only stores its
+  // reference to the engine until the engine is built.
+  ControlServer control_;
   JobEngine jobs_;
   // A re-exec before its point of no return: the target's helpers run while batond serves.
   // Never crosses an exec (it ends in execve or in an answer), so it is not part of the model.
@@ -189,9 +175,6 @@ class Supervisor : private RequestOutcomes {
   };
   std::optional<ReexecInProgress> reexec_;
   std::string degraded_;       // non-empty: wait-only mode, and why
-  // Requests whose job reached its goal during this loop iteration; answered at its end, when
-  // the state has settled (always before a re-exec, so none is lost).
-  std::vector<std::pair<RequestRef, bool>> deferredAnswers_;
 };
 
 }  // namespace baton

@@ -75,7 +75,7 @@ class SupervisorTestPeer {
   // The end of one loop iteration: events, then the deferred answers.
   static void settle(Supervisor& s) {
     s.jobs_.pollEvents();
-    s.flushDeferredAnswers();
+    s.control_.flushDeferredAnswers();
   }
   static Model& mutableModel(Supervisor& s) { return s.model_; }
   static bool pidIndexed(const Supervisor& s, pid_t pid) { return s.pids_.count(pid) != 0; }
