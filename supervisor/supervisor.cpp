@@ -1,7 +1,8 @@
+// The composition root; see supervisor.h. Its own work is the resources, the loop and the reaper;
+// everything else is one of the parts.
 #include "supervisor/supervisor.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -19,21 +20,21 @@
 namespace baton {
 
 // =============================================================================================
-// Construction, loop and resources
+// Construction, entry points and resources
 
 Supervisor::Supervisor(Options options)
     : options_(std::move(options)),
       pid1_(getpid() == 1),
-      control_(model_, log_, watches_, jobs_, /*reexec=*/*this, pid1_),
+      reexec_(model_, log_, watches_, pids_, jobs_, control_, /*host=*/*this, options_.selfPath,
+              options_.mainStartNs),
+      control_(model_, log_, watches_, jobs_, reexec_, pid1_),
       jobs_(model_, log_, watches_, pids_, tablePool_, /*outcomes=*/control_, pid1_) {
   model_.config = options_.config;
   model_.daemonUid = getuid();
   model_.bootTimeNs = sys::monotonicNs();
 }
 
-Supervisor::~Supervisor() {
-  if (binaryFd_ >= 0) close(binaryFd_);
-}
+Supervisor::~Supervisor() = default;
 
 // batond holds a log pipe per process and a status pipe per spawn in flight: thousands of jobs
 // need more than the usual 1024 open files. Raise our own limit (soft to hard; as PID 1 both to
@@ -72,18 +73,18 @@ bool Supervisor::openBaseResources(int adoptEpollFd) {
     log(Priority::Fatal, "cannot create epoll/signalfd: " + sys::errnoText(errno));
     return false;
   }
-  // Pin this binary now: after a package upgrade its path names another file, but a failed
-  // re-exec must be able to come back to exactly this one.
-  binaryFd_ = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  reexec_.pinBinary();
   return true;
 }
 
+void Supervisor::restore(const RestoreArgs& args) { reexec_.restore(args); }
+
 bool Supervisor::start(bool emitStartup) {
-  if (!openBaseResources()) return false;
+  if (!openBaseResources(-1)) return false;
   // As PID 1, Ctrl-Alt-Del must reach us as SIGINT instead of rebooting at once.
   if (pid1_) reboot(RB_DISABLE_CAD);
   if (!control_.openControlSocket()) return false;
-  rearm();
+  rearm(nullptr);
   sys::mkdirs(model_.config.logDir);
   jobs_.loadConfiguration();
   if (emitStartup) jobs_.emitEvent("startup", {});
@@ -94,7 +95,7 @@ bool Supervisor::start(bool emitStartup) {
 // Build every watch from the model. After a restore this is the only thing that turns values
 // back into live resources.
 void Supervisor::rearm(const ClassMap::SlotVisitor& alsoVisit) {
-  watches_.forgetWatches();  // the fd identities stay: after a restore they are the verified handoff table
+  watches_.forgetWatches();  // not the fd identities: after a restore, the verified handoff table
   pids_.clear();
   watches_.watch(signalFd_.get(), EPOLLIN, {Watch::Kind::Signal});
   if (model_.listenFd >= 0) watches_.watch(model_.listenFd, EPOLLIN, {Watch::Kind::Listen});
@@ -115,6 +116,9 @@ void Supervisor::rearm(const ClassMap::SlotVisitor& alsoVisit) {
       watches_.watch(slot.scriptFd, EPOLLOUT, {Watch::Kind::ScriptPipe, jobName, instName, t});
   });
 }
+
+// =============================================================================================
+// The loop
 
 int Supervisor::run() {
   epoll_event events[64];
@@ -143,7 +147,7 @@ int Supervisor::run() {
       jobs_.sweepIdle();
       if (n > 0 && !jobs_.idleEncodeAtNs()) jobs_.armIdleEncode();
       if (jobs_.idleEncodeAtNs() && jobs_.idleEncodeAtNs() <= sys::monotonicNs())
-        jobs_.idleEncode(/*reexecInProgress=*/bool(reexec_));
+        jobs_.idleEncode(reexec_.inProgress());
     } catch (const std::exception& e) {
       log(Priority::Error, std::string("internal error: ") + e.what());
     }
@@ -163,14 +167,14 @@ void Supervisor::dispatch(int fd, uint32_t events) {
     case Watch::Kind::StatusPipe: jobs_.onStatusPipe(w.job, w.instance, w.process); break;
     case Watch::Kind::ScriptPipe: jobs_.onScriptPipe(w.job, w.instance, w.process); break;
     case Watch::Kind::LogPipe: jobs_.onLogPipe(fd); break;
-    case Watch::Kind::HelperOutput: onHelperOutput(); break;
+    case Watch::Kind::HelperOutput: reexec_.onHelperOutput(); break;
   }
 }
 
 int Supervisor::nextTimeoutMs() const {
   int64_t earliest = jobs_.nextKillDeadlineNs();
-  if (reexec_ && reexec_->deadlineNs && (!earliest || reexec_->deadlineNs < earliest))
-    earliest = reexec_->deadlineNs;
+  const int64_t reexecDeadline = reexec_.deadlineNs();
+  if (reexecDeadline && (!earliest || reexecDeadline < earliest)) earliest = reexecDeadline;
   const int64_t idleEncodeAt = jobs_.idleEncodeAtNs();
   if (idleEncodeAt && (!earliest || idleEncodeAt < earliest)) earliest = idleEncodeAt;
   if (!earliest) return -1;
@@ -181,20 +185,7 @@ int Supervisor::nextTimeoutMs() const {
 
 void Supervisor::runTimers() {
   int64_t now = sys::monotonicNs();
-  if (reexec_ && reexec_->deadlineNs && reexec_->deadlineNs <= now) {
-    // The re-exec target's helper did not answer in time: kill it; its exit ends the phase.
-    reexec_->deadlineNs = 0;
-    reexec_->timedOut = true;
-    if (reexec_->pid > 0) {
-      kill(reexec_->pid, SIGKILL);
-    } else if (reexec_->outFd) {
-      // It exited, but something it left behind still holds its output open: stop listening.
-      watches_.unwatch(reexec_->outFd.get());
-      reexec_->outFd.reset();
-      reexec_->eof = true;
-      reexecHelperDone();
-    }
-  }
+  reexec_.runTimer(now);
   jobs_.runKillTimers(now);
 }
 
@@ -213,7 +204,7 @@ void Supervisor::onSignal() {
           // As PID 1, SIGTERM is the re-exec trigger (Upstart's `telinit u`); SIGINT is
           // ctrl-alt-del, which becomes an event for jobs to act on.
           if (si.ssi_signo == SIGINT) jobs_.emitEvent("control-alt-delete", {});
-          else startReexec(0, 0, "", false, false);
+          else reexec_.startReexec(0, 0, "", false, false);
           break;
         }
         if (!jobs_.shuttingDown()) {
@@ -238,7 +229,7 @@ void Supervisor::reapChildren() {
   // and the exec should not cut the sweep short (the new image then need not sweep again).
   std::vector<std::pair<pid_t, int>> helperExits;
   auto handleHelperExits = [&] {
-    for (auto [pid, status] : std::exchange(helperExits, {})) onHelperExit(pid, status);
+    for (auto [pid, status] : std::exchange(helperExits, {})) reexec_.onHelperExit(pid, status);
   };
   try {
     sweepChildren(helperExits);

@@ -73,8 +73,8 @@ bool Supervisor::takeOverFromUpstart(int stateFd) {
     log(Priority::Info, "closing fd " + std::to_string(u.fd) + " Upstart left open (" + u.what + ")");
     close(u.fd);
   }
-  if (!openBaseResources() || !control_.openControlSocket()) return false;
-  rearm();
+  if (!openBaseResources(-1) || !control_.openControlSocket()) return false;
+  rearm(nullptr);
   // Upstart stored pids without an identity: record it now for the ones that are alive; a pid
   // that is gone ended during the handover.
   for (auto& [job, cls] : model_.classes)
