@@ -1,9 +1,6 @@
-// The control server: framed Cap'n Proto requests over a Unix stream socket.
-//
-// Connections, their partially read bytes, unsent responses and the requests that wait for a job
-// or an event are all model values (Model::connections, Instance::blocking, Event::waiters), so
-// they can be carried across a re-exec. Authorization is by SO_PEERCRED: root or the user batond
-// runs as may change things; anyone else may only read.
+// The control server; see control_server.h.
+#include "supervisor/control_server.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -24,7 +21,6 @@
 #include "base/environ.h"
 #include "base/event_expr.h"
 #include "supervisor/jobfile.h"
-#include "supervisor/supervisor.h"
 #include "base/syscalls.h"
 
 namespace baton {
@@ -54,7 +50,14 @@ bool splitEnv(capnp::List<capnp::Text>::Reader list, std::vector<std::string>& o
 
 }  // namespace
 
-bool Supervisor::openControlSocket() {
+ControlServer::ControlServer(Model& model, const Log& log, Watches& watches, JobEngine& jobs,
+                             ReexecRequests& reexec, bool pid1)
+    : model_(model), log_(log), watches_(watches), jobs_(jobs), reexec_(reexec), pid1_(pid1) {}
+
+// =============================================================================================
+// The socket and its connections
+
+bool ControlServer::openControlSocket() {
   const std::string& path = model_.config.socketPath;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -82,7 +85,7 @@ bool Supervisor::openControlSocket() {
   return true;
 }
 
-void Supervisor::acceptConnections() {
+void ControlServer::acceptConnections() {
   for (;;) {
     int fd = accept4(model_.listenFd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
@@ -104,32 +107,32 @@ void Supervisor::acceptConnections() {
     model_.connections.push_back(c);
     Watch w{Watch::Kind::Connection};
     w.connId = c.id;
-    watch(fd, EPOLLIN, w);
+    watches_.watch(fd, EPOLLIN, w);
   }
 }
 
-uint32_t Supervisor::connectionEvents(const Connection& conn) {
+uint32_t ControlServer::connectionEvents(const Connection& conn) {
   return (conn.closing ? 0u : uint32_t(EPOLLIN)) | (conn.outBuf.empty() ? 0u : uint32_t(EPOLLOUT));
 }
 
-Connection* Supervisor::findConnection(uint64_t connId) {
+Connection* ControlServer::findConnection(uint64_t connId) {
   for (Connection& c : model_.connections)
     if (c.id == connId) return &c;
   return nullptr;
 }
 
-void Supervisor::closeConnection(uint64_t connId) {
+void ControlServer::closeConnection(uint64_t connId) {
   auto it = std::find_if(model_.connections.begin(), model_.connections.end(),
                          [&](const Connection& c) { return c.id == connId; });
   if (it == model_.connections.end()) return;
-  unwatch(it->fd);
+  watches_.unwatch(it->fd);
   close(it->fd);
   // Requests it was waiting for stay referenced by jobs and events; answering a vanished
   // connection is a no-op.
   model_.connections.erase(it);
 }
 
-void Supervisor::flushConnection(Connection& conn) {
+void ControlServer::flushConnection(Connection& conn) {
   while (!conn.outBuf.empty()) {
     ssize_t n = send(conn.fd, conn.outBuf.data(), conn.outBuf.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -143,11 +146,11 @@ void Supervisor::flushConnection(Connection& conn) {
   // A drained buffer does not keep the room of a large answer (a list of every job is about
   // 100 bytes a job) for the life of the connection.
   if (conn.outBuf.empty() && conn.outBuf.capacity() > (64u << 10)) std::string().swap(conn.outBuf);
-  modifyWatch(conn.fd, connectionEvents(conn));
+  watches_.modify(conn.fd, connectionEvents(conn));
   if (conn.outBuf.empty() && conn.closing) closeConnection(conn.id);
 }
 
-void Supervisor::onConnection(uint64_t connId, uint32_t events) {
+void ControlServer::onConnection(uint64_t connId, uint32_t events) {
   Connection* conn = findConnection(connId);
   if (!conn) return;
   if (events & EPOLLOUT) {
@@ -199,12 +202,15 @@ void Supervisor::onConnection(uint64_t connId, uint32_t events) {
     else if (conn) {
       conn->closing = true;
       if (conn->pending.empty()) flushConnection(*conn);
-      else modifyWatch(conn->fd, connectionEvents(*conn));
+      else watches_.modify(conn->fd, connectionEvents(*conn));
     }
   }
 }
 
-void Supervisor::sendResponse(uint64_t connId, capnp::MessageBuilder& message) {
+// =============================================================================================
+// Answers
+
+void ControlServer::sendResponse(uint64_t connId, capnp::MessageBuilder& message) {
   Connection* conn = findConnection(connId);
   if (!conn) return;
   try {
@@ -228,7 +234,7 @@ void Supervisor::sendResponse(uint64_t connId, capnp::MessageBuilder& message) {
   flushConnection(*conn);
 }
 
-void Supervisor::answerSimple(uint64_t connId, uint64_t requestId, int code, const std::string& message) {
+void ControlServer::answerSimple(uint64_t connId, uint64_t requestId, int code, const std::string& message) {
   capnp::MallocMessageBuilder msg;
   auto resp = msg.initRoot<wire::Response>();
   resp.setId(requestId);
@@ -238,7 +244,7 @@ void Supervisor::answerSimple(uint64_t connId, uint64_t requestId, int code, con
   sendResponse(connId, msg);
 }
 
-void Supervisor::fillJobStatus(wire::JobStatus::Builder out, const JobClass& cls, const Instance* inst) const {
+void ControlServer::fillJobStatus(wire::JobStatus::Builder out, const JobClass& cls, const Instance* inst) const {
   out.setJob(cls.def->name);
   out.setTask(cls.def->task);
   if (!inst) {
@@ -274,7 +280,38 @@ void Supervisor::fillJobStatus(wire::JobStatus::Builder out, const JobClass& cls
   out.setRespawnCount(inst->respawnCount);
 }
 
-void Supervisor::answerPending(uint64_t connId, uint64_t requestId, bool failed) {
+// =============================================================================================
+// Requests held until their outcome
+
+RequestRef ControlServer::hold(Connection& conn, uint64_t requestId, PendingRequest::Kind kind,
+                               const std::string& job, const std::string& instance) {
+  conn.pending.push_back({requestId, kind, job, instance});
+  return {conn.id, requestId};
+}
+
+void ControlServer::dropHeld(uint64_t connId, uint64_t requestId) {
+  Connection* conn = findConnection(connId);
+  if (!conn) return;
+  auto& p = conn->pending;
+  p.erase(std::remove_if(p.begin(), p.end(), [&](const PendingRequest& r) { return r.requestId == requestId; }),
+          p.end());
+}
+
+void ControlServer::jobFinished(const RequestRef& request, bool failed) {
+  deferredAnswers_.push_back({request, failed});
+}
+
+void ControlServer::eventFinished(const RequestRef& request, bool failed) {
+  answerHeld(request.connId, request.requestId, failed);
+}
+
+void ControlServer::flushDeferredAnswers() {
+  std::vector<std::pair<RequestRef, bool>> answers;
+  answers.swap(deferredAnswers_);
+  for (auto& [ref, failed] : answers) answerHeld(ref.connId, ref.requestId, failed);
+}
+
+void ControlServer::answerHeld(uint64_t connId, uint64_t requestId, bool failed) {
   Connection* conn = findConnection(connId);
   if (!conn) return;
   auto it = std::find_if(conn->pending.begin(), conn->pending.end(),
@@ -291,8 +328,8 @@ void Supervisor::answerPending(uint64_t connId, uint64_t requestId, bool failed)
     if (failed) resp.setMessage("event " + req.job + " failed");
     resp.setNone();
   } else {
-    JobClass* cls = findClass(req.job);
-    Instance* inst = findInstance(req.job, req.instance);
+    JobClass* cls = jobs_.findClass(req.job);
+    Instance* inst = jobs_.findInstance(req.job, req.instance);
     if (failed) {
       std::string reason = inst && !inst->failReason.empty() ? inst->failReason : "job failed";
       resp.setMessage(req.job + (req.instance.empty() ? "" : " (" + req.instance + ")") + ": " + reason);
@@ -309,301 +346,356 @@ void Supervisor::answerPending(uint64_t connId, uint64_t requestId, bool failed)
   if (conn && conn->closing && conn->pending.empty()) flushConnection(*conn);
 }
 
-void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
-  Connection* conn = findConnection(connId);
-  if (!conn) return;
-  const uint64_t id = req.getId();
-  const bool privileged = conn->uid == 0 || conn->uid == model_.daemonUid;
-  capnp::MallocMessageBuilder msg;
-  auto resp = msg.initRoot<wire::Response>();
+// =============================================================================================
+// Requests: the dispatch
+
+ControlServer::Call::Call(uint64_t connId, Connection& conn, uint64_t id, bool privileged)
+    : connId(connId), conn(&conn), id(id), privileged(privileged), resp(msg.initRoot<wire::Response>()) {
   resp.setId(id);
   resp.setCode(wire::ResultCode::OK);
   resp.setNone();
-  auto fail = [&](wire::ResultCode code, const std::string& text) {
-    resp.setCode(code);
-    resp.setMessage(text);
-    resp.setNone();
-    sendResponse(connId, msg);
-  };
-  auto needPrivilege = [&]() {
-    if (privileged) return true;
-    fail(wire::ResultCode::PERMISSION_DENIED,
-         "permission denied: uid " + std::to_string(conn->uid) + " may only query");
-    return false;
-  };
-  auto liveClass = [&](const std::string& name) -> JobClass* {
-    JobClass* cls = findClass(name);
-    return cls && !cls->deleted ? cls : nullptr;
-  };
+}
 
-  if (!degraded_.empty() && req.which() != wire::Request::DAEMON_STATUS &&
+void ControlServer::handleRequest(uint64_t connId, wire::Request::Reader req) {
+  Connection* conn = findConnection(connId);
+  if (!conn) return;
+  Call call(connId, *conn, req.getId(), conn->uid == 0 || conn->uid == model_.daemonUid);
+
+  const std::string& degraded = reexec_.degraded();
+  if (!degraded.empty() && req.which() != wire::Request::DAEMON_STATUS &&
       req.which() != wire::Request::VERSION && req.which() != wire::Request::LIST &&
       req.which() != wire::Request::STATUS)
-    return fail(wire::ResultCode::FAILED, "batond is in wait-only mode: " + degraded_);
+    return fail(call, wire::ResultCode::FAILED, "batond is in wait-only mode: " + degraded);
 
   switch (req.which()) {
-    case wire::Request::START:
-    case wire::Request::STOP:
-    case wire::Request::RESTART:
-    case wire::Request::RELOAD: {
-      if (!needPrivilege()) return;
-      wire::JobRef::Reader ref = req.which() == wire::Request::START  ? req.getStart()
-                                 : req.which() == wire::Request::STOP ? req.getStop()
-                                 : req.which() == wire::Request::RESTART ? req.getRestart()
-                                                                         : req.getReload();
-      std::string name = ref.getName();
-      // A job whose file was removed can still be stopped (then it disappears), not started.
-      JobClass* cls = req.which() == wire::Request::START ? liveClass(name) : findClass(name);
-      if (!cls) return fail(wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
-      std::vector<std::string> extra;
-      std::string error;
-      if (!splitEnv(ref.getEnv(), extra, error)) return fail(wire::ResultCode::USAGE, error);
-      environ::Table env;
-      std::string instName;
-      if (!startEnvironment(*cls, extra, "", env, instName, error))
-        return fail(wire::ResultCode::USAGE, name + ": " + error);
-      const std::string label = name + (instName.empty() ? "" : " (" + instName + ")");
-      const bool wait = !ref.getNoWait();
+    case wire::Request::START: return handleStart(call, req.getStart());
+    case wire::Request::STOP: return handleStop(call, req.getStop());
+    case wire::Request::RESTART: return handleRestart(call, req.getRestart());
+    case wire::Request::RELOAD: return handleReload(call, req.getReload());
+    case wire::Request::STATUS: return handleStatus(call, req.getStatus());
+    case wire::Request::LIST: return handleList(call);
+    case wire::Request::EMIT: return handleEmit(call, req.getEmit());
+    case wire::Request::SHOW_CONFIG: return handleShowConfig(call, req.getShowConfig());
+    case wire::Request::CHECK_CONFIG: return handleCheckConfig(call);
+    case wire::Request::RELOAD_CONFIGURATION: return handleReloadConfiguration(call);
+    case wire::Request::LOG_PRIORITY: return handleLogPriority(call, req.getLogPriority());
+    case wire::Request::VERSION: return handleVersion(call);
+    case wire::Request::DAEMON_STATUS: return handleDaemonStatus(call);
+    case wire::Request::REEXEC: return handleReexec(call, req.getReexec());
+    case wire::Request::SNAPSHOT: return handleSnapshot(call);
+  }
+  fail(call, wire::ResultCode::USAGE, "unknown request");
+}
 
-      if (req.which() == wire::Request::START) {
-        if (shuttingDown_) return fail(wire::ResultCode::FAILED, "batond is shutting down");
-        Instance& inst = instanceFor(*cls, instName);
-        if (inst.goal == Goal::Start || inst.goal == Goal::Respawn)
-          return fail(wire::ResultCode::ALREADY_IN_GOAL, "job is already running: " + label);
-        inst.env = env;
-        if (wait) {
-          conn->pending.push_back({id, PendingRequest::Kind::Start, name, instName});
-          inst.blocking.push_back({Blocked::Kind::Request, 0, {connId, id}});
-        }
-        changeGoal(*cls, inst, Goal::Start);
-        if (wait) return;  // answered when the job reaches its goal or fails
-        fillJobStatus(resp.initJobs(1)[0], *cls, &inst);
-        return sendResponse(connId, msg);
-      }
+void ControlServer::reply(Call& call) { sendResponse(call.connId, call.msg); }
 
-      Instance* inst = findInstance(name, instName);
-      if (!inst || (inst->state == JobState::Waiting && inst->goal == Goal::Stop)) {
-        if (!cls->def->instance.empty() && !inst)
-          return fail(wire::ResultCode::UNKNOWN_INSTANCE, "unknown instance: " + label);
-        return fail(wire::ResultCode::ALREADY_IN_GOAL, "job is not running: " + label);
-      }
-      if (req.which() == wire::Request::RELOAD) {
-        if (inst->procs[0].pid <= 0) return fail(wire::ResultCode::FAILED, "job has no main process: " + label);
-        kill(inst->procs[0].pid, inst->def->reloadSignal);
-        fillJobStatus(resp.initJobs(1)[0], *cls, inst);
-        return sendResponse(connId, msg);
-      }
-      if (req.which() == wire::Request::STOP) {
-        if (inst->goal == Goal::Stop)
-          return fail(wire::ResultCode::ALREADY_IN_GOAL, "job is already stopping: " + label);
-        inst->stopEnv = extra;
-        if (wait) {
-          conn->pending.push_back({id, PendingRequest::Kind::Stop, name, instName});
-          inst->blocking.push_back({Blocked::Kind::Request, 0, {connId, id}});
-        }
-        changeGoal(*cls, *inst, Goal::Stop);
-      } else {
-        // restart: a running instance goes the way of a respawn (stopping, killed, post-stop,
-        // then starting again with pre-start); one that is stopping starts again afterwards.
-        // Answered when it is running again.
-        if (shuttingDown_) return fail(wire::ResultCode::FAILED, "batond is shutting down");
-        if (!extra.empty()) inst->env = env;
-        if (wait) {
-          conn->pending.push_back({id, PendingRequest::Kind::Restart, name, instName});
-          inst->blocking.push_back({Blocked::Kind::Request, 0, {connId, id}});
-        }
-        changeGoal(*cls, *inst, inst->state == JobState::Running ? Goal::Respawn : Goal::Start);
-      }
-      if (wait) return;
-      fillJobStatus(resp.initJobs(1)[0], *cls, findInstance(name, instName));
-      return sendResponse(connId, msg);
-    }
+void ControlServer::fail(Call& call, wire::ResultCode code, const std::string& text) {
+  call.resp.setCode(code);
+  call.resp.setMessage(text);
+  call.resp.setNone();
+  reply(call);
+}
 
-    case wire::Request::STATUS:
-    case wire::Request::LIST: {
-      std::vector<std::pair<const JobClass*, const Instance*>> rows;
-      std::string name = req.which() == wire::Request::STATUS ? std::string(req.getStatus().getName()) : "";
-      auto addClass = [&](const JobClass& cls, const std::string* onlyInstance) {
-        if (cls.instances.empty()) {
-          if (!onlyInstance || onlyInstance->empty()) rows.push_back({&cls, nullptr});
-          return;
-        }
-        for (auto& [iname, inst] : cls.instances)
-          if (!onlyInstance || *onlyInstance == iname) rows.push_back({&cls, &inst});
-      };
-      if (name.empty()) {
-        // Every job, in two passes that decode nothing in the map: count the rows (a held class
-        // knows its instances), then fill them, reading each held class through one decoded
-        // copy at a time (copies of them all would balloon the heap with every list).
-        size_t count = 0;
-        for (auto& [n, cls] : model_.classes.entries())
-          count += std::max<size_t>(1, cls.encoded ? cls.encoded->instanceCount(cls.encodedIndex) : cls.instances.size());
-        auto jobs = resp.initJobs(unsigned(count));
-        JobClass copy;
-        unsigned row = 0;
-        for (auto& [n, cls] : model_.classes.entries()) {
-          const JobClass& c = ClassMap::readOnly(cls, copy);
-          rows.clear();
-          addClass(c, nullptr);
-          for (auto& [rc, inst] : rows) {
-            if (row == count) throw std::logic_error("list: more rows than the jobs' instances");
-            fillJobStatus(jobs[row++], *rc, inst);
-          }
-        }
-        if (row != count) throw std::logic_error("list: fewer rows than the jobs' instances");
-        return sendResponse(connId, msg);
-      }
-      JobClass* cls = findClass(name);
-      if (!cls) return fail(wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
-      std::vector<std::string> extra;
-      std::string error, instName;
-      if (!splitEnv(req.getStatus().getEnv(), extra, error)) return fail(wire::ResultCode::USAGE, error);
-      if (!cls->def->instance.empty() && !extra.empty()) {
-        environ::Table env;
-        if (!startEnvironment(*cls, extra, "", env, instName, error))
-          return fail(wire::ResultCode::USAGE, name + ": " + error);
-        addClass(*cls, &instName);
-        if (rows.empty()) return fail(wire::ResultCode::UNKNOWN_INSTANCE, "unknown instance: " + name + " (" + instName + ")");
-      } else {
-        addClass(*cls, nullptr);
-      }
-      auto jobs = resp.initJobs(unsigned(rows.size()));
-      for (size_t i = 0; i < rows.size(); ++i) fillJobStatus(jobs[unsigned(i)], *rows[i].first, rows[i].second);
-      return sendResponse(connId, msg);
-    }
+bool ControlServer::needPrivilege(Call& call) {
+  if (call.privileged) return true;
+  fail(call, wire::ResultCode::PERMISSION_DENIED,
+       "permission denied: uid " + std::to_string(call.conn->uid) + " may only query");
+  return false;
+}
 
-    case wire::Request::EMIT: {
-      if (!needPrivilege()) return;
-      auto args = req.getEmit();
-      std::string name = args.getName();
-      std::vector<std::string> env;
-      std::string error;
-      if (name.empty() || name.find_first_of(" \t\n=") != std::string::npos)
-        return fail(wire::ResultCode::USAGE, "invalid event name '" + name + "'");
-      if (!splitEnv(args.getEnv(), env, error)) return fail(wire::ResultCode::USAGE, error);
-      uint64_t evId = emitEvent(name, env);
-      if (!args.getNoWait()) {
-        findEvent(evId)->waiters.push_back({connId, id});
-        conn->pending.push_back({id, PendingRequest::Kind::Emit, name, ""});
-        return;  // answered when the event has finished
-      }
-      resp.setEmitted(evId);
-      return sendResponse(connId, msg);
-    }
+// =============================================================================================
+// Requests: start, stop, restart, reload
 
-    case wire::Request::SHOW_CONFIG: {
-      std::string name = req.getShowConfig();
-      std::vector<const JobClass*> list;
-      for (auto& [n, cls] : model_.classes)
-        if (!cls.deleted && (name.empty() || n == name)) list.push_back(&cls);
-      if (!name.empty() && list.empty()) return fail(wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
-      auto out = resp.initConfig(unsigned(list.size()));
-      for (size_t i = 0; i < list.size(); ++i) {
-        const JobDef& d = *list[i]->def;
-        auto c = out[unsigned(i)];
-        c.setJob(d.name);
-        c.setPath(d.path);
-        c.setDescription(d.description);
-        c.setStartOn(eventExprToString(d.startOn));
-        c.setStopOn(eventExprToString(d.stopOn));
-        auto emits = c.initEmits(unsigned(d.emits.size()));
-        for (size_t k = 0; k < d.emits.size(); ++k) emits.set(unsigned(k), d.emits[k]);
-        c.setInstance(d.instance);
-        c.setTask(d.task);
-        c.setRespawn(d.respawn);
-        auto un = c.initUnsupported(unsigned(d.unsupported.size()));
-        for (size_t k = 0; k < d.unsupported.size(); ++k) un.set(unsigned(k), d.unsupported[k]);
-      }
-      return sendResponse(connId, msg);
-    }
+bool ControlServer::resolveJob(Call& call, wire::JobRef::Reader ref, bool forStart, JobTarget& t) {
+  t.name = ref.getName();
+  // A job whose file was removed can still be stopped (then it disappears), not started.
+  t.cls = jobs_.findClass(t.name);
+  if (forStart && t.cls && t.cls->deleted) t.cls = nullptr;
+  if (!t.cls) {
+    fail(call, wire::ResultCode::UNKNOWN_JOB, "unknown job: " + t.name);
+    return false;
+  }
+  std::string error;
+  if (!splitEnv(ref.getEnv(), t.extra, error)) {
+    fail(call, wire::ResultCode::USAGE, error);
+    return false;
+  }
+  if (!jobs_.startEnvironment(*t.cls, t.extra, "", t.env, t.instName, error)) {
+    fail(call, wire::ResultCode::USAGE, t.name + ": " + error);
+    return false;
+  }
+  t.label = t.name + (t.instName.empty() ? "" : " (" + t.instName + ")");
+  t.wait = !ref.getNoWait();
+  return true;
+}
 
-    case wire::Request::CHECK_CONFIG:
-    case wire::Request::RELOAD_CONFIGURATION: {
-      std::vector<std::string> problems, warnings;
-      if (req.which() == wire::Request::RELOAD_CONFIGURATION) {
-        if (!needPrivilege()) return;
-        loadConfiguration();
-        problems = model_.configProblems;
-        warnings = configWarnings_;
-      } else {
-        // What the files on disk say now (without applying them).
-        LoadedConfig fresh = loadConfigDir(model_.config.confDir);
-        problems = fresh.errors;
-        warnings = fresh.warnings;
-        if (!problems.empty()) {
-          resp.setCode(wire::ResultCode::FAILED);
-          resp.setMessage(std::to_string(problems.size()) + " problem(s) in " + model_.config.confDir);
-        }
-      }
-      auto check = resp.initCheck();
-      auto p = check.initProblems(unsigned(problems.size()));
-      for (size_t i = 0; i < problems.size(); ++i) p.set(unsigned(i), problems[i]);
-      auto w = check.initWarnings(unsigned(warnings.size()));
-      for (size_t i = 0; i < warnings.size(); ++i) w.set(unsigned(i), warnings[i]);
-      return sendResponse(connId, msg);
-    }
+Instance* ControlServer::runningInstance(Call& call, const JobTarget& t) {
+  Instance* inst = jobs_.findInstance(t.name, t.instName);
+  if (!inst || (inst->state == JobState::Waiting && inst->goal == Goal::Stop)) {
+    if (!t.cls->def->instance.empty() && !inst)
+      fail(call, wire::ResultCode::UNKNOWN_INSTANCE, "unknown instance: " + t.label);
+    else
+      fail(call, wire::ResultCode::ALREADY_IN_GOAL, "job is not running: " + t.label);
+    return nullptr;
+  }
+  return inst;
+}
 
-    case wire::Request::LOG_PRIORITY: {
-      std::string p = req.getLogPriority();
-      if (!p.empty()) {
-        if (!needPrivilege()) return;
-        if (!validPriority(p)) return fail(wire::ResultCode::USAGE, "unknown log priority '" + p + "'");
-        model_.config.logPriority = p;
-      }
-      resp.setLogPriority(model_.config.logPriority);
-      return sendResponse(connId, msg);
-    }
+void ControlServer::handleStart(Call& call, wire::JobRef::Reader ref) {
+  JobTarget t;
+  if (!needPrivilege(call) || !resolveJob(call, ref, /*forStart=*/true, t)) return;
+  if (jobs_.shuttingDown()) return fail(call, wire::ResultCode::FAILED, "batond is shutting down");
+  Instance& inst = jobs_.instanceFor(*t.cls, t.instName);
+  if (inst.goal == Goal::Start || inst.goal == Goal::Respawn)
+    return fail(call, wire::ResultCode::ALREADY_IN_GOAL, "job is already running: " + t.label);
+  inst.env = t.env;
+  if (t.wait)
+    inst.blocking.push_back(
+        {Blocked::Kind::Request, 0, hold(*call.conn, call.id, PendingRequest::Kind::Start, t.name, t.instName)});
+  jobs_.changeGoal(*t.cls, inst, Goal::Start);
+  if (t.wait) return;  // answered when the job reaches its goal or fails
+  fillJobStatus(call.resp.initJobs(1)[0], *t.cls, &inst);
+  reply(call);
+}
 
-    case wire::Request::VERSION:
-      resp.setVersion(BATON_VERSION);
-      return sendResponse(connId, msg);
+void ControlServer::handleStop(Call& call, wire::JobRef::Reader ref) {
+  JobTarget t;
+  if (!needPrivilege(call) || !resolveJob(call, ref, /*forStart=*/false, t)) return;
+  Instance* inst = runningInstance(call, t);
+  if (!inst) return;
+  if (inst->goal == Goal::Stop)
+    return fail(call, wire::ResultCode::ALREADY_IN_GOAL, "job is already stopping: " + t.label);
+  inst->stopEnv = t.extra;
+  if (t.wait)
+    inst->blocking.push_back(
+        {Blocked::Kind::Request, 0, hold(*call.conn, call.id, PendingRequest::Kind::Stop, t.name, t.instName)});
+  jobs_.changeGoal(*t.cls, *inst, Goal::Stop);
+  if (t.wait) return;  // answered when the job has stopped
+  fillJobStatus(call.resp.initJobs(1)[0], *t.cls, jobs_.findInstance(t.name, t.instName));
+  reply(call);
+}
 
-    case wire::Request::DAEMON_STATUS: {
-      auto d = resp.initDaemon();
-      d.setVersion(BATON_VERSION);
-      d.setPid(getpid());
-      d.setPid1(pid1_);
-      d.setSubreaper(!pid1_);
-      d.setJobs(uint32_t(model_.classes.size()));
-      d.setInstances(uint32_t(model_.classes.instanceCount()));  // decodes nothing
-      d.setEncodedJobs(uint32_t(model_.classes.encodedCount()));
-      d.setPendingEvents(uint32_t(model_.events.size()));
-      d.setConnections(uint32_t(model_.connections.size()));
-      d.setConfDir(model_.config.confDir);
-      d.setLogDir(model_.config.logDir);
-      d.setSocket(model_.config.socketPath);
-      d.setLogPriority(model_.config.logPriority);
-      d.setBinary(currentBinary());
-      d.setDegraded(degraded_);
-      const Reexec& r = model_.reexec;
-      if (r.count > 0 || !r.message.empty()) {
-        fillReexecOutcome(d.initLastReexec());
-      }
-      return sendResponse(connId, msg);
-    }
+// A running instance goes the way of a respawn (stopping, killed, post-stop, then starting again
+// with pre-start); one that is stopping starts again afterwards. Answered when it is running again.
+void ControlServer::handleRestart(Call& call, wire::JobRef::Reader ref) {
+  JobTarget t;
+  if (!needPrivilege(call) || !resolveJob(call, ref, /*forStart=*/false, t)) return;
+  Instance* inst = runningInstance(call, t);
+  if (!inst) return;
+  if (jobs_.shuttingDown()) return fail(call, wire::ResultCode::FAILED, "batond is shutting down");
+  if (!t.extra.empty()) inst->env = t.env;
+  if (t.wait)
+    inst->blocking.push_back(
+        {Blocked::Kind::Request, 0, hold(*call.conn, call.id, PendingRequest::Kind::Restart, t.name, t.instName)});
+  jobs_.changeGoal(*t.cls, *inst, inst->state == JobState::Running ? Goal::Respawn : Goal::Start);
+  if (t.wait) return;
+  fillJobStatus(call.resp.initJobs(1)[0], *t.cls, jobs_.findInstance(t.name, t.instName));
+  reply(call);
+}
 
-    case wire::Request::REEXEC: {
-      if (!needPrivilege()) return;
-      auto args = req.getReexec();
-      // Answered by the new binary once it serves (or here if it is aborted before execve).
-      startReexec(connId, id, args.getBinary(), args.getTestRefuseRestore(), args.getTestRefuseRollback());
+void ControlServer::handleReload(Call& call, wire::JobRef::Reader ref) {
+  JobTarget t;
+  if (!needPrivilege(call) || !resolveJob(call, ref, /*forStart=*/false, t)) return;
+  Instance* inst = runningInstance(call, t);
+  if (!inst) return;
+  if (inst->procs[0].pid <= 0) return fail(call, wire::ResultCode::FAILED, "job has no main process: " + t.label);
+  kill(inst->procs[0].pid, inst->def->reloadSignal);
+  fillJobStatus(call.resp.initJobs(1)[0], *t.cls, inst);
+  reply(call);
+}
+
+// =============================================================================================
+// Requests: status, list, emit
+
+void ControlServer::handleStatus(Call& call, wire::JobRef::Reader ref) {
+  std::string name = ref.getName();
+  if (name.empty()) return handleList(call);
+  std::vector<std::pair<const JobClass*, const Instance*>> rows;
+  auto addClass = [&](const JobClass& cls, const std::string* onlyInstance) {
+    if (cls.instances.empty()) {
+      if (!onlyInstance || onlyInstance->empty()) rows.push_back({&cls, nullptr});
       return;
     }
-    case wire::Request::SNAPSHOT: {
-      if (!needPrivilege()) return;
-      // The live state, as it would be handed across a re-exec (nothing is changed).
-      size_t bytes = 0;
-      std::string error;
-      sys::Fd fd = writeSnapshot(model_, kSnapshotFormat, sys::monotonicNs(), bytes, error);
-      if (!fd) return fail(wire::ResultCode::INTERNAL, "snapshot: " + error);
-      std::string data(bytes, '\0');
-      if (pread(fd.get(), data.data(), bytes, 0) != ssize_t(bytes))
-        return fail(wire::ResultCode::INTERNAL, "snapshot: " + sys::errnoText(errno));
-      resp.setSnapshot(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(data.data()), data.size()));
-      return sendResponse(connId, msg);
-    }
+    for (auto& [iname, inst] : cls.instances)
+      if (!onlyInstance || *onlyInstance == iname) rows.push_back({&cls, &inst});
+  };
+  JobClass* cls = jobs_.findClass(name);
+  if (!cls) return fail(call, wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
+  std::vector<std::string> extra;
+  std::string error, instName;
+  if (!splitEnv(ref.getEnv(), extra, error)) return fail(call, wire::ResultCode::USAGE, error);
+  if (!cls->def->instance.empty() && !extra.empty()) {
+    environ::Table env;
+    if (!jobs_.startEnvironment(*cls, extra, "", env, instName, error))
+      return fail(call, wire::ResultCode::USAGE, name + ": " + error);
+    addClass(*cls, &instName);
+    if (rows.empty())
+      return fail(call, wire::ResultCode::UNKNOWN_INSTANCE, "unknown instance: " + name + " (" + instName + ")");
+  } else {
+    addClass(*cls, nullptr);
   }
-  fail(wire::ResultCode::USAGE, "unknown request");
+  auto jobs = call.resp.initJobs(unsigned(rows.size()));
+  for (size_t i = 0; i < rows.size(); ++i) fillJobStatus(jobs[unsigned(i)], *rows[i].first, rows[i].second);
+  reply(call);
+}
+
+void ControlServer::handleList(Call& call) {
+  // Every job, in two passes that decode nothing in the map: count the rows (a held class
+  // knows its instances), then fill them, reading each held class through one decoded
+  // copy at a time (copies of them all would balloon the heap with every list).
+  size_t count = 0;
+  for (auto& [n, cls] : model_.classes.entries())
+    count += std::max<size_t>(1, cls.encoded ? cls.encoded->instanceCount(cls.encodedIndex) : cls.instances.size());
+  auto jobs = call.resp.initJobs(unsigned(count));
+  JobClass copy;
+  unsigned row = 0;
+  auto fillRow = [&](const JobClass& c, const Instance* inst) {
+    if (row == count) throw std::logic_error("list: more rows than the jobs' instances");
+    fillJobStatus(jobs[row++], c, inst);
+  };
+  for (auto& [n, cls] : model_.classes.entries()) {
+    const JobClass& c = ClassMap::readOnly(cls, copy);
+    if (c.instances.empty()) fillRow(c, nullptr);
+    for (auto& [iname, inst] : c.instances) fillRow(c, &inst);
+  }
+  if (row != count) throw std::logic_error("list: fewer rows than the jobs' instances");
+  reply(call);
+}
+
+void ControlServer::handleEmit(Call& call, wire::EmitArgs::Reader args) {
+  if (!needPrivilege(call)) return;
+  std::string name = args.getName();
+  std::vector<std::string> env;
+  std::string error;
+  if (name.empty() || name.find_first_of(" \t\n=") != std::string::npos)
+    return fail(call, wire::ResultCode::USAGE, "invalid event name '" + name + "'");
+  if (!splitEnv(args.getEnv(), env, error)) return fail(call, wire::ResultCode::USAGE, error);
+  uint64_t evId = jobs_.emitEvent(name, env);
+  if (!args.getNoWait()) {
+    jobs_.findEvent(evId)->waiters.push_back(hold(*call.conn, call.id, PendingRequest::Kind::Emit, name, ""));
+    return;  // answered when the event has finished
+  }
+  call.resp.setEmitted(evId);
+  reply(call);
+}
+
+// =============================================================================================
+// Requests: configuration
+
+void ControlServer::handleShowConfig(Call& call, const std::string& name) {
+  std::vector<const JobClass*> list;
+  for (auto& [n, cls] : model_.classes)
+    if (!cls.deleted && (name.empty() || n == name)) list.push_back(&cls);
+  if (!name.empty() && list.empty()) return fail(call, wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
+  auto out = call.resp.initConfig(unsigned(list.size()));
+  for (size_t i = 0; i < list.size(); ++i) {
+    const JobDef& d = *list[i]->def;
+    auto c = out[unsigned(i)];
+    c.setJob(d.name);
+    c.setPath(d.path);
+    c.setDescription(d.description);
+    c.setStartOn(eventExprToString(d.startOn));
+    c.setStopOn(eventExprToString(d.stopOn));
+    auto emits = c.initEmits(unsigned(d.emits.size()));
+    for (size_t k = 0; k < d.emits.size(); ++k) emits.set(unsigned(k), d.emits[k]);
+    c.setInstance(d.instance);
+    c.setTask(d.task);
+    c.setRespawn(d.respawn);
+    auto un = c.initUnsupported(unsigned(d.unsupported.size()));
+    for (size_t k = 0; k < d.unsupported.size(); ++k) un.set(unsigned(k), d.unsupported[k]);
+  }
+  reply(call);
+}
+
+// What the files on disk say now (without applying them).
+void ControlServer::handleCheckConfig(Call& call) {
+  LoadedConfig fresh = loadConfigDir(model_.config.confDir);
+  if (!fresh.errors.empty()) {
+    call.resp.setCode(wire::ResultCode::FAILED);
+    call.resp.setMessage(std::to_string(fresh.errors.size()) + " problem(s) in " + model_.config.confDir);
+  }
+  replyCheck(call, fresh.errors, fresh.warnings);
+}
+
+void ControlServer::handleReloadConfiguration(Call& call) {
+  if (!needPrivilege(call)) return;
+  jobs_.loadConfiguration();
+  std::vector<std::string> problems = model_.configProblems, warnings = jobs_.configWarnings();
+  replyCheck(call, problems, warnings);
+}
+
+void ControlServer::replyCheck(Call& call, const std::vector<std::string>& problems,
+                               const std::vector<std::string>& warnings) {
+  auto check = call.resp.initCheck();
+  auto p = check.initProblems(unsigned(problems.size()));
+  for (size_t i = 0; i < problems.size(); ++i) p.set(unsigned(i), problems[i]);
+  auto w = check.initWarnings(unsigned(warnings.size()));
+  for (size_t i = 0; i < warnings.size(); ++i) w.set(unsigned(i), warnings[i]);
+  reply(call);
+}
+
+void ControlServer::handleLogPriority(Call& call, const std::string& priority) {
+  if (!priority.empty()) {
+    if (!needPrivilege(call)) return;
+    if (!validPriority(priority))
+      return fail(call, wire::ResultCode::USAGE, "unknown log priority '" + priority + "'");
+    model_.config.logPriority = priority;
+  }
+  call.resp.setLogPriority(model_.config.logPriority);
+  reply(call);
+}
+
+// =============================================================================================
+// Requests: the daemon
+
+void ControlServer::handleVersion(Call& call) {
+  call.resp.setVersion(BATON_VERSION);
+  reply(call);
+}
+
+void ControlServer::handleDaemonStatus(Call& call) {
+  auto d = call.resp.initDaemon();
+  d.setVersion(BATON_VERSION);
+  d.setPid(getpid());
+  d.setPid1(pid1_);
+  d.setSubreaper(!pid1_);
+  d.setJobs(uint32_t(model_.classes.size()));
+  d.setInstances(uint32_t(model_.classes.instanceCount()));  // decodes nothing
+  d.setEncodedJobs(uint32_t(model_.classes.encodedCount()));
+  d.setPendingEvents(uint32_t(model_.events.size()));
+  d.setConnections(uint32_t(model_.connections.size()));
+  d.setConfDir(model_.config.confDir);
+  d.setLogDir(model_.config.logDir);
+  d.setSocket(model_.config.socketPath);
+  d.setLogPriority(model_.config.logPriority);
+  d.setBinary(reexec_.currentBinary());
+  d.setDegraded(reexec_.degraded());
+  const Reexec& r = model_.reexec;
+  if (r.count > 0 || !r.message.empty()) {
+    reexec_.fillReexecOutcome(d.initLastReexec());
+  }
+  reply(call);
+}
+
+void ControlServer::handleReexec(Call& call, wire::ReexecArgs::Reader args) {
+  if (!needPrivilege(call)) return;
+  // Answered by the new binary once it serves (or here if it is aborted before execve).
+  reexec_.startReexec(call.connId, call.id, args.getBinary(), args.getTestRefuseRestore(),
+                      args.getTestRefuseRollback());
+}
+
+// The live state, as it would be handed across a re-exec (nothing is changed).
+void ControlServer::handleSnapshot(Call& call) {
+  if (!needPrivilege(call)) return;
+  size_t bytes = 0;
+  std::string error;
+  sys::Fd fd = writeSnapshot(model_, kSnapshotFormat, sys::monotonicNs(), bytes, error);
+  if (!fd) return fail(call, wire::ResultCode::INTERNAL, "snapshot: " + error);
+  std::string data(bytes, '\0');
+  if (pread(fd.get(), data.data(), bytes, 0) != ssize_t(bytes))
+    return fail(call, wire::ResultCode::INTERNAL, "snapshot: " + sys::errnoText(errno));
+  call.resp.setSnapshot(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(data.data()), data.size()));
+  reply(call);
 }
 
 }  // namespace baton

@@ -2,7 +2,7 @@
 //
 // Every job instance has a GOAL (what it should be doing) and a STATE (where it is). Changing the
 // goal never jumps states; it only changes which way the instance goes the next time it leaves
-// its state. `nextState()` below is the whole transition table; Supervisor::changeState() performs
+// its state. `nextState()` below is the whole transition table; JobEngine::changeState() performs
 // the entry action of each state and keeps going while a state needs no waiting.
 //
 // Goals:
@@ -55,7 +55,7 @@
 namespace baton {
 
 // The state an instance goes to when it leaves `state` with `goal`. For goal respawn the caller
-// first turns the goal into start (see Supervisor::changeState). `mainAlive`: the main process
+// first turns the goal into start (see JobEngine::changeState). `mainAlive`: the main process
 // exists (running -> pre-stopping or stopping).
 constexpr JobState nextState(JobState state, Goal goal, bool mainAlive) {
   const bool start = goal != Goal::Stop;

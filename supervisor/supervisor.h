@@ -1,35 +1,37 @@
-// batond's core: the event loop, the job state machine, the event engine, the reaper, the log
-// writer and the control server, all working on one Model (schema/model.h).
+// batond's composition root: the Model, the resources built from it, the event loop and the
+// three parts that work on it.
+//
+//   JobEngine          (job_engine.h)          jobs, processes, events, job files, logs
+//   ControlServer      (control_server.h)      the socket, one handler per request, held requests
+//   ReexecCoordinator  (reexec_coordinator.h)  the re-exec, old image, new image and rollback
 //
 // Ownership: the Model holds values (including fd numbers). The Supervisor owns the resources
-// built from those values: the epoll set and its watches, the signalfd, cached log-file fds and
-// the pid index. `rearm()` rebuilds them from the model, which is what a restore after a re-exec
-// will call. Exceptions from request handling are caught in one place (Supervisor::dispatch);
-// batond as PID 1 never exits because of bad input.
+// built from those values: the epoll set and its watches, the signalfd and the pid table
+// (resources.h). `rearm()` rebuilds them from the model, which is what a restore after a re-exec
+// calls. Each part gets references to what it needs, never the Supervisor; where two parts need
+// each other, one of them sees the other through a small interface (RequestOutcomes,
+// ReexecRequests, ReexecHost), so there is no cycle between their headers. Exceptions from a
+// request or a job are caught in one place (Supervisor::run); batond as PID 1 never exits because
+// of bad input.
 #pragma once
 
-#include <signal.h>
 #include <sys/types.h>
 
-#include <functional>
-#include <map>
+#include <cstdint>
 #include <memory_resource>
-#include <optional>
 #include <string>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "base/fd.h"
 #include "schema/model.h"
-#include "serialize/snapshot.h"
-#include "base/fd_map.h"
-#include "supervisor/spawn.h"
-
-#include "schema/control.capnp.h"
+#include "supervisor/control_server.h"
+#include "supervisor/job_engine.h"
+#include "supervisor/log.h"
+#include "supervisor/reexec_coordinator.h"
+#include "supervisor/resources.h"
 
 namespace baton {
-
-// The signals batond handles through its signalfd (blocked otherwise).
-sigset_t handledSignals();
 
 struct Options {
   Config config;
@@ -38,31 +40,9 @@ struct Options {
   int64_t mainStartNs = 0;  // CLOCK_MONOTONIC at the top of main()
 };
 
-// How this process was entered by a re-exec (`--restore-fd` and friends).
-struct RestoreArgs {
-  int snapshotFd = -1;
-  int rollbackFd = -1;          // pinned previous binary, for fexecve if restore fails
-  int64_t serializeNs = 0, preflightNs = 0, execStartNs = 0;
-  std::string rolledBackBecause;  // set when this is the rollback of a failed re-exec
-  bool testRefuseRestore = false; // test hook: refuse to restore (only with --test-hooks)
-  bool testRefuseRollback = false;
-  // The old binary's epoll instance (--epoll-fd): its registrations name the handed fds by number
-  // and survive execve, so the new binary adopts them instead of re-registering every fd (and the
-  // old image's exit does not tear them all down). -1: build a new one.
-  int epollFd = -1;
-  // --preverified-classes: the snapshot's preverifiedClasses are byte copies of classes this
-  // binary's pre-flight verified; the restore does not check them again.
-  bool preverifiedClasses = false;
-  // --sweep-on-sigchld: the old image left SIGCHLD pending if any child event may be unswept
-  // (Supervisor::childEventsUnswept_), so without a pending SIGCHLD there is no zombie and no
-  // stop to collect, and the restore skips its sweep: one waitid(P_ALL) walks every child in the
-  // kernel, 2.3 ms at 11,000 children on this VM.
-  bool sweepOnSigchld = false;
-};
-
 class SupervisorTestPeer;  // tests/unit: drives handlers in a chosen order
 
-class Supervisor {
+class Supervisor : private ReexecHost {
  public:
   explicit Supervisor(Options options);
   ~Supervisor();
@@ -80,191 +60,62 @@ class Supervisor {
   // it rolls back to the previous binary, or serves in wait-only mode.
   void restore(const RestoreArgs& args);
   // Run the loop until a non-PID-1 batond has finished its shutdown. Returns the exit code.
-  int run();
+  int run() override;
 
   const Model& model() const { return model_; }
 
   // ---- diagnostics (stderr) ----
-  enum class Priority { Debug = 0, Info, Message, Warn, Error, Fatal };
-  void log(Priority p, const std::string& text) const;
+  using Priority = baton::Priority;
+  void log(Priority p, const std::string& text) const { log_(p, text); }
 
  private:
   friend class SupervisorTestPeer;
-  // What an epoll registration stands for.
-  struct Watch {
-    enum class Kind { Signal, Listen, Connection, StatusPipe, ScriptPipe, LogPipe, HelperOutput } kind;
-    std::string job, instance;  // StatusPipe/ScriptPipe
-    ProcessType process = ProcessType::Main;
-    uint64_t connId = 0;        // Connection
-    uint32_t events = 0;        // the epoll mask registered for it
-  };
-  struct ProcKey {
-    std::string job, instance;
-    ProcessType process;
-  };
 
-  // ---- loop and resources ----
-  // Watches and the pid table from the model. `alsoVisit` sees every used process slot of the
-  // same pass (a restore checks followed pids there instead of walking all slots twice).
-  void rearm(const ClassMap::SlotVisitor& alsoVisit = nullptr);
-  void watch(int fd, uint32_t events, Watch w);
-  void unwatch(int fd);
-  void modifyWatch(int fd, uint32_t events);
-  void checkAdoptedRegistrations();
+  // ---- resources (also what the re-exec needs of them: ReexecHost) ----
+  void raiseFdLimit();
+  bool openBaseResources(int adoptEpollFd) override;
+  // Watches and the pid table from the model. `alsoVisit` (may be null) sees every used process
+  // slot of the same pass (a restore checks followed pids there instead of walking all slots
+  // twice).
+  void rearm(const ClassMap::SlotVisitor& alsoVisit) override;
+
+  // ---- the loop ----
   void dispatch(int fd, uint32_t events);
   int nextTimeoutMs() const;
   void runTimers();
   void onSignal();
-  void reapChildren();
+  // The reaper: every child event the kernel holds, each to its owner (the job engine, or the
+  // re-exec for its helpers).
+  void reapChildren() override;
   // The waitid loop of reapChildren; the exits of unknown pids while helpers run are returned.
   void sweepChildren(std::vector<std::pair<pid_t, int>>& helperExits);
-  void onChildStopped(pid_t pid, int code, int status);
-
-  // ---- job engine (supervisor.cpp) ----
-  JobClass* findClass(const std::string& name);
-  Instance* findInstance(const std::string& job, const std::string& instance);
-  Instance& instanceFor(JobClass& cls, const std::string& name);
-  void changeGoal(JobClass& cls, Instance& inst, Goal goal);
-  void changeState(JobClass& cls, Instance& inst, JobState state);
-  void enterState(JobClass& cls, Instance& inst, JobState& state, bool& wait);
-  bool spawnProcess(JobClass& cls, Instance& inst, ProcessType type);
-  bool buildPlan(const JobClass& cls, const Instance& inst, ProcessType type, SpawnPlan& plan,
-                 std::string& pendingScript, std::string& error);
-  void onStatusPipe(const std::string& job, const std::string& instance, ProcessType type);
-  void onScriptPipe(const std::string& job, const std::string& instance, ProcessType type);
-  void onProcessExit(JobClass& cls, Instance& inst, ProcessType type, int status);
-  void maybeLeaveSpawned(JobClass& cls, Instance& inst);
-  void killMain(JobClass& cls, Instance& inst, int sig);
-  void failJob(JobClass& cls, Instance& inst, ProcessType type, int status, const std::string& why);
-  void finished(JobClass& cls, Instance& inst, bool failed);
-  bool isNormalExit(const JobDef& def, int status) const;
-  bool respawnAllowed(Instance& inst);
-  void clearSlot(ProcessSlot& slot);
-  std::vector<std::string> eventEnvFor(const JobClass& cls, const Instance& inst, bool stopping) const;
-  void sweepIdle();
-  // Idle encoding (Config::idleEncodeMs): hold the classes at rest encoded again.
-  void armIdleEncode();  // the next pass, idleEncodeMs from now (not armed if 0)
-  void idleEncode();
-  void flushDeferredAnswers();
-  // The environment and instance name of a new run of `cls`, with `extra` (event or request
-  // variables) on top of the job's own `env` stanzas; `events`: names for UPSTART_EVENTS.
-  bool startEnvironment(const JobClass& cls, const std::vector<std::string>& extra,
-                        const std::string& events, std::vector<std::string>& env,
-                        std::string& instName, std::string& error) const;
-  bool allAtRest() const;
-
-  // ---- events ----
-  uint64_t emitEvent(const std::string& name, std::vector<std::string> env);
-  Event* findEvent(uint64_t id);
-  void pollEvents();
-  void handleEvent(uint64_t id);
-  void finishEvent(uint64_t id);
-  void releaseEvent(uint64_t id, bool failed);
-
-  // ---- re-exec (reexec.cpp) ----
-  void startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
-                   bool testRefuseRollback);
-  void startReexecHelper(const std::vector<std::string>& argv, int passFd, int64_t timeoutMs);
-  void onHelperOutput();
-  void onHelperExit(pid_t pid, int status);
-  void reexecHelperDone();
-  void abortReexec(const std::string& why);
-  sys::Fd serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory = nullptr,
-                   EncodeHooks* hooks = nullptr, bool checksum = true, std::vector<FdEntry>* fdTable = nullptr);
-  void pointOfNoReturn();
-  void reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why);
-  void answerReexec();
-  void fillReexecOutcome(wire::ReexecOutcome::Builder out) const;
-  bool openBaseResources(int adoptEpollFd = -1);
-  void raiseFdLimit();
-  [[noreturn]] void restoreFailed(const RestoreArgs& args, const std::string& why,
-                                  const std::vector<FdEntry>* fds);
-  std::string currentBinary() const;
-
-  // ---- configuration ----
-  void loadConfiguration();
-
-  // ---- logs ----
-  void onLogPipe(int fd);
-  void writeLog(LogPipe& lp);
-  int logFileFd(const std::string& name);
-
-  // ---- control (control_server.cpp) ----
-  bool openControlSocket();
-  void acceptConnections();
-  void onConnection(uint64_t connId, uint32_t events);
-  Connection* findConnection(uint64_t connId);
-  void closeConnection(uint64_t connId);
-  // The epoll mask a connection needs: reads until the client shut down its side, writes while
-  // answers are queued. One function, so rearm() and the handlers cannot disagree.
-  static uint32_t connectionEvents(const Connection& conn);
-  void flushConnection(Connection& conn);
-  void handleRequest(uint64_t connId, wire::Request::Reader req);
-  void sendResponse(uint64_t connId, capnp::MessageBuilder& message);
-  void answerPending(uint64_t connId, uint64_t requestId, bool failed);
-  void answerSimple(uint64_t connId, uint64_t requestId, int code, const std::string& message);
-  void fillJobStatus(wire::JobStatus::Builder out, const JobClass& cls, const Instance* inst) const;
+  bool childEventsUnswept() const override { return childEventsUnswept_; }
 
   Model model_;
   Options options_;
-  bool pid1_ = false;
-  bool shuttingDown_ = false;
+  Log log_{model_.config};
+  const bool pid1_;
   bool exitRequested_ = false;
   // A waitid sweep (reapChildren, which runs after every SIGCHLD read) has not run to its end.
   // Helpers' exits are applied after the sweep so that a re-exec does not start inside it; should
   // one still (an exception cut the sweep short), the re-exec makes SIGCHLD pending again: the new
   // image sweeps only if it is (--sweep-on-sigchld).
   bool childEventsUnswept_ = false;
-  int epollFd_ = -1;
-  int signalFd_ = -1;
-  // During the rearm() of a restore into an adopted epoll: the registrations already exist.
-  bool registrationsAdopted_ = false;
-  // The fd-indexed tables are one vector each (FdMap).
-  FdMap<Watch> watches_;
-  // Identity of every watched fd, taken when it was registered: what the handoff table records.
-  FdMap<FdIdentity> fdIdentities_;
-  // The node tables below live as long as their processes and log files, and get an entry with
-  // every spawn: from the heap, their small nodes would sit between the job classes' allocations
-  // and keep the pages of every class freed later (idle encoding) from going back. From a pool
-  // of their own, they stay together.
+  sys::Fd signalFd_;
+  Watches watches_{log_};
+  // The node tables that live as long as their processes and log files (the pid table here,
+  // the job engine's log files), and get an entry with every spawn: from the heap, their small
+  // nodes would sit between the job classes' allocations and keep the pages of every class freed
+  // later (idle encoding) from going back. From a pool of their own, they stay together.
   std::pmr::unsynchronized_pool_resource tablePool_;
-  std::pmr::unordered_map<pid_t, ProcKey> pids_{&tablePool_};
-  std::pmr::map<std::string, int> logFiles_{&tablePool_};
-  std::vector<std::string> configWarnings_;
-  int binaryFd_ = -1;          // this binary, pinned at start (rollback target of a re-exec)
-  uint64_t fdLimitHard_ = 0;   // batond's own RLIMIT_NOFILE hard limit (jobs keep it)
-  // A re-exec before its point of no return: the target's helpers run while batond serves.
-  // Never crosses an exec (it ends in execve or in an answer), so it is not part of the model.
-  struct ReexecInProgress {
-    enum class Phase { Negotiate, Preflight } phase = Phase::Negotiate;
-    uint64_t connId = 0, requestId = 0;
-    std::string target;
-    bool testRefuse = false, testRefuseRollback = false;
-    pid_t pid = -1;
-    sys::Fd outFd;
-    std::string output;
-    bool exited = false, eof = false, timedOut = false;
-    int status = 0;
-    int64_t phaseStartNs = 0, deadlineNs = 0, preflightStartNs = 0;
-    uint32_t format = 0;
-    bool passEpollFd = false;  // the target announced "accepts epoll-fd"
-    bool omitChecksum = false; // ... and "accepts unchecksummed-handoff"
-    bool markPreverified = false;  // ... and "accepts preverified-classes"
-    bool sweepOnSigchld = false;   // ... and "accepts sigchld-sweep"
-    sys::Fd snapshotFd;  // the pre-flight copy
-    SnapshotMemory memory;  // for the snapshot handed over, prepared during the pre-flight
-    // Where the pre-flight snapshot holds each class held encoded (restore, idle encoding): the
-    // window copies those as bytes (ClassImages in serialize/codec.h).
-    std::shared_ptr<const ClassImages> images;
-  };
-  std::optional<ReexecInProgress> reexec_;
-  // When the next idle encoding runs (0 = not armed: nothing happened since the last one). Not
-  // state: a restore holds the classes encoded anyway.
-  int64_t idleEncodeAtNs_ = 0;
-  std::string degraded_;       // non-empty: wait-only mode, and why
-  // Requests whose job reached its goal during this loop iteration; answered at its end, when
-  // the state has settled (always before a re-exec, so none is lost).
-  std::vector<std::pair<RequestRef, bool>> deferredAnswers_;
+  PidTable pids_{&tablePool_};
+  // The parts. Declared in this order so that none is converted to an interface it implements
+  // before it is constructed (that conversion would be undefined): the re-exec coordinator
+  // (ReexecRequests of the control server), then the control server (RequestOutcomes of the job
+  // engine), then the job engine. A part only stores its references to the parts built after it.
+  ReexecCoordinator reexec_;
+  ControlServer control_;
+  JobEngine jobs_;
 };
 
 }  // namespace baton

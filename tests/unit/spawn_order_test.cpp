@@ -42,38 +42,40 @@
 
 namespace baton {
 
-// Calls the Supervisor's private members (declared a friend in supervisor.h).
+// Calls the Supervisor's private members (declared a friend in supervisor.h) and, through them,
+// its parts: the job engine, the reaper and the answers to waiting requests.
 class SupervisorTestPeer {
  public:
   // What `batonctl start -n JOB` does: the instance gets the job's start environment (which is
   // where `env BATON_TEST_HOLD=...` comes from), then goal start.
   static ::testing::AssertionResult startJob(Supervisor& s, const std::string& job) {
-    JobClass* cls = s.findClass(job);
+    JobEngine& jobs = s.jobs_;
+    JobClass* cls = jobs.findClass(job);
     if (!cls) return ::testing::AssertionFailure() << "no job " << job;
     std::vector<std::string> env;
     std::string instName, error;
-    if (!s.startEnvironment(*cls, {}, "", env, instName, error))
+    if (!jobs.startEnvironment(*cls, {}, "", env, instName, error))
       return ::testing::AssertionFailure() << "start environment: " << error;
-    Instance& inst = s.instanceFor(*cls, instName);
+    Instance& inst = jobs.instanceFor(*cls, instName);
     inst.env = env;
-    s.changeGoal(*cls, inst, Goal::Start);
+    jobs.changeGoal(*cls, inst, Goal::Start);
     return ::testing::AssertionSuccess();
   }
   static void stopJob(Supervisor& s, const std::string& job) {
-    JobClass* cls = s.findClass(job);
-    Instance* inst = s.findInstance(job, "");
+    JobClass* cls = s.jobs_.findClass(job);
+    Instance* inst = s.jobs_.findInstance(job, "");
     ASSERT_TRUE(cls && inst) << job;
-    s.changeGoal(*cls, *inst, Goal::Stop);
+    s.jobs_.changeGoal(*cls, *inst, Goal::Stop);
   }
   static void reapChildren(Supervisor& s) { s.reapChildren(); }
   static void onStatusPipe(Supervisor& s, const std::string& job, ProcessType type = ProcessType::Main) {
-    s.onStatusPipe(job, "", type);
+    s.jobs_.onStatusPipe(job, "", type);
   }
-  static void onLogPipe(Supervisor& s, int fd) { s.onLogPipe(fd); }
+  static void onLogPipe(Supervisor& s, int fd) { s.jobs_.onLogPipe(fd); }
   // The end of one loop iteration: events, then the deferred answers.
   static void settle(Supervisor& s) {
-    s.pollEvents();
-    s.flushDeferredAnswers();
+    s.jobs_.pollEvents();
+    s.control_.flushDeferredAnswers();
   }
   static Model& mutableModel(Supervisor& s) { return s.model_; }
   static bool pidIndexed(const Supervisor& s, pid_t pid) { return s.pids_.count(pid) != 0; }

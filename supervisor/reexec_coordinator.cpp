@@ -1,16 +1,18 @@
-// Stateful re-exec: the old binary's side (negotiate, serialize, pre-flight, point of no return)
-// and the new binary's side (restore, rollback, wait-only). design.md "The re-exec protocol".
+// The re-exec coordinator; see reexec_coordinator.h. The protocol reads top to bottom: the old
+// image (steps 1-4), the new image (steps 5-7), the rollback; docs/design.md, "The re-exec
+// protocol", has the same numbers.
 //
 // Everything before execve is reversible: any failure there is an answer to the client and the
 // old binary keeps running with nothing changed.
+#include "supervisor/reexec_coordinator.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <capnp/message.h>
@@ -18,16 +20,11 @@
 #include <algorithm>
 #include <cstring>
 #include <tuple>
-#include <unordered_set>
 
+#include "base/syscalls.h"
 #include "migrate/formats.h"
 #include "schema/release.h"
-#include "migrate/upstart_import.h"
 #include "supervisor/helper_run.h"
-
-#include <sys/wait.h>
-#include "supervisor/supervisor.h"
-#include "base/syscalls.h"
 
 extern char** environ;
 
@@ -47,42 +44,44 @@ std::string stripDeleted(std::string path) {
 
 }  // namespace
 
-std::string Supervisor::currentBinary() const {
+ReexecCoordinator::ReexecCoordinator(Model& model, const Log& log, Watches& watches, PidTable& pids,
+                                     JobEngine& jobs, ControlServer& control, ReexecHost& host,
+                                     std::string selfPath, int64_t mainStartNs)
+    : model_(model),
+      log_(log),
+      watches_(watches),
+      pids_(pids),
+      jobs_(jobs),
+      control_(control),
+      host_(host),
+      selfPath_(std::move(selfPath)),
+      mainStartNs_(mainStartNs) {}
+
+ReexecCoordinator::~ReexecCoordinator() {
+  if (binaryFd_ >= 0) close(binaryFd_);
+}
+
+void ReexecCoordinator::pinBinary() {
+  // Pin this binary now: after a package upgrade its path names another file, but a failed
+  // re-exec must be able to come back to exactly this one.
+  binaryFd_ = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+}
+
+std::string ReexecCoordinator::currentBinary() const {
   // The path batond was started from, resolved again now: after a package upgrade the path names
   // the new file (and /proc/self/exe says "(deleted)").
-  return stripDeleted(options_.selfPath);
+  return stripDeleted(selfPath_);
 }
 
-void Supervisor::reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why) {
-  log(Priority::Error, "re-exec aborted: " + why);
-  model_.reexec.ok = false;
-  model_.reexec.rolledBack = false;
-  model_.reexec.message = why;
-  model_.reexec.atNs = sys::monotonicNs();
-  if (Connection* conn = findConnection(connId)) {
-    auto& p = conn->pending;
-    p.erase(std::remove_if(p.begin(), p.end(), [&](const PendingRequest& r) { return r.requestId == requestId; }),
-            p.end());
-  }
-  if (connId == 0) return;
-  capnp::MallocMessageBuilder msg;
-  auto resp = msg.initRoot<wire::Response>();
-  resp.setId(requestId);
-  resp.setCode(wire::ResultCode::FAILED);
-  resp.setMessage("re-exec aborted, still running the old binary: " + why);
-  auto out = resp.initReexec();
-  out.setOk(false);
-  out.setMessage(why);
-  out.setFromBinary(model_.reexec.fromBinary);
-  out.setToBinary(model_.reexec.toBinary);
-  sendResponse(connId, msg);
-}
+// =============================================================================================
+// The old image: steps 1-4, while batond serves until the point of no return
 
-void Supervisor::startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
-                             bool testRefuseRollback) {
+void ReexecCoordinator::startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
+                                    bool testRefuseRollback) {
   if (target.empty()) target = currentBinary();
   if (reexec_) {
-    if (connId) answerSimple(connId, requestId, int(wire::ResultCode::FAILED), "a re-exec is already in progress");
+    if (connId)
+      control_.answerSimple(connId, requestId, int(wire::ResultCode::FAILED), "a re-exec is already in progress");
     return;
   }
   Reexec record;
@@ -100,11 +99,14 @@ void Supervisor::startReexec(uint64_t connId, uint64_t requestId, std::string ta
   reexec_->target = target;
   reexec_->testRefuse = testRefuse;
   reexec_->testRefuseRollback = testRefuseRollback;
-  // 1. Negotiate the format. batond keeps serving while the target answers.
+  // Step 1 (docs/design.md): negotiate the format. batond keeps serving while the target answers.
   startReexecHelper({target, "--state-formats"}, -1, kNegotiateTimeoutMs);
 }
 
-void Supervisor::startReexecHelper(const std::vector<std::string>& argv, int passFd, int64_t timeoutMs) {
+// The helpers of steps 1 and 2 (`TARGET --state-formats`, `TARGET --verify-state 3`) run while
+// batond serves; a phase is over once its helper has exited and closed its output, or timed out.
+
+void ReexecCoordinator::startReexecHelper(const std::vector<std::string>& argv, int passFd, int64_t timeoutMs) {
   ReexecInProgress& r = *reexec_;
   HelperProcess h = startHelper(argv, passFd);
   if (h.pid < 0) return abortReexec("cannot start " + argv[0] + ": " + h.error);
@@ -116,10 +118,10 @@ void Supervisor::startReexecHelper(const std::vector<std::string>& argv, int pas
   r.phaseStartNs = sys::monotonicNs();
   r.deadlineNs = r.phaseStartNs + timeoutMs * 1000000;
   model_.helpers.push_back({h.pid, sys::procStartTime(h.pid), argv.size() > 1 ? argv[1] : argv[0]});
-  watch(r.outFd.get(), EPOLLIN, {Watch::Kind::HelperOutput});
+  watches_.watch(r.outFd.get(), EPOLLIN, {Watch::Kind::HelperOutput});
 }
 
-void Supervisor::onHelperOutput() {
+void ReexecCoordinator::onHelperOutput() {
   if (!reexec_ || !reexec_->outFd) return;
   ReexecInProgress& r = *reexec_;
   char buf[4096];
@@ -133,13 +135,13 @@ void Supervisor::onHelperOutput() {
     if (n < 0 && errno == EAGAIN) return;
     break;  // EOF or error: the helper closed its output
   }
-  unwatch(r.outFd.get());
+  watches_.unwatch(r.outFd.get());
   r.outFd.reset();
   r.eof = true;
   reexecHelperDone();
 }
 
-void Supervisor::onHelperExit(pid_t pid, int status) {
+void ReexecCoordinator::onHelperExit(pid_t pid, int status) {
   auto& h = model_.helpers;
   h.erase(std::remove_if(h.begin(), h.end(), [&](const HelperChild& c) { return c.pid == pid; }), h.end());
   if (!reexec_ || reexec_->pid != pid) return;
@@ -149,62 +151,83 @@ void Supervisor::onHelperExit(pid_t pid, int status) {
   reexecHelperDone();
 }
 
-void Supervisor::abortReexec(const std::string& why) {
-  ReexecInProgress r = std::move(*reexec_);
-  reexec_.reset();
-  if (r.pid > 0) kill(r.pid, SIGKILL);  // reaped by the loop like any child
-  if (r.outFd) unwatch(r.outFd.get());
-  reexecFailed(r.connId, r.requestId, why);
+void ReexecCoordinator::runTimer(int64_t now) {
+  if (reexec_ && reexec_->deadlineNs && reexec_->deadlineNs <= now) {
+    // The re-exec target's helper did not answer in time: kill it; its exit ends the phase.
+    reexec_->deadlineNs = 0;
+    reexec_->timedOut = true;
+    if (reexec_->pid > 0) {
+      kill(reexec_->pid, SIGKILL);
+    } else if (reexec_->outFd) {
+      // It exited, but something it left behind still holds its output open: stop listening.
+      watches_.unwatch(reexec_->outFd.get());
+      reexec_->outFd.reset();
+      reexec_->eof = true;
+      reexecHelperDone();
+    }
+  }
 }
 
-// A helper has both exited and closed its output: go on to the next phase.
-void Supervisor::reexecHelperDone() {
+// A helper has both exited and closed its output: its phase is over.
+void ReexecCoordinator::reexecHelperDone() {
   if (!reexec_ || !reexec_->exited || !reexec_->eof) return;
   ReexecInProgress& r = *reexec_;
   const bool ok = !r.timedOut && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
   const std::string outcome = describeHelperOutcome(r.status, r.timedOut, r.output);
+  if (r.phase == ReexecInProgress::Phase::Negotiate) return negotiated(ok, outcome);
+  preflightDone(ok, outcome);
+}
+
+// Step 1 ends: the target said which snapshot formats it reads and which handoff options it
+// accepts.
+void ReexecCoordinator::negotiated(bool ok, const std::string& outcome) {
+  ReexecInProgress& r = *reexec_;
   std::string error;
-  if (r.phase == ReexecInProgress::Phase::Negotiate) {
-    if (!ok) return abortReexec("target " + r.target + " --state-formats " + outcome);
-    StateFormats theirs;
-    if (!parseStateFormats(r.output, theirs, error) || !negotiateFormat(theirs, r.format, error))
-      return abortReexec("target " + r.target + ": " + error);
-    r.passEpollFd = theirs.acceptsEpollFd;
-    r.omitChecksum = theirs.acceptsUnchecksummedHandoff;
-    r.markPreverified = theirs.acceptsPreverifiedClasses;
-    r.sweepOnSigchld = theirs.acceptsSigchldSweep;
-    // 2. Pre-flight: the target checks a snapshot of the state as it is now, while batond keeps
-    // serving. The snapshot handed over at the point of no return is written by the same code in
-    // the same format a moment later, so the verdict holds for it.
-    size_t bytes = 0;
-    EncodeHooks record;
-    record.record = true;
-    r.snapshotFd = serializeFor(r.format, sys::monotonicNs(), bytes, error, nullptr, &record);
-    if (!r.snapshotFd) return abortReexec("serialization failed: " + error);
-    r.images = classImagesOf(r.snapshotFd.get(), record.extents);
-    // Memory for the snapshot handed over, allocated now while batond serves: the window then
-    // only writes into it. (Without it, writeSnapshot allocates its own.)
-    std::string ignored;
-    r.memory.prepare(snapshotReserveFor(model_, bytes), bytes + (64u << 10), ignored);
-    r.phase = ReexecInProgress::Phase::Preflight;
-    r.preflightStartNs = sys::monotonicNs();
-    return startReexecHelper({r.target, "--verify-state", "3"}, r.snapshotFd.get(), kPreflightTimeoutMs);
-  }
+  if (!ok) return abortReexec("target " + r.target + " --state-formats " + outcome);
+  StateFormats theirs;
+  if (!parseStateFormats(r.output, theirs, error) || !negotiateFormat(theirs, r.format, error))
+    return abortReexec("target " + r.target + ": " + error);
+  r.passEpollFd = theirs.acceptsEpollFd;
+  r.omitChecksum = theirs.acceptsUnchecksummedHandoff;
+  r.markPreverified = theirs.acceptsPreverifiedClasses;
+  r.sweepOnSigchld = theirs.acceptsSigchldSweep;
+  // Step 2 (docs/design.md): pre-flight. The target checks a snapshot of the state as it is now,
+  // while batond keeps serving. The snapshot handed over at the point of no return is written by
+  // the same code in the same format a moment later, so the verdict holds for it.
+  size_t bytes = 0;
+  EncodeHooks record;
+  record.record = true;
+  r.snapshotFd = serializeFor(r.format, sys::monotonicNs(), bytes, error, nullptr, &record);
+  if (!r.snapshotFd) return abortReexec("serialization failed: " + error);
+  r.images = classImagesOf(r.snapshotFd.get(), record.extents);
+  // Memory for the snapshot handed over, allocated now while batond serves: the window then
+  // only writes into it. (Without it, writeSnapshot allocates its own.)
+  std::string ignored;
+  r.memory.prepare(snapshotReserveFor(model_, bytes), bytes + (64u << 10), ignored);
+  r.phase = ReexecInProgress::Phase::Preflight;
+  r.preflightStartNs = sys::monotonicNs();
+  return startReexecHelper({r.target, "--verify-state", "3"}, r.snapshotFd.get(), kPreflightTimeoutMs);
+}
+
+// Step 2 ends: the target's verdict on the pre-flight snapshot.
+void ReexecCoordinator::preflightDone(bool ok, const std::string& outcome) {
+  ReexecInProgress& r = *reexec_;
   r.snapshotFd.reset();
   model_.reexec.preflightNs = sys::monotonicNs() - r.preflightStartNs;
   if (!ok) return abortReexec("pre-flight of " + r.target + " " + outcome);
   pointOfNoReturn();
 }
 
-sys::Fd Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, SnapshotMemory* memory,
-                             EncodeHooks* hooks, bool checksum, std::vector<FdEntry>* fdTable) {
+sys::Fd ReexecCoordinator::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error,
+                                        SnapshotMemory* memory, EncodeHooks* hooks, bool checksum,
+                                        std::vector<FdEntry>* fdTable) {
   auto lookup = [](const void* ctx, int fd) -> const FdIdentity* {
-    return static_cast<const decltype(fdIdentities_)*>(ctx)->find(fd);
+    return static_cast<const FdMap<FdIdentity>*>(ctx)->find(fd);
   };
   // (A snapshot to be downgraded is rewritten by the migration: nothing to record or place.)
   if (format != kSnapshotFormat) hooks = nullptr, checksum = true;
   sys::Fd snapshot(writeSnapshot(model_, kSnapshotFormat, t0, bytes, error,
-                                 {.identity = lookup, .identityCtx = &fdIdentities_, .memory = memory,
+                                 {.identity = lookup, .identityCtx = &watches_.identities(), .memory = memory,
                                   .hooks = hooks, .checksum = checksum, .fdTable = fdTable}));
   if (snapshot && format != kSnapshotFormat) {
     // An older target: walk the downgrade steps; one that would lose something is refused here,
@@ -221,17 +244,18 @@ sys::Fd Supervisor::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std
   return snapshot;
 }
 
-void Supervisor::pointOfNoReturn() {
+void ReexecCoordinator::pointOfNoReturn() {
   ReexecInProgress r = std::move(*reexec_);
   reexec_.reset();
-  flushDeferredAnswers();
-  // 3. Serialize what is handed over. Downtime counts from here: from now on nobody is served
-  // until the new binary is ready.
+  control_.flushDeferredAnswers();
+  // Step 3 (docs/design.md): serialize what is handed over. Downtime counts from here: from now
+  // on nobody is served until the new binary is ready.
   const int64_t t0 = sys::monotonicNs();
   model_.reexec.serializeStartNs = t0;
   model_.reexec.count++;
-  if (Connection* conn = findConnection(r.connId))
-    conn->pending.push_back({r.requestId, PendingRequest::Kind::Reexec, "", ""});
+  // Held like any request that waits (Model::reexec already names it): the new image answers it.
+  if (Connection* conn = control_.findConnection(r.connId))
+    control_.hold(*conn, r.requestId, PendingRequest::Kind::Reexec, "", "");
   size_t bytes = 0;
   std::string error;
   EncodeHooks place;
@@ -246,14 +270,14 @@ void Supervisor::pointOfNoReturn() {
   }
   const int64_t serializeNs = sys::monotonicNs() - t0;
 
-  // 4. Point of no return: only the fds of the handoff table (plus the snapshot and the pinned
-  // binary) lose close-on-exec; every signal stays blocked so nothing is handled in between
-  // (pending signals and zombies survive execve).
+  // Step 4 (docs/design.md): point of no return. Only the fds of the handoff table (plus the
+  // snapshot and the pinned binary) lose close-on-exec; every signal stays blocked so nothing is
+  // handled in between (pending signals and zombies survive execve).
   std::vector<int> handed;
   for (const FdEntry& e : fds) handed.push_back(e.fd);
   handed.push_back(snapshot.get());
   if (binaryFd_ >= 0) handed.push_back(binaryFd_);
-  if (r.passEpollFd) handed.push_back(epollFd_);
+  if (r.passEpollFd) handed.push_back(watches_.epollFd());
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &old);
@@ -261,25 +285,10 @@ void Supervisor::pointOfNoReturn() {
   // that a pending SIGCHLD is exactly "there may be something to sweep". (The pre-flight's exit,
   // the usual last step before this, is applied after its sweep; an exception in the sweep can
   // still bring the re-exec here from inside it.)
-  if (childEventsUnswept_) raise(SIGCHLD);
+  if (host_.childEventsUnswept()) raise(SIGCHLD);
   for (int fd : handed) sys::setCloexec(fd, false);
 
-  // --logdir/--socket let even a binary that cannot decode the snapshot keep its forensics and
-  // serve in wait-only mode at the right place.
-  std::vector<std::string> args = {r.target, "--restore-fd", std::to_string(snapshot.get()),
-                                   "--logdir", model_.config.logDir, "--socket", model_.config.socketPath};
-  if (binaryFd_ >= 0) args.insert(args.end(), {"--rollback-fd", std::to_string(binaryFd_)});
-  if (r.passEpollFd) args.insert(args.end(), {"--epoll-fd", std::to_string(epollFd_)});
-  if (r.markPreverified) args.push_back("--preverified-classes");
-  if (r.sweepOnSigchld) args.push_back("--sweep-on-sigchld");
-  if (model_.config.testHooks) {
-    if (r.testRefuse) args.push_back("--test-refuse-restore");
-    if (r.testRefuseRollback) args.push_back("--test-refuse-rollback");
-  }
-  const int64_t execStart = sys::monotonicNs();
-  args.insert(args.end(), {"--reexec-phases", std::to_string(serializeNs) + ":" +
-                                                  std::to_string(model_.reexec.preflightNs) + ":" +
-                                                  std::to_string(execStart)});
+  std::vector<std::string> args = targetArgs(r, snapshot, serializeNs);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -293,10 +302,65 @@ void Supervisor::pointOfNoReturn() {
   reexecFailed(r.connId, r.requestId, "execve " + r.target + ": " + sys::errnoText(err));
 }
 
-// ---------------------------------------------------------------------------------------------
-// The new binary.
+// The target's command line: the snapshot and what else crosses the exec, and the timings so far.
+std::vector<std::string> ReexecCoordinator::targetArgs(const ReexecInProgress& r, const sys::Fd& snapshot,
+                                                       int64_t serializeNs) const {
+  // --logdir/--socket let even a binary that cannot decode the snapshot keep its forensics and
+  // serve in wait-only mode at the right place.
+  std::vector<std::string> args = {r.target, "--restore-fd", std::to_string(snapshot.get()),
+                                   "--logdir", model_.config.logDir, "--socket", model_.config.socketPath};
+  if (binaryFd_ >= 0) args.insert(args.end(), {"--rollback-fd", std::to_string(binaryFd_)});
+  if (r.passEpollFd) args.insert(args.end(), {"--epoll-fd", std::to_string(watches_.epollFd())});
+  if (r.markPreverified) args.push_back("--preverified-classes");
+  if (r.sweepOnSigchld) args.push_back("--sweep-on-sigchld");
+  if (model_.config.testHooks) {
+    if (r.testRefuse) args.push_back("--test-refuse-restore");
+    if (r.testRefuseRollback) args.push_back("--test-refuse-rollback");
+  }
+  const int64_t execStart = sys::monotonicNs();
+  args.insert(args.end(), {"--reexec-phases", std::to_string(serializeNs) + ":" +
+                                                  std::to_string(model_.reexec.preflightNs) + ":" +
+                                                  std::to_string(execStart)});
+  return args;
+}
 
-void Supervisor::restore(const RestoreArgs& args) {
+// A failure before the point of no return: an answer to the client; the old image goes on.
+
+void ReexecCoordinator::abortReexec(const std::string& why) {
+  ReexecInProgress r = std::move(*reexec_);
+  reexec_.reset();
+  if (r.pid > 0) kill(r.pid, SIGKILL);  // reaped by the loop like any child
+  if (r.outFd) watches_.unwatch(r.outFd.get());
+  reexecFailed(r.connId, r.requestId, why);
+}
+
+void ReexecCoordinator::reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why) {
+  log(Priority::Error, "re-exec aborted: " + why);
+  model_.reexec.ok = false;
+  model_.reexec.rolledBack = false;
+  model_.reexec.message = why;
+  model_.reexec.atNs = sys::monotonicNs();
+  control_.dropHeld(connId, requestId);
+  if (connId == 0) return;
+  capnp::MallocMessageBuilder msg;
+  auto resp = msg.initRoot<wire::Response>();
+  resp.setId(requestId);
+  resp.setCode(wire::ResultCode::FAILED);
+  resp.setMessage("re-exec aborted, still running the old binary: " + why);
+  auto out = resp.initReexec();
+  out.setOk(false);
+  out.setMessage(why);
+  out.setFromBinary(model_.reexec.fromBinary);
+  out.setToBinary(model_.reexec.toBinary);
+  control_.sendResponse(connId, msg);
+}
+
+// =============================================================================================
+// The new image: steps 5-7
+
+void ReexecCoordinator::restore(const RestoreArgs& args) {
+  // Step 5 (docs/design.md): restore: map the snapshot and check it (job classes stay encoded in
+  // the mapping until first used), verify every handed fd by identity, then take the model over.
   const int64_t tLoad = sys::monotonicNs();
   // Shared: job definitions stay in the mapping until first used (loadSnapshotLazily).
   auto snapshotPtr = std::make_shared<Snapshot>();
@@ -318,15 +382,16 @@ void Supervisor::restore(const RestoreArgs& args) {
   // Every fd batond holds is close-on-exec: one call instead of one fcntl per handed fd.
   if (syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) != 0)
     for (const FdEntry& e : snapshot.fds()) sys::setCloexec(e.fd, true);
-  fdIdentities_.clear();
+  watches_.identities().clear();
   for (const FdEntry& e : snapshot.fds())
-    fdIdentities_[e.fd] = {e.dev, e.ino, e.type};  // just verified: rearm need not fstat again
+    watches_.identities()[e.fd] = {e.dev, e.ino, e.type};  // just verified: rearm need not fstat again
   const int64_t serializeStart = snapshot.header().serializeStartNs;
   model_ = std::move(restored);
   model_.daemonUid = getuid();
-  options_.config = model_.config;
   const int64_t restoreNs = sys::monotonicNs() - tRestore;
 
+  // Step 6 (docs/design.md): rearm: the loop's resources from the model (in the old image's
+  // epoll set when it can be adopted), followed pids checked, the children swept, then signals.
   const int64_t tRearm = sys::monotonicNs();
   // Adopt the old image's epoll instance when its registrations mean what ours would: written by
   // this very version (a different one may watch fds differently) and really an epoll.
@@ -335,16 +400,16 @@ void Supervisor::restore(const RestoreArgs& args) {
                    BATON_VERSION_STRING &&
                sys::isEpollFd(args.epollFd);
   if (args.epollFd >= 0 && !adopt) close(args.epollFd);
-  if (!openBaseResources(adopt ? args.epollFd : -1))
+  if (!host_.openBaseResources(adopt ? args.epollFd : -1))
     restoreFailed(args, "cannot create the event loop", &snapshot.fds());
-  registrationsAdopted_ = adopt;
+  watches_.setAdopted(adopt);
   // Invariant 6: a pid is only the job's process if it is the same process.
   std::vector<std::tuple<std::string, std::string, ProcessType>> lost;
   // The fds the state names, to compare with the handoff table: the slots' pipes are added in
   // rearm's pass instead of in a walk of their own.
   std::vector<FdEntry> named = modelFds(model_, /*withSlots=*/false);
-  rearm([&](const std::string& job, const std::string& name, ProcessType t, const ProcessSlot& slot,
-            TraceState trace) {
+  host_.rearm([&](const std::string& job, const std::string& name, ProcessType t, const ProcessSlot& slot,
+                  TraceState trace) {
     addSlotFds(named, slot);
     // An exit already seen (earlyExit) was reaped before the exec: its pid is free now.
     if (slot.pid <= 0 || slot.startTime == 0 || slot.earlyExit) return;
@@ -356,12 +421,12 @@ void Supervisor::restore(const RestoreArgs& args) {
     const bool followed = t == ProcessType::Main && trace != TraceState::None;
     if (followed && sys::procStartTime(slot.pid) != slot.startTime) lost.emplace_back(job, name, t);
   });
-  registrationsAdopted_ = false;
+  watches_.setAdopted(false);
   if (!checkFdTableMatches(snapshot.fds(), named, error)) restoreFailed(args, error, &snapshot.fds());
-  if (adopt && getenv("BATON_CHECK_HANDOFF")) checkAdoptedRegistrations();
+  if (adopt && getenv("BATON_CHECK_HANDOFF")) watches_.checkAdopted();
   for (auto& [job, name, type] : lost) {
-    JobClass* cls = findClass(job);
-    Instance* inst = findInstance(job, name);
+    JobClass* cls = jobs_.findClass(job);
+    Instance* inst = jobs_.findInstance(job, name);
     ProcessSlot& slot = inst->procs[int(type)];
     log(Priority::Warn, job + " " + processTypeName(type) + " process " + std::to_string(slot.pid) +
                             " is gone (its pid now names another process)");
@@ -371,14 +436,14 @@ void Supervisor::restore(const RestoreArgs& args) {
       slot.earlyExit = true;
       slot.earlyExitStatus = SIGKILL;
     } else {
-      onProcessExit(*cls, *inst, type, SIGKILL);
+      jobs_.onProcessExit(*cls, *inst, type, SIGKILL);
     }
   }
   // Zombies that died during the blind window, then signals: only now may they be handled.
   // (Every such exit left SIGCHLD pending; an old image that promises the same for the events it
   // had not swept says so with --sweep-on-sigchld, and then no pending SIGCHLD means nothing to
   // sweep.)
-  if (!args.sweepOnSigchld || sys::signalPending(SIGCHLD)) reapChildren();
+  if (!args.sweepOnSigchld || sys::signalPending(SIGCHLD)) host_.reapChildren();
   sigset_t mask = handledSignals();
   sigprocmask(SIG_SETMASK, &mask, nullptr);
   const int64_t rearmNs = sys::monotonicNs() - tRearm;
@@ -386,6 +451,8 @@ void Supervisor::restore(const RestoreArgs& args) {
   if (args.rollbackFd >= 0) close(args.rollbackFd);
   close(args.snapshotFd);
 
+  // Step 7 (docs/design.md): serve again: record the re-exec, answer the client that asked for
+  // it, and go on with the events that waited (the loop runs next).
   Reexec& r = model_.reexec;
   r.serializeNs = args.serializeNs;
   r.preflightNs = args.preflightNs;
@@ -405,30 +472,27 @@ void Supervisor::restore(const RestoreArgs& args) {
            : "re-exec rolled back: " + r.message);
   answerReexec();
   try {
-    pollEvents();
+    jobs_.pollEvents();
   } catch (const std::exception& e) {
     // As in the loop: an error of one job or event never takes batond down.
     log(Priority::Error, std::string("internal error: ") + e.what());
   }
 }
 
-void Supervisor::answerReexec() {
+void ReexecCoordinator::answerReexec() {
   Reexec& r = model_.reexec;
-  Connection* conn = r.connId ? findConnection(r.connId) : nullptr;
-  if (!conn) return;
-  auto& p = conn->pending;
-  p.erase(std::remove_if(p.begin(), p.end(), [&](const PendingRequest& q) { return q.requestId == r.requestId; }),
-          p.end());
+  if (!r.connId || !control_.findConnection(r.connId)) return;
+  control_.dropHeld(r.connId, r.requestId);
   capnp::MallocMessageBuilder msg;
   auto resp = msg.initRoot<wire::Response>();
   resp.setId(r.requestId);
   resp.setCode(r.ok ? wire::ResultCode::OK : wire::ResultCode::FAILED);
   if (!r.ok) resp.setMessage("re-exec failed, rolled back to the previous binary: " + r.message);
   fillReexecOutcome(resp.initReexec());
-  sendResponse(r.connId, msg);
+  control_.sendResponse(r.connId, msg);
 }
 
-void Supervisor::fillReexecOutcome(wire::ReexecOutcome::Builder out) const {
+void ReexecCoordinator::fillReexecOutcome(wire::ReexecOutcome::Builder out) const {
   const Reexec& r = model_.reexec;
   out.setOk(r.ok);
   out.setMessage(r.message);
@@ -441,16 +505,20 @@ void Supervisor::fillReexecOutcome(wire::ReexecOutcome::Builder out) const {
   t.setSerializeNs(r.serializeNs);
   t.setPreflightNs(r.preflightNs);
   // execve -> main of this process: known only where the exec landed (ok or rolled back).
-  t.setExecNs(r.execStartNs && (r.ok || r.rolledBack) ? options_.mainStartNs - r.execStartNs : 0);
+  t.setExecNs(r.execStartNs && (r.ok || r.rolledBack) ? mainStartNs_ - r.execStartNs : 0);
   t.setLoadNs(r.loadNs);
   t.setRestoreNs(r.restoreNs);
   t.setRearmNs(r.rearmNs);
   t.setDowntimeNs(r.downtimeNs);
 }
 
-void Supervisor::restoreFailed(const RestoreArgs& args, const std::string& why, const std::vector<FdEntry>* fds) {
+// =============================================================================================
+// Rollback: the new image cannot restore the state it was handed
+
+void ReexecCoordinator::restoreFailed(const RestoreArgs& args, const std::string& why,
+                                      const std::vector<FdEntry>* fds) {
   log(Priority::Error, "cannot restore the handed-over state: " + why);
-  // Keep what we received for forensics.
+  // Rollback 1 (docs/design.md): keep what we received for forensics.
   if (args.snapshotFd >= 0) {
     std::string dir = model_.config.logDir;
     Snapshot s;
@@ -473,7 +541,7 @@ void Supervisor::restoreFailed(const RestoreArgs& args, const std::string& why, 
       }
     }
   }
-  // Roll back: the pinned previous binary takes the same, untouched snapshot.
+  // Rollback 2 (docs/design.md): the pinned previous binary takes the same, untouched snapshot.
   if (args.rollbackFd >= 0 && args.snapshotFd >= 0) {
     std::vector<std::string> a = {"batond", "--restore-fd", std::to_string(args.snapshotFd),
                                   "--logdir", model_.config.logDir, "--socket", model_.config.socketPath,
@@ -490,8 +558,8 @@ void Supervisor::restoreFailed(const RestoreArgs& args, const std::string& why, 
     fexecve(args.rollbackFd, argv.data(), environ);
     log(Priority::Error, "rollback to the previous binary failed: " + sys::errnoText(errno));
   }
-  // Last resort: wait-only mode. Never start jobs afresh on top of live children: reap them, keep
-  // the control socket, and tell every client why.
+  // Rollback 3 (docs/design.md), the last resort: wait-only mode. Never start jobs afresh on top
+  // of live children: reap them, keep the control socket, and tell every client why.
   degraded_ = "state could not be restored (" + why + ")";
   int listenFd = -1;
   if (fds) {
@@ -509,123 +577,17 @@ void Supervisor::restoreFailed(const RestoreArgs& args, const std::string& why, 
   model_.daemonUid = getuid();
   if (listenFd >= 0) sys::setCloexec(listenFd, true);
   model_.listenFd = listenFd;
-  if (epollFd_ < 0 && !openBaseResources()) {
+  if (watches_.epollFd() < 0 && !host_.openBaseResources(-1)) {
     for (;;) pause();  // nothing else is possible; PID 1 must not exit
   }
-  if (model_.listenFd < 0 && !openControlSocket()) log(Priority::Error, "no control socket in wait-only mode");
-  rearm();
-  reapChildren();
+  if (model_.listenFd < 0 && !control_.openControlSocket()) log(Priority::Error, "no control socket in wait-only mode");
+  host_.rearm(nullptr);
+  host_.reapChildren();
   sigset_t mask = handledSignals();
   sigprocmask(SIG_SETMASK, &mask, nullptr);
   log(Priority::Fatal, "wait-only mode: " + degraded_);
-  run();
+  host_.run();
   _exit(0);
-}
-
-}  // namespace baton
-
-// ---------------------------------------------------------------------------------------------
-// Taking over from Upstart 1.x (its `--restart --state-fd N` contract).
-
-namespace baton {
-
-namespace {
-
-// Read the whole state from the pipe Upstart's writer child fills, under a deadline (Upstart's
-// own reader has none and can hang).
-bool readStateFd(int fd, std::string& out, std::string& error) {
-  const int64_t deadline = sys::monotonicNs() + int64_t(10) * 1000000000;
-  sys::setNonblock(fd);
-  char buf[65536];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n > 0) {
-      out.append(buf, size_t(n));
-      if (out.size() > (size_t(256) << 20)) {
-        error = "state larger than 256 MiB";
-        return false;
-      }
-      continue;
-    }
-    if (n == 0) return true;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) {
-      error = "reading the state fd: " + sys::errnoText(errno);
-      return false;
-    }
-    int64_t left = (deadline - sys::monotonicNs()) / 1000000;
-    if (left <= 0) {
-      error = "the state did not arrive within 10 s";
-      return false;
-    }
-    pollfd p{fd, POLLIN, 0};
-    poll(&p, 1, int(left));
-  }
-}
-
-}  // namespace
-
-bool Supervisor::takeOverFromUpstart(int stateFd) {
-  std::string json, error;
-  UpstartImport imported;
-  bool ok = readStateFd(stateFd, json, error) && importUpstartState(json, imported, error);
-  close(stateFd);
-  if (!ok) {
-    log(Priority::Error, "cannot take over Upstart's state: " + error +
-                             "; starting without it and without the startup event (no job is started twice)");
-    return start(/*emitStartup=*/false);
-  }
-  for (const std::string& w : imported.warnings) log(Priority::Warn, "Upstart state: " + w);
-  log(Priority::Message, "took over from Upstart: " + std::to_string(imported.model.classes.size()) +
-                             " jobs imported, " + std::to_string(imported.warnings.size()) + " warnings");
-  Config config = model_.config;
-  model_ = std::move(imported.model);
-  model_.config = config;
-  model_.daemonUid = getuid();
-  model_.bootTimeNs = sys::monotonicNs();
-  for (int32_t fd : imported.adoptedFds) sys::setCloexec(fd, true);
-  for (const UpstartFd& u : imported.unadoptedFds) {
-    log(Priority::Info, "closing fd " + std::to_string(u.fd) + " Upstart left open (" + u.what + ")");
-    close(u.fd);
-  }
-  if (!openBaseResources() || !openControlSocket()) return false;
-  rearm();
-  // Upstart stored pids without an identity: record it now for the ones that are alive; a pid
-  // that is gone ended during the handover.
-  for (auto& [job, cls] : model_.classes)
-    for (auto& [name, inst] : cls.instances)
-      for (int t = 0; t < kProcessTypes; ++t) {
-        ProcessSlot& slot = inst.procs[t];
-        if (slot.pid <= 0) continue;
-        slot.startTime = sys::procStartTime(slot.pid);
-        if (slot.startTime != 0) continue;
-        log(Priority::Warn, job + " " + processTypeName(ProcessType(t)) + " process " + std::to_string(slot.pid) +
-                                " is gone");
-        pids_.erase(slot.pid);
-        if (slot.spawnValid) {
-          slot.earlyExit = true;
-          slot.earlyExitStatus = SIGKILL;
-        } else if (!slot.earlyExit) {
-          onProcessExit(cls, inst, ProcessType(t), SIGKILL);
-        }
-      }
-  // Instances Upstart left in a transient state resume with that state's entry action.
-  for (auto& [job, cls] : model_.classes)
-    for (auto& [name, inst] : cls.instances) {
-      JobState s = inst.state;
-      if (s == JobState::PreStarting || s == JobState::Spawning || s == JobState::PostStarting ||
-          s == JobState::PreStopping || s == JobState::PostStopping) {
-        inst.state = JobState(int(s) - 1);  // the state before it, so that entering it runs again
-        changeState(cls, inst, s);
-      }
-    }
-  sys::mkdirs(model_.config.logDir);
-  loadConfiguration();  // this host's job files: newer definitions apply to the next start
-  reapChildren();
-  sigset_t mask = handledSignals();
-  sigprocmask(SIG_SETMASK, &mask, nullptr);
-  pollEvents();
-  return true;
 }
 
 }  // namespace baton
