@@ -135,8 +135,7 @@ int main(int argc, char** argv) {
     else if (a == "--state-formats") {
       std::cout << baton::stateFormatsText();
       return 0;
-    } else if (a == "--verify-state" || a == "--restore-fd" || a == "--rollback-fd" ||
-               a == "--epoll-fd") {
+    } else if (a == "--verify-state" || a == "--restore-fd" || a == "--rollback-fd") {
       std::string v;
       long long n = -1;
       value(v);
@@ -145,7 +144,19 @@ int main(int argc, char** argv) {
         return 2;
       }
       if (a == "--verify-state") return verifyState(int(n));
-      (a == "--restore-fd" ? restore.snapshotFd : a == "--epoll-fd" ? restore.epollFd : restore.rollbackFd) = int(n);
+      (a == "--restore-fd" ? restore.snapshotFd : restore.rollbackFd) = int(n);
+    } else if (const baton::HandoffOptionInfo* h = baton::findHandoffFlag(a)) {
+      restore.handoff.options.add(h->option);
+      if (h->fd) {
+        std::string v;
+        long long n = -1;
+        value(v);
+        if (!parseInt(v, n) || n < 0 || n > 1 << 20) {
+          std::cerr << "batond: " << a << " needs a file descriptor number\n";
+          return 2;
+        }
+        restore.handoff.*h->fd = int(n);
+      }
     } else if (a == "--reexec-phases") {
       std::string v;
       value(v);
@@ -157,8 +168,6 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--rolled-back-because") value(restore.rolledBackBecause);
     else if (a == "--test-refuse-restore") restore.testRefuseRestore = true;
-    else if (a == "--preverified-classes") restore.preverifiedClasses = true;
-    else if (a == "--sweep-on-sigchld") restore.sweepOnSigchld = true;
     else if (a == "--restart") continue;
     else if (a == "--error") opts.config.logPriority = "error";
     else if (a == "--state-fd") {
