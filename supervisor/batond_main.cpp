@@ -19,6 +19,7 @@
 #include "migrate/formats.h"
 #include "serialize/snapshot.h"
 #include "supervisor/supervisor.h"
+#include "base/log_priority.h"
 #include "base/syscalls.h"
 
 namespace {
@@ -119,8 +120,8 @@ int main(int argc, char** argv) {
     else if (a == "--cgroup-base") value(opts.config.cgroupBase);
     else if (a == "--cgroup-root") value(opts.config.cgroupRoot);
     else if (a == "--log-priority") value(opts.config.logPriority);
-    else if (a == "--debug") opts.config.logPriority = "debug";
-    else if (a == "--verbose") opts.config.logPriority = "info";
+    else if (a == "--debug") opts.config.logPriority = baton::logPriorityName(baton::LogPriority::Debug);
+    else if (a == "--verbose") opts.config.logPriority = baton::logPriorityName(baton::LogPriority::Info);
     else if (a == "--test-hooks") opts.config.testHooks = true;
     else if (a == "--idle-encode-ms") {
       std::string v;
@@ -169,7 +170,7 @@ int main(int argc, char** argv) {
     } else if (a == "--rolled-back-because") value(restore.rolledBackBecause);
     else if (a == "--test-refuse-restore") restore.testRefuseRestore = true;
     else if (a == "--restart") continue;
-    else if (a == "--error") opts.config.logPriority = "error";
+    else if (a == "--error") opts.config.logPriority = baton::logPriorityName(baton::LogPriority::Error);
     else if (a == "--state-fd") {
       std::string v;
       long long n = -1;
@@ -199,12 +200,9 @@ int main(int argc, char** argv) {
     std::cerr << "batond: --cgroup-base must be a relative group name (no '/' at the start, no '..')\n";
     return 2;
   }
-  bool knownPriority = false;
-  for (const char* p : {"debug", "info", "message", "warn", "error", "fatal"})
-    knownPriority |= opts.config.logPriority == p;
-  if (!knownPriority) {
-    std::cerr << "batond: unknown log priority '" << opts.config.logPriority
-              << "' (debug, info, message, warn, error, fatal)\n";
+  if (!baton::parseLogPriority(opts.config.logPriority)) {
+    std::cerr << "batond: unknown log priority '" << opts.config.logPriority << "' ("
+              << baton::logPriorityNames(", ") << ")\n";
     return 2;
   }
   opts.selfPath = selfPath();

@@ -33,12 +33,6 @@ namespace {
 
 constexpr size_t kMaxPendingOutput = 16 << 20;  // a client that never reads is dropped
 
-bool validPriority(const std::string& p) {
-  for (const char* name : {"debug", "info", "message", "warn", "error", "fatal"})
-    if (p == name) return true;
-  return false;
-}
-
 bool splitEnv(capnp::List<capnp::Text>::Reader list, std::vector<std::string>& out, std::string& error) {
   for (auto t : list) {
     std::string kv = t;
@@ -547,7 +541,7 @@ void Supervisor::handleRequest(uint64_t connId, wire::Request::Reader req) {
       std::string p = req.getLogPriority();
       if (!p.empty()) {
         if (!needPrivilege()) return;
-        if (!validPriority(p)) return fail(wire::ResultCode::USAGE, "unknown log priority '" + p + "'");
+        if (!parseLogPriority(p)) return fail(wire::ResultCode::USAGE, "unknown log priority '" + p + "'");
         model_.config.logPriority = p;
       }
       resp.setLogPriority(model_.config.logPriority);

@@ -127,11 +127,8 @@ Supervisor::~Supervisor() {
 }
 
 void Supervisor::log(Priority p, const std::string& text) const {
-  static const char* const names[] = {"debug", "info", "message", "warn", "error", "fatal"};
-  int threshold = 2;
-  for (int i = 0; i < 6; ++i)
-    if (model_.config.logPriority == names[i]) threshold = i;
-  if (int(p) < threshold) return;
+  // A name this build does not know (in a handed-over state) counts as the default.
+  if (p < parseLogPriority(model_.config.logPriority).value_or(kDefaultLogPriority)) return;
   std::string line = "batond: " + text + "\n";
   sys::writeAll(2, line.data(), line.size());
 }

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/log_priority.h"
 #include "migrate/handoff.h"
 #include "schema/model.h"
 #include "serialize/snapshot.h"
@@ -85,7 +86,7 @@ class Supervisor {
   const Model& model() const { return model_; }
 
   // ---- diagnostics (stderr) ----
-  enum class Priority { Debug = 0, Info, Message, Warn, Error, Fatal };
+  using Priority = LogPriority;  // base/log_priority.h
   void log(Priority p, const std::string& text) const;
 
  private:
