@@ -17,7 +17,7 @@ namespace baton {
 std::string stateFormatsText() {
   return std::string("baton ") + BATON_VERSION + "\nwrites " + std::to_string(kSnapshotFormat) +
          "\nreads " + std::to_string(kOldestReadableFormat) + "-" + std::to_string(kSnapshotFormat) +
-         "\naccepts epoll-fd\naccepts unchecksummed-handoff\naccepts preverified-classes\naccepts sigchld-sweep\n";
+         "\n" + handoffAnnouncement(allHandoffOptions());
 }
 
 bool parseStateFormats(const std::string& text, StateFormats& out, std::string& error) {
@@ -30,10 +30,10 @@ bool parseStateFormats(const std::string& text, StateFormats& out, std::string& 
     else if (line.rfind("writes ", 0) == 0) haveWrites = sscanf(line.c_str() + 7, "%u", &out.writes) == 1;
     else if (line.rfind("reads ", 0) == 0)
       haveReads = sscanf(line.c_str() + 6, "%u-%u", &out.readsMin, &out.readsMax) == 2;
-    else if (line == "accepts epoll-fd") out.acceptsEpollFd = true;
-    else if (line == "accepts unchecksummed-handoff") out.acceptsUnchecksummedHandoff = true;
-    else if (line == "accepts preverified-classes") out.acceptsPreverifiedClasses = true;
-    else if (line == "accepts sigchld-sweep") out.acceptsSigchldSweep = true;
+    else if (line.rfind("accepts ", 0) == 0) {
+      // An option this build does not know is not one it could pass: ignored.
+      if (const HandoffOptionInfo* o = findHandoffName(std::string_view(line).substr(8))) out.accepts.add(o->option);
+    }
   }
   if (!haveWrites || !haveReads || out.readsMin > out.readsMax) {
     error = "the target did not describe its state formats (is it a baton binary?)";

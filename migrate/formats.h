@@ -9,6 +9,7 @@
 
 #include <capnp/message.h>
 
+#include "migrate/handoff.h"
 #include "schema/model.h"
 #include "schema/release.h"
 #include "serialize/snapshot.h"
@@ -16,26 +17,17 @@
 namespace baton {
 
 
-// What `batond --state-formats` prints, e.g. "baton 0.1.0\nwrites 1\nreads 1-1\n".
+// What `batond --state-formats` prints, e.g. "baton 0.1.0\nwrites 1\nreads 1-1\n", then
+// "accepts NAME\n" for every handoff option of this build (kHandoffOptions).
 std::string stateFormatsText();
 
 struct StateFormats {
   std::string version;
   uint32_t writes = 0, readsMin = 0, readsMax = 0;
-  // Handoff options the target understands beyond the snapshot ("accepts epoll-fd": it adopts the
-  // old image's epoll instance). 0.1.0 announces none; an option is only passed to a target that
+  // Handoff options the target understands beyond the snapshot, one "accepts NAME" line each
+  // (migrate/handoff.h). 0.1.0 announces none; an option is only passed to a target that
   // announced it, since an unknown flag would fail inside the blind window.
-  bool acceptsEpollFd = false;
-  // "accepts unchecksummed-handoff": it does not checksum a sealed handoff again (the seals make
-  // its bytes final), so the old image need not compute the checksum inside the window.
-  bool acceptsUnchecksummedHandoff = false;
-  // "accepts preverified-classes": told so on its command line, it does not check again the job
-  // classes the snapshot lists as byte copies of classes its own pre-flight verified.
-  bool acceptsPreverifiedClasses = false;
-  // "accepts sigchld-sweep": told so on its command line, its restore sweeps for exited children
-  // only if SIGCHLD is pending (the old image promises that every child event it has not swept
-  // left SIGCHLD pending), instead of always walking every child with waitid.
-  bool acceptsSigchldSweep = false;
+  HandoffSet accepts;
 };
 bool parseStateFormats(const std::string& text, StateFormats& out, std::string& error);
 

@@ -24,6 +24,7 @@
 #include "serialize/snapshot.h"
 #include "schema/state.capnp.h"
 #include "supervisor/control_frame.h"
+#include "base/log_priority.h"
 #include "base/syscalls.h"
 
 #include <capnp/compat/json.h>
@@ -278,9 +279,9 @@ Command parseVerb(Verb verb, const std::string& verbWord, const std::vector<std:
       break;
     case Verb::LogPriority:
       command.name = atMostOne(va, verbWord).value_or("");
-      if (!command.name.empty() && !isLogPriority(command.name)) {
-        throw UsageError{"unknown log priority '" + command.name +
-                         "' (expected debug, info, message, warn, error or fatal)"};
+      if (!command.name.empty() && !parseLogPriority(command.name)) {
+        throw UsageError{"unknown log priority '" + command.name + "' (expected " +
+                         logPriorityNames(", ", " or ") + ")"};
       }
       break;
     case Verb::Reexec:

@@ -73,15 +73,6 @@ std::string resultCodeText(wire::ResultCode code) {
   return "error " + std::to_string(unsigned(code));
 }
 
-bool isLogPriority(std::string_view priority) {
-  static constexpr std::array<std::string_view, 6> kPriorities = {
-      "debug", "info", "message", "warn", "error", "fatal"};
-  for (std::string_view p : kPriorities) {
-    if (p == priority) return true;
-  }
-  return false;
-}
-
 bool isKeyValue(std::string_view arg) {
   const size_t eq = arg.find('=');
   return eq != std::string_view::npos && eq > 0;

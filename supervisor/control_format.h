@@ -29,9 +29,6 @@ int exitCodeFor(wire::ResultCode code);
 // Short text for a ResultCode, used when a Response carries no message ("unknown job", ...).
 std::string resultCodeText(wire::ResultCode code);
 
-// The daemon's log priorities, lowest first.
-bool isLogPriority(std::string_view priority);
-
 // "KEY=VALUE" with a non-empty KEY (VALUE may be empty).
 bool isKeyValue(std::string_view arg);
 

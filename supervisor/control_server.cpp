@@ -29,12 +29,6 @@ namespace {
 
 constexpr size_t kMaxPendingOutput = 16 << 20;  // a client that never reads is dropped
 
-bool validPriority(const std::string& p) {
-  for (const char* name : {"debug", "info", "message", "warn", "error", "fatal"})
-    if (p == name) return true;
-  return false;
-}
-
 bool splitEnv(capnp::List<capnp::Text>::Reader list, std::vector<std::string>& out, std::string& error) {
   for (auto t : list) {
     std::string kv = t;
@@ -637,7 +631,7 @@ void ControlServer::replyCheck(Call& call, const std::vector<std::string>& probl
 void ControlServer::handleLogPriority(Call& call, const std::string& priority) {
   if (!priority.empty()) {
     if (!needPrivilege(call)) return;
-    if (!validPriority(priority))
+    if (!parseLogPriority(priority))
       return fail(call, wire::ResultCode::USAGE, "unknown log priority '" + priority + "'");
     model_.config.logPriority = priority;
   }

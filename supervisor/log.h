@@ -6,11 +6,12 @@
 
 #include <string>
 
+#include "base/log_priority.h"
 #include "schema/model.h"
 
 namespace baton {
 
-enum class Priority { Debug = 0, Info, Message, Warn, Error, Fatal };
+using Priority = LogPriority;  // base/log_priority.h
 
 class Log {
  public:

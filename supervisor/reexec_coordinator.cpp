@@ -187,10 +187,7 @@ void ReexecCoordinator::negotiated(bool ok, const std::string& outcome) {
   StateFormats theirs;
   if (!parseStateFormats(r.output, theirs, error) || !negotiateFormat(theirs, r.format, error))
     return abortReexec("target " + r.target + ": " + error);
-  r.passEpollFd = theirs.acceptsEpollFd;
-  r.omitChecksum = theirs.acceptsUnchecksummedHandoff;
-  r.markPreverified = theirs.acceptsPreverifiedClasses;
-  r.sweepOnSigchld = theirs.acceptsSigchldSweep;
+  r.handoff = theirs.accepts;
   // Step 2 (docs/design.md): pre-flight. The target checks a snapshot of the state as it is now,
   // while batond keeps serving. The snapshot handed over at the point of no return is written by
   // the same code in the same format a moment later, so the verdict holds for it.
@@ -260,10 +257,11 @@ void ReexecCoordinator::pointOfNoReturn() {
   std::string error;
   EncodeHooks place;
   place.images = r.images.get();
-  place.markPreverified = r.markPreverified;
+  place.markPreverified = r.handoff.has(HandoffOption::PreverifiedClasses);
   // Sealed right after: a target that trusts the seals does not need the checksum either.
   std::vector<FdEntry> fds;  // the handoff table, as written
-  sys::Fd snapshot = serializeFor(r.format, t0, bytes, error, &r.memory, &place, !r.omitChecksum, &fds);
+  sys::Fd snapshot = serializeFor(r.format, t0, bytes, error, &r.memory, &place,
+                                 !r.handoff.has(HandoffOption::UnchecksummedHandoff), &fds);
   if (!snapshot) {
     model_.reexec.count--;
     return reexecFailed(r.connId, r.requestId, "serialization failed: " + error);
@@ -277,7 +275,7 @@ void ReexecCoordinator::pointOfNoReturn() {
   for (const FdEntry& e : fds) handed.push_back(e.fd);
   handed.push_back(snapshot.get());
   if (binaryFd_ >= 0) handed.push_back(binaryFd_);
-  if (r.passEpollFd) handed.push_back(watches_.epollFd());
+  if (r.handoff.has(HandoffOption::EpollFd)) handed.push_back(watches_.epollFd());
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &old);
@@ -310,9 +308,7 @@ std::vector<std::string> ReexecCoordinator::targetArgs(const ReexecInProgress& r
   std::vector<std::string> args = {r.target, "--restore-fd", std::to_string(snapshot.get()),
                                    "--logdir", model_.config.logDir, "--socket", model_.config.socketPath};
   if (binaryFd_ >= 0) args.insert(args.end(), {"--rollback-fd", std::to_string(binaryFd_)});
-  if (r.passEpollFd) args.insert(args.end(), {"--epoll-fd", std::to_string(watches_.epollFd())});
-  if (r.markPreverified) args.push_back("--preverified-classes");
-  if (r.sweepOnSigchld) args.push_back("--sweep-on-sigchld");
+  appendHandoffArgs(args, {.options = r.handoff, .epollFd = watches_.epollFd()});
   if (model_.config.testHooks) {
     if (r.testRefuse) args.push_back("--test-refuse-restore");
     if (r.testRefuseRollback) args.push_back("--test-refuse-rollback");
@@ -370,7 +366,8 @@ void ReexecCoordinator::restore(const RestoreArgs& args) {
   // Sealed by the writer: its checksum was computed over exactly these bytes (Trust::SealedHandoff).
   if (!snapshot.open(args.snapshotFd, error, Snapshot::Trust::SealedHandoff)) restoreFailed(args, error, nullptr);
   // The fd table is compared with the model below, in rearm's pass over every process slot.
-  if (!loadSnapshotLazily(snapshotPtr, restored, error, args.preverifiedClasses, /*checkFdTable=*/false))
+  if (!loadSnapshotLazily(snapshotPtr, restored, error, args.handoff.options.has(HandoffOption::PreverifiedClasses),
+                          /*checkFdTable=*/false))
     restoreFailed(args, error, snapshot.header().fdCount ? &snapshot.fds() : nullptr);
   const int64_t loadNs = sys::monotonicNs() - tLoad;
   model_.config = restored.config;
@@ -395,12 +392,13 @@ void ReexecCoordinator::restore(const RestoreArgs& args) {
   const int64_t tRearm = sys::monotonicNs();
   // Adopt the old image's epoll instance when its registrations mean what ours would: written by
   // this very version (a different one may watch fds differently) and really an epoll.
-  bool adopt = args.epollFd >= 0 &&
+  const int epollFd = args.handoff.epollFd;
+  bool adopt = epollFd >= 0 &&
                std::string(snapshot.header().writerVersion, strnlen(snapshot.header().writerVersion, 16)) ==
                    BATON_VERSION_STRING &&
-               sys::isEpollFd(args.epollFd);
-  if (args.epollFd >= 0 && !adopt) close(args.epollFd);
-  if (!host_.openBaseResources(adopt ? args.epollFd : -1))
+               sys::isEpollFd(epollFd);
+  if (epollFd >= 0 && !adopt) close(epollFd);
+  if (!host_.openBaseResources(adopt ? epollFd : -1))
     restoreFailed(args, "cannot create the event loop", &snapshot.fds());
   watches_.setAdopted(adopt);
   // Invariant 6: a pid is only the job's process if it is the same process.
@@ -443,7 +441,7 @@ void ReexecCoordinator::restore(const RestoreArgs& args) {
   // (Every such exit left SIGCHLD pending; an old image that promises the same for the events it
   // had not swept says so with --sweep-on-sigchld, and then no pending SIGCHLD means nothing to
   // sweep.)
-  if (!args.sweepOnSigchld || sys::signalPending(SIGCHLD)) host_.reapChildren();
+  if (!args.handoff.options.has(HandoffOption::SigchldSweep) || sys::signalPending(SIGCHLD)) host_.reapChildren();
   sigset_t mask = handledSignals();
   sigprocmask(SIG_SETMASK, &mask, nullptr);
   const int64_t rearmNs = sys::monotonicNs() - tRearm;

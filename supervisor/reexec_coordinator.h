@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/fd.h"
+#include "migrate/handoff.h"
 #include "schema/control.capnp.h"
 #include "schema/model.h"
 #include "serialize/snapshot.h"
@@ -37,18 +38,17 @@ struct RestoreArgs {
   std::string rolledBackBecause;  // set when this is the rollback of a failed re-exec
   bool testRefuseRestore = false; // test hook: refuse to restore (only with --test-hooks)
   bool testRefuseRollback = false;
-  // The old binary's epoll instance (--epoll-fd): its registrations name the handed fds by number
-  // and survive execve, so the new binary adopts them instead of re-registering every fd (and the
-  // old image's exit does not tear them all down). -1: build a new one.
-  int epollFd = -1;
-  // --preverified-classes: the snapshot's preverifiedClasses are byte copies of classes this
-  // binary's pre-flight verified; the restore does not check them again.
-  bool preverifiedClasses = false;
-  // --sweep-on-sigchld: the old image left SIGCHLD pending if any child event may be unswept
-  // (Supervisor::childEventsUnswept_), so without a pending SIGCHLD there is no zombie and no
-  // stop to collect, and the restore skips its sweep: one waitid(P_ALL) walks every child in the
-  // kernel, 2.3 ms at 11,000 children on this VM.
-  bool sweepOnSigchld = false;
+  // The handoff options given (migrate/handoff.h), with their values:
+  // - EpollFd (--epoll-fd): the old binary's epoll instance; the new binary adopts its
+  //   registrations instead of re-registering every fd (and the old image's exit does not tear
+  //   them all down). epollFd -1: build a new one.
+  // - PreverifiedClasses (--preverified-classes): the snapshot's preverifiedClasses are byte
+  //   copies of classes this binary's pre-flight verified; the restore does not check them again.
+  // - SigchldSweep (--sweep-on-sigchld): the old image left SIGCHLD pending if any child event
+  //   may be unswept (ReexecHost::childEventsUnswept), so without a pending SIGCHLD there is no
+  //   zombie and no stop to collect, and the restore skips its sweep: one waitid(P_ALL) walks
+  //   every child in the kernel, 2.3 ms at 11,000 children on this VM.
+  Handoff handoff;
 };
 
 // What the re-exec needs of the loop that owns it (Supervisor): an interface, because the loop
@@ -120,10 +120,7 @@ class ReexecCoordinator final : public ReexecRequests {
     int status = 0;
     int64_t phaseStartNs = 0, deadlineNs = 0, preflightStartNs = 0;
     uint32_t format = 0;
-    bool passEpollFd = false;  // the target announced "accepts epoll-fd"
-    bool omitChecksum = false; // ... and "accepts unchecksummed-handoff"
-    bool markPreverified = false;  // ... and "accepts preverified-classes"
-    bool sweepOnSigchld = false;   // ... and "accepts sigchld-sweep"
+    HandoffSet handoff;  // the options the target announced ("accepts NAME", migrate/handoff.h)
     sys::Fd snapshotFd;  // the pre-flight copy
     SnapshotMemory memory;  // for the snapshot handed over, prepared during the pre-flight
     // Where the pre-flight snapshot holds each class held encoded (restore, idle encoding): the

@@ -32,15 +32,6 @@ TEST(ControlFormat, ResultCodeText) {
   EXPECT_EQ(resultCodeText(static_cast<ResultCode>(200)), "error 200");
 }
 
-TEST(ControlFormat, LogPriorities) {
-  for (const char* p : {"debug", "info", "message", "warn", "error", "fatal"}) {
-    EXPECT_TRUE(isLogPriority(p)) << p;
-  }
-  EXPECT_FALSE(isLogPriority(""));
-  EXPECT_FALSE(isLogPriority("warning"));
-  EXPECT_FALSE(isLogPriority("DEBUG"));
-}
-
 TEST(ControlFormat, KeyValue) {
   EXPECT_TRUE(isKeyValue("A=b"));
   EXPECT_TRUE(isKeyValue("A="));
