@@ -355,7 +355,7 @@ void ReexecCoordinator::reexecFailed(uint64_t connId, uint64_t requestId, const 
 // The new image: steps 5-7
 
 void ReexecCoordinator::restore(const RestoreArgs& args) {
-  // Step 5 (docs/design.md): restore: map the snapshot and check it (job classes stay encoded in
+  // Step 5.2-5.5 (docs/design.md): restore: map the snapshot and check it (job classes stay encoded in
   // the mapping until first used), verify every handed fd by identity, then take the model over.
   const int64_t tLoad = sys::monotonicNs();
   // Shared: job definitions stay in the mapping until first used (loadSnapshotLazily).
@@ -387,7 +387,7 @@ void ReexecCoordinator::restore(const RestoreArgs& args) {
   model_.daemonUid = getuid();
   const int64_t restoreNs = sys::monotonicNs() - tRestore;
 
-  // Step 6 (docs/design.md): rearm: the loop's resources from the model (in the old image's
+  // Step 5.6-5.10 (docs/design.md): rearm: the loop's resources from the model (in the old image's
   // epoll set when it can be adopted), followed pids checked, the children swept, then signals.
   const int64_t tRearm = sys::monotonicNs();
   // Adopt the old image's epoll instance when its registrations mean what ours would: written by
@@ -449,7 +449,7 @@ void ReexecCoordinator::restore(const RestoreArgs& args) {
   if (args.rollbackFd >= 0) close(args.rollbackFd);
   close(args.snapshotFd);
 
-  // Step 7 (docs/design.md): serve again: record the re-exec, answer the client that asked for
+  // Step 5.11-5.12 (docs/design.md): serve again: record the re-exec, answer the client that asked for
   // it, and go on with the events that waited (the loop runs next).
   Reexec& r = model_.reexec;
   r.serializeNs = args.serializeNs;
@@ -516,7 +516,7 @@ void ReexecCoordinator::fillReexecOutcome(wire::ReexecOutcome::Builder out) cons
 void ReexecCoordinator::restoreFailed(const RestoreArgs& args, const std::string& why,
                                       const std::vector<FdEntry>* fds) {
   log(Priority::Error, "cannot restore the handed-over state: " + why);
-  // Rollback 1 (docs/design.md): keep what we received for forensics.
+  // Step 6.1 (docs/design.md), rollback: keep what we received for forensics.
   if (args.snapshotFd >= 0) {
     std::string dir = model_.config.logDir;
     Snapshot s;
@@ -539,7 +539,7 @@ void ReexecCoordinator::restoreFailed(const RestoreArgs& args, const std::string
       }
     }
   }
-  // Rollback 2 (docs/design.md): the pinned previous binary takes the same, untouched snapshot.
+  // Step 6.2 (docs/design.md), rollback: the pinned previous binary takes the same, untouched snapshot.
   if (args.rollbackFd >= 0 && args.snapshotFd >= 0) {
     std::vector<std::string> a = {"batond", "--restore-fd", std::to_string(args.snapshotFd),
                                   "--logdir", model_.config.logDir, "--socket", model_.config.socketPath,
@@ -556,7 +556,7 @@ void ReexecCoordinator::restoreFailed(const RestoreArgs& args, const std::string
     fexecve(args.rollbackFd, argv.data(), environ);
     log(Priority::Error, "rollback to the previous binary failed: " + sys::errnoText(errno));
   }
-  // Rollback 3 (docs/design.md), the last resort: wait-only mode. Never start jobs afresh on top
+  // Step 7 (docs/design.md), the last resort: wait-only mode. Never start jobs afresh on top
   // of live children: reap them, keep the control socket, and tell every client why.
   degraded_ = "state could not be restored (" + why + ")";
   int listenFd = -1;

@@ -1,8 +1,9 @@
 // The re-exec coordinator: the stateful re-exec of batond into a new binary, in protocol order
 // (docs/design.md, "The re-exec protocol"). Old image: step 1 negotiate the format, step 2
-// pre-flight, step 3 serialize, step 4 point of no return (execve). New image: step 5 restore,
-// step 6 rearm, step 7 serve again. Rollback, when the new image cannot restore: fexecve of the
-// pinned previous binary on the same snapshot, or else wait-only mode.
+// pre-flight, step 3 serialize, step 4 point of no return (execve). New image: step 5 restore
+// (5.2-5.5 map and check, 5.6-5.10 rearm, 5.11-5.12 serve again). When the new image cannot
+// restore: step 6, fexecve of the pinned previous binary on the same snapshot, or else step 7,
+// wait-only mode.
 //
 // Everything before execve is reversible: any failure there is an answer to the client and the
 // old binary keeps running with nothing changed. The coordinator owns what never crosses an exec:
@@ -147,8 +148,8 @@ class ReexecCoordinator final : public ReexecRequests {
   void reexecFailed(uint64_t connId, uint64_t requestId, const std::string& why);
 
   // New image.
-  void answerReexec();  // step 7
-  // Rollback: keep the snapshot, fexecve the pinned binary, else wait-only mode (never returns).
+  void answerReexec();  // step 5.12
+  // Steps 6-7: keep the snapshot, fexecve the pinned binary, else wait-only mode (never returns).
   [[noreturn]] void restoreFailed(const RestoreArgs& args, const std::string& why,
                                   const std::vector<FdEntry>* fds);
 

@@ -2,9 +2,9 @@
 // exec window, multi-line scripts still to be written, the four extra processes, kill timers,
 // respawn counters, blocked events and clients, log continuity, many re-execs in a row (no fd or
 // zombie leak), pid identity, and re-exec into another copy of the binary. Some tests hold the
-// blind window itself open (SlowTarget) to place exits and connections inside it. design.md
-// "The re-exec protocol" and "Invariants". batond runs as PID 1 of a PID namespace unless the
-// suite says Subreaper; pids from batonctl are then namespace pids.
+// blind window itself open (SlowTarget) to place exits and connections inside it.
+// docs/design.md, "The re-exec protocol" and "Invariants". batond runs as PID 1 of a PID
+// namespace unless the suite says Subreaper; pids from batonctl are then namespace pids.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
