@@ -26,35 +26,6 @@
 
 namespace baton {
 
-const char* processTypeName(ProcessType p) {
-  switch (p) {
-    case ProcessType::Main: return "main";
-    case ProcessType::PreStart: return "pre-start";
-    case ProcessType::PostStart: return "post-start";
-    case ProcessType::PreStop: return "pre-stop";
-    case ProcessType::PostStop: return "post-stop";
-  }
-  return "unknown";
-}
-
-const char* goalName(Goal g) {
-  switch (g) {
-    case Goal::Stop: return "stop";
-    case Goal::Start: return "start";
-    case Goal::Respawn: return "respawn";
-  }
-  return "unknown";
-}
-
-const char* jobStateName(JobState s) {
-  static const char* const names[kJobStates] = {
-      "waiting", "starting", "pre-starting", "pre-start", "spawning", "spawned", "post-starting",
-      "post-start", "running", "pre-stopping", "pre-stop", "stopping", "killed", "post-stopping",
-      "post-stop"};
-  int i = int(s);
-  return i >= 0 && i < kJobStates ? names[i] : "unknown";
-}
-
 namespace {
 
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
