@@ -93,7 +93,9 @@ void ReexecCoordinator::startReexec(uint64_t connId, uint64_t requestId, std::st
   model_.reexec = record;
   if (!degraded_.empty()) return reexecFailed(connId, requestId, "batond is in wait-only mode: " + degraded_);
   log(Priority::Message, "re-exec into " + target);
-  reexec_.emplace();
+  // From a value: clang takes a nested struct with member initializers as not default
+  // constructible where the enclosing class declares the optional (CWG 1397).
+  reexec_.emplace(ReexecInProgress{});
   reexec_->connId = connId;
   reexec_->requestId = requestId;
   reexec_->target = target;
