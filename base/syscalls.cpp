@@ -127,4 +127,74 @@ bool isEpollFd(int fd) {
   return n > 0 && std::string(link, size_t(n)) == "anon_inode:[eventpoll]";
 }
 
+Fd openDirectory(const std::string& path, bool create, std::string& error) {
+  if (create) mkdirs(path);
+  Fd dir(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) error = path + ": " + errnoText(errno);
+  return dir;
+}
+
+Fd openAppendAt(int dirFd, const std::string& name, mode_t mode, std::string& error) {
+  if (name.empty() || name.find('/') != std::string::npos) {
+    error = "'" + name + "' is not a file name";
+    return {};
+  }
+  // O_NONBLOCK: opening a FIFO for writing would otherwise wait for a reader.
+  Fd fd(openat(dirFd, name.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+               mode));
+  if (!fd) {
+    // ELOOP: O_NOFOLLOW met a link. ENXIO: a FIFO without a reader (or a socket).
+    error = name + ": " +
+            (errno == ELOOP   ? std::string("is a symbolic link, not written through")
+             : errno == ENXIO ? std::string("not a regular file, not written to")
+                              : errnoText(errno));
+    return {};
+  }
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) {
+    error = name + ": " + errnoText(errno);
+    return {};
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error = name + ": not a regular file, not written to";
+    return {};
+  }
+  if (st.st_nlink != 1) {
+    error = name + ": has " + std::to_string(st.st_nlink) + " hard links, not written to";
+    return {};
+  }
+  int flags = fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    error = name + ": " + errnoText(errno);
+    return {};
+  }
+  return fd;
+}
+
+bool writeFileAt(int dirFd, const std::string& name, const void* data, size_t len, mode_t mode,
+                 std::string& error) {
+  static unsigned counter = 0;
+  const std::string tmp = "." + name + ".tmp." + std::to_string(getpid()) + "." + std::to_string(++counter);
+  Fd fd(openat(dirFd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (!fd) {
+    error = tmp + ": " + errnoText(errno);
+    return false;
+  }
+  bool ok = writeAll(fd.get(), data, len);
+  if (!ok) error = tmp + ": " + errnoText(errno);
+  if (ok && fd.closeChecked() != 0) ok = false, error = tmp + ": " + errnoText(errno);
+  if (ok && renameat(dirFd, tmp.c_str(), dirFd, name.c_str()) != 0) ok = false, error = name + ": " + errnoText(errno);
+  if (!ok) unlinkat(dirFd, tmp.c_str(), 0);
+  return ok;
+}
+
+std::string writableByOthers(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) return {};
+  if (st.st_uid != geteuid()) return dir + " belongs to uid " + std::to_string(st.st_uid);
+  if (st.st_mode & S_IWOTH) return dir + " is writable by all users";
+  if (st.st_mode & S_IWGRP) return dir + " is writable by group " + std::to_string(st.st_gid);
+  return {};
+}
+
 }  // namespace baton::sys

@@ -25,6 +25,24 @@ bool writeAll(int fd, const void* data, size_t len);
 bool sendAll(int fd, const void* data, size_t len);
 void closeFd(int& fd);                       // close if >= 0 and set to -1
 bool isEpollFd(int fd);                      // fd is open and is an epoll instance
+
+// ---- files batond creates or appends to (as root, in directories others may write to) ----
+// Every such file is opened relative to a directory batond opened itself, never through a
+// symlink: a link planted where a job log goes would otherwise make PID 1 append to any file.
+
+// `path` as a directory fd (made with mkdirs first if `create`); no fd and `error` if it cannot.
+Fd openDirectory(const std::string& path, bool create, std::string& error);
+// NAME in the directory `dirFd`, opened to append (created with `mode` if absent). Refused with
+// `error` if NAME is a symlink, not a regular file (a FIFO would block PID 1), has other hard
+// links (one to a file elsewhere would be written through), or contains a '/'.
+Fd openAppendAt(int dirFd, const std::string& name, mode_t mode, std::string& error);
+// Replace NAME in `dirFd` with `data`, atomically: written to a new temporary file (O_EXCL, never
+// an existing file or link), then renamed over NAME. False with `error` if any step fails.
+bool writeFileAt(int dirFd, const std::string& name, const void* data, size_t len, mode_t mode,
+                 std::string& error);
+// Non-empty when users other than batond's own can create or replace entries in `dir` (group or
+// others may write, or it belongs to another user): what a start-up warning says.
+std::string writableByOthers(const std::string& dir);
 bool signalPending(int sig);                 // pending for this thread or the process (sigpending)
 
 }  // namespace baton::sys

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "base/fd.h"
 #include "schema/model.h"
 #include "supervisor/log.h"
 #include "supervisor/resources.h"
@@ -128,8 +129,11 @@ class JobEngine {
   const bool pid1_;
   uint64_t fdLimitHard_ = 0;   // batond's own RLIMIT_NOFILE hard limit (jobs keep it)
   bool shuttingDown_ = false;
-  // Open log files by log name, cached between writes (closed by a configuration reload).
+  // Open log files by log name, cached between writes (closed by a configuration reload), and
+  // the log directory they are opened in (sys::openAppendAt: never through a symlink).
   std::pmr::map<std::string, int> logFiles_;
+  sys::Fd logDir_;
+  std::string logFileRefused_;  // the last refusal logged, so a bad file is reported once
   std::vector<std::string> configWarnings_;
   // When the next idle encoding runs (0 = not armed: nothing happened since the last one). Not
   // state: a restore holds the classes encoded anyway.

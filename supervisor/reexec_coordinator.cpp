@@ -521,8 +521,6 @@ void ReexecCoordinator::restoreFailed(const RestoreArgs& args, const std::string
   // Step 6.1 (docs/design.md), rollback: keep what we received for forensics.
   if (args.snapshotFd >= 0) {
     std::string dir = model_.config.logDir;
-    Snapshot s;
-    std::string ignored;
     struct stat st;
     if (fstat(args.snapshotFd, &st) == 0 && st.st_size > 0) {
       std::string bytes(size_t(st.st_size), '\0');
@@ -530,14 +528,11 @@ void ReexecCoordinator::restoreFailed(const RestoreArgs& args, const std::string
         // A handoff may come without a checksum (the seals stood for it): the file gets one now,
         // so that baton-state reads it like any other snapshot from here on.
         completeChecksum(bytes);
-        sys::mkdirs(dir);
-        std::string path = dir + "/baton.state.failed";
-        int fd = open((path + ".tmp").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-          bool ok = sys::writeAll(fd, bytes.data(), bytes.size());
-          close(fd);
-          if (ok) rename((path + ".tmp").c_str(), path.c_str());
-        }
+        // In a directory others may write to: a new temporary file, renamed over the old copy.
+        std::string error;
+        sys::Fd dirFd = sys::openDirectory(dir, /*create=*/true, error);
+        if (!dirFd || !sys::writeFileAt(dirFd.get(), "baton.state.failed", bytes.data(), bytes.size(), 0600, error))
+          log(Priority::Error, "cannot keep the snapshot in " + dir + ": " + error);
       }
     }
   }

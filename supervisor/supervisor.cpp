@@ -86,6 +86,10 @@ bool Supervisor::start(bool emitStartup) {
   if (!control_.openControlSocket()) return false;
   rearm(nullptr);
   sys::mkdirs(model_.config.logDir);
+  // Job logs are opened without following links (sys::openAppendAt), but a directory others can
+  // write to still lets them remove or replace a job's log: say so once.
+  const std::string exposed = sys::writableByOthers(model_.config.logDir);
+  if (!exposed.empty()) log(Priority::Warn, "log directory: " + exposed + "; other users can remove or replace job logs");
   jobs_.loadConfiguration();
   if (emitStartup) jobs_.emitEvent("startup", {});
   jobs_.pollEvents();
