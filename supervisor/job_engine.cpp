@@ -19,6 +19,7 @@
 
 #include "base/environ.h"
 #include "base/event_expr.h"
+#include "base/names.h"
 #include "base/syscalls.h"
 #include "supervisor/cgroup.h"
 #include "supervisor/job_state.h"
@@ -921,6 +922,10 @@ bool JobEngine::startEnvironment(const JobClass& cls, const environ::Table& extr
     error = "instance name: " + error;
     return false;
   }
+  if (std::string bad = nameProblem("instance name", instName); !bad.empty()) {
+    error = bad;
+    return false;
+  }
   const std::string& job = cls.def->name;
   environ::set(env, "UPSTART_JOB", job);
   environ::set(env, "UPSTART_INSTANCE", instName);
@@ -968,9 +973,11 @@ void JobEngine::loadConfiguration() {
   model_.configProblems = loaded.errors;
   configWarnings_ = loaded.warnings;
   for (const std::string& e : loaded.errors) log(Priority::Warn, e);
-  // Log files are reopened on the next write (after a rename-style logrotate, say).
+  // Log files are reopened on the next write (after a rename-style logrotate, say), and so is
+  // their directory.
   for (auto& [name, fd] : logFiles_) close(fd);
   logFiles_.clear();
+  logDir_.reset();
   struct stat dirStat;
   const bool dirReadable = stat(model_.config.confDir.c_str(), &dirStat) == 0 && S_ISDIR(dirStat.st_mode);
   for (auto& [name, def] : loaded.jobs) {
@@ -1008,12 +1015,16 @@ void JobEngine::loadConfiguration() {
 int JobEngine::logFileFd(const std::string& name) {
   auto it = logFiles_.find(name);
   if (it != logFiles_.end()) return it->second;
-  std::string path = model_.config.logDir + "/" + name + ".log";
-  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0 && errno == ENOENT && sys::mkdirs(model_.config.logDir))
-    fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd >= 0) logFiles_[name] = fd;
-  return fd;
+  std::string error;
+  if (!logDir_) logDir_ = sys::openDirectory(model_.config.logDir, /*create=*/true, error);
+  sys::Fd fd = logDir_ ? sys::openAppendAt(logDir_.get(), name + ".log", 0640, error) : sys::Fd();
+  if (!fd) {
+    // Reported once per cause: the writer retries on every chunk of output.
+    if (error != logFileRefused_) log(Priority::Error, "job log " + model_.config.logDir + "/" + name + ".log: " + error);
+    logFileRefused_ = error;
+    return -1;
+  }
+  return logFiles_[name] = fd.release();
 }
 
 void JobEngine::writeLog(LogPipe& lp) {

@@ -40,6 +40,7 @@
 #include <utility>
 
 #include "base/environ.h"
+#include "base/names.h"
 #include "base/event_expr.h"
 
 namespace baton {
@@ -1173,6 +1174,12 @@ void scanDir(const std::string& dir, const std::string& prefix, DirScan& scan) {
       if (!scan.visited.insert({st.st_dev, st.st_ino}).second) continue;
       scanDir(path, prefix + name + "/", scan);
       continue;
+    }
+    if (isConf) {
+      if (std::string bad = nameProblem("job name", prefix + name); !bad.empty()) {
+        scan.errors.push_back(dir + "/" + escapedName(name) + ":1: " + bad + "; skipped");
+        continue;
+      }
     }
     if (isConf)
       scan.confs[prefix + name.substr(0, name.size() - 5)] = path;

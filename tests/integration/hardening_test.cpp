@@ -80,5 +80,27 @@ TEST_F(IntegrationHardening, KeptSnapshotOfAFailedRestoreReplacesALinkNotItsTarg
   EXPECT_EQ(v.exitCode, 0) << v.describe();
 }
 
+TEST_F(IntegrationHardening, InstanceNameWithAControlCharacterIsRefused) {
+  b().writeJob("worker", "instance $NAME\nexec sleep 1000\n");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "worker", "NAME=evil\nworker (forged) start/running"});
+  EXPECT_EQ(r.exitCode, 2) << r.describe();
+  EXPECT_TRUE(contains(r.err, "instance name contains a control character (0x0a) at offset 4")) << r.describe();
+  CmdResult list = b().ctl({"list"});
+  EXPECT_FALSE(contains(list.out, "forged")) << list.describe();
+  CmdResult ok = b().ctl({"start", "worker", "NAME=fine-name_1.2 with space"});
+  EXPECT_EQ(ok.exitCode, 0) << ok.describe();
+}
+
+TEST_F(IntegrationHardening, JobFileNameWithAControlCharacterIsSkippedWithAnError) {
+  writeFile(b().confDir() + "/bad\tname.conf", "exec sleep 1000\n");
+  b().writeJob("good", "exec sleep 1000\n");
+  BATON_START();
+  CmdResult r = b().ctl({"check-config"});
+  EXPECT_TRUE(contains(r.out + r.err, "/bad\\x09name.conf:1: job name contains a control character (0x09) at offset 3; skipped"))
+      << r.describe();
+  EXPECT_EQ(b().ctl({"status", "good"}).exitCode, 0);
+}
+
 }  // namespace
 }  // namespace baton::itest
