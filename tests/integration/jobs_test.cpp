@@ -163,8 +163,8 @@ end script
   EXPECT_TRUE(contains(b().statusLine("flap"), "flap stop/waiting")) << b().status("flap");
   EXPECT_TRUE(waitFor([&] { return countLines(b().readLog("flap"), "try") >= 3; }, 5s))
       << b().readLog("flap");
-  // It stays stopped.
-  std::this_thread::sleep_for(300ms);
+  // It stays stopped: at rest, batond will not start it again on its own.
+  EXPECT_TRUE(b().waitIdle()) << b().status("flap");
   EXPECT_TRUE(contains(b().statusLine("flap"), "stop/waiting"));
 }
 

@@ -43,7 +43,8 @@ end script
   CmdResult r = b().ctl({"start", "norm"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_TRUE(b().waitStatus("norm", "norm stop/waiting")) << b().status("norm");
-  std::this_thread::sleep_for(300ms);
+  // At rest, batond has handled the exit and will not start the job again on its own.
+  EXPECT_TRUE(b().waitIdle()) << b().status("norm");
   EXPECT_EQ(countLines(readFile(b().work("runs")), "run"), 1);
   EXPECT_FALSE(contains(b().status("norm"), "failed")) << b().status("norm");
 }
@@ -78,7 +79,8 @@ end script
   BATON_START();
   CmdResult r = b().ctl({"start", "once"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
-  std::this_thread::sleep_for(300ms);
+  // At rest, batond has handled the exit and will not start the task again on its own.
+  EXPECT_TRUE(b().waitIdle()) << b().status("once");
   EXPECT_EQ(countLines(readFile(b().work("runs")), "run"), 1);
   EXPECT_EQ(b().statusLine("once"), "once stop/waiting");
 }

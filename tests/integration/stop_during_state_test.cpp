@@ -76,6 +76,13 @@ class IntegrationStopDuring : public BatonTest {
     pid_t ns = b().mainPid("J");
     return ns > 0 ? b().hostPid(ns) : 0;
   }
+  // The host pid of J's TYPE process ("\tTYPE process N" in its status), 0 if none.
+  pid_t processHostPid(const std::string& type) {
+    const std::string st = b().status("J"), key = "\t" + type + " process ";
+    const auto pos = st.find(key);
+    pid_t ns = pos == std::string::npos ? 0 : pid_t(std::atol(st.c_str() + pos + key.size()));
+    return ns > 0 ? b().hostPid(ns) : 0;
+  }
 };
 
 // starting: job_state.h "starting: emits `starting` and blocks on it -> the event finished ->
@@ -115,10 +122,13 @@ TEST_F(IntegrationStopDuring, PreStart) {
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J", "-n"}));
   ASSERT_TRUE(inState("start/pre-start"));
+  const pid_t preStart = processHostPid("pre-start");
+  ASSERT_GT(preStart, 0) << b().status("J");
 
   ASSERT_TRUE(ctlOk({"stop", "J", "-n"}));
   EXPECT_TRUE(inState("stop/pre-start", 2s));
-  std::this_thread::sleep_for(100ms);
+  // batond has handled the stop (the state shows the new goal) without signalling pre-start.
+  EXPECT_TRUE(notSignalled(preStart)) << "pre-start was not waited for:\n" << b().status("J");
   EXPECT_TRUE(contains(b().status("J"), "\tpre-start process ")) << "pre-start was not waited for:\n"
                                                                 << b().status("J");
   writeFile(b().work("go-pre"), "");
@@ -176,8 +186,8 @@ TEST_F(IntegrationStopDuring, PostStart) {
 
   ASSERT_TRUE(ctlOk({"stop", "J", "-n"}));
   EXPECT_TRUE(inState("stop/post-start", 2s));
-  std::this_thread::sleep_for(100ms);
-  EXPECT_TRUE(pidExists(main)) << "main killed before post-start ended";
+  // batond has handled the stop (the state shows the new goal) without signalling main.
+  EXPECT_TRUE(notSignalled(main)) << "main killed before post-start ended";
   writeFile(b().work("go-post"), "");
 
   expectStoppedAndClean();
@@ -289,7 +299,8 @@ TEST_F(IntegrationStopDuring, StartDuringPreStop) {
   EXPECT_TRUE(traced("pre-stop"));
   EXPECT_EQ(b().mainPid("J"), nsMain) << "the main process was replaced";
   EXPECT_TRUE(pidExists(main));
-  std::this_thread::sleep_for(200ms);
+  // At rest, with main the only job process, batond will not go on to stop J on its own.
+  EXPECT_TRUE(b().waitIdle(1)) << b().status("J") << "trace:\n" << trace();
   EXPECT_TRUE(contains(b().statusLine("J"), "J start/running")) << b().status("J");
   EXPECT_EQ(count("post-stop"), 0) << trace();
   EXPECT_EQ(count("pre-start"), 1) << trace();
@@ -317,8 +328,8 @@ TEST_F(IntegrationStopDuring, StoppingOfRestart) {
   ASSERT_TRUE(inState("respawn/stopping"));  // a restart goes the way of a respawn
   ASSERT_TRUE(ctlOk({"stop", "J", "-n"}));
   EXPECT_TRUE(inState("stop/stopping", 2s));
-  std::this_thread::sleep_for(100ms);
-  EXPECT_TRUE(pidExists(main)) << "main killed before `stopping` finished";
+  // batond has handled the stop (the state shows the new goal) without signalling main.
+  EXPECT_TRUE(notSignalled(main)) << "main killed before `stopping` finished";
   writeFile(b().work("go-blocker"), "");
 
   expectStoppedAndClean();
@@ -382,7 +393,8 @@ TEST_F(IntegrationStopDuring, PostStopOfRestart) {
 
   expectStoppedAndClean();
   EXPECT_TRUE(traced("post-stop"));
-  std::this_thread::sleep_for(100ms);
+  // At rest, batond will not start J again on its own.
+  EXPECT_TRUE(b().waitIdle()) << b().status("J");
   EXPECT_EQ(count("pre-start"), 1) << trace();
   EXPECT_EQ(count("main"), 1) << trace();
   EXPECT_EQ(count("post-stop"), 1) << trace();
