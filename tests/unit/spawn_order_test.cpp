@@ -18,8 +18,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +29,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -101,16 +104,22 @@ void touch(const std::string& path) {
   close(fd);
 }
 
-// Wait until `pid` (our child) has exited, leaving it unreaped (a zombie) for reapChildren.
-bool waitExitedNoReap(pid_t pid, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    siginfo_t si{};
-    if (waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
-      return true;
+// Poll `pred` (every millisecond) until it is true or `timeout` passes.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return pred();
     std::this_thread::sleep_for(1ms);
   }
-  return false;
+}
+
+// Wait until `pid` (our child) has exited, leaving it unreaped (a zombie) for reapChildren.
+bool waitExitedNoReap(pid_t pid, std::chrono::milliseconds timeout = 10s) {
+  return eventually([&] {
+    siginfo_t si{};
+    return waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+  }, timeout);
 }
 
 // Still there (not exited), without reaping anything.
@@ -123,6 +132,28 @@ bool notExited(pid_t pid) {
 bool waitReadable(int fd, int timeoutMs = 10000) {
   pollfd p{fd, POLLIN, 0};
   return poll(&p, 1, timeoutMs) == 1;
+}
+
+// Bytes waiting in a pipe (either end), -1 on error.
+int bytesInPipe(int fd) {
+  int n = -1;
+  return ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
+}
+
+// `pid` is blocked in read(2) on the pipe that `ourFd` (an fd of this process) is an end of:
+// /proc/PID/syscall shows the call and its fd while the process sleeps in it.
+bool blockedReading(pid_t pid, int ourFd) {
+  std::istringstream in(readWhole("/proc/" + std::to_string(pid) + "/syscall"));
+  long nr = -1;
+  std::string fdHex;
+  if (!(in >> nr >> fdHex) || nr != SYS_read) return false;
+  auto target = [](const std::string& link) {
+    std::error_code ec;
+    return fs::read_symlink(link, ec).string();
+  };
+  const std::string fd = std::to_string(std::stol(fdHex, nullptr, 16));
+  return target("/proc/" + std::to_string(pid) + "/fd/" + fd) ==
+         target("/proc/self/fd/" + std::to_string(ourFd));
 }
 
 int countEvents(const Model& m, const std::string& name) {
@@ -677,8 +708,13 @@ TEST_F(SpawnOrderScript, WrittenOnlyAfterEof) {
 
   ASSERT_NO_FATAL_FAILURE(touch(path("go")));
   ASSERT_TRUE(waitReadable(slot("s").statusFd)) << "no exec confirmation";
-  // The shell runs but cannot have read anything: nothing was written yet.
-  std::this_thread::sleep_for(50ms);
+  // The shell runs but cannot have read anything: nothing was written yet. It waits in read(2)
+  // on its script pipe, which is empty, and has written nothing to its log.
+  const int scriptFd = slot("s").scriptFd;
+  EXPECT_TRUE(eventually([&] {
+    return blockedReading(pid, scriptFd) && bytesInPipe(scriptFd) == 0 && bytesInPipe(logFd) == 0;
+  })) << "script pipe: " << bytesInPipe(scriptFd) << " bytes, log pipe: " << bytesInPipe(logFd)
+      << " bytes, /proc/PID/syscall: " << readWhole("/proc/" + std::to_string(pid) + "/syscall");
   EXPECT_TRUE(notExited(pid)) << "the shell ended before it was given its script";
   EXPECT_FALSE(slot("s").pendingScript.empty());
   EXPECT_GE(slot("s").scriptFd, 0);
