@@ -23,6 +23,8 @@
 //
 // Every job process appends a line to WORK/trace ("pre-start", "main", "post-start", "pre-stop",
 // "post-stop"); a task `start on started J` appends "started", so the `started` event is visible.
+// `start J` answers once the main process has exec'd, before its script has written its line: a
+// test that counts "main" waits for the line first, or a quick stop could kill the process first.
 #include "harness.h"
 
 namespace baton::itest {
@@ -238,6 +240,7 @@ TEST_F(IntegrationStopDuring, PreStopEnteredByStop) {
   b().writeJob("J", preStopJob());
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   pid_t main = mainHostPid();
   ASSERT_GT(main, 0);
 
@@ -265,11 +268,13 @@ TEST_F(IntegrationStopDuring, RestartIsARespawn) {
   b().writeJob("J", preStopJob());
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   pid_t main = mainHostPid();
   ASSERT_GT(main, 0);
   CmdResult r = b().ctl({"restart", "J"}, 20s);
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_TRUE(contains(r.out, "J start/running, process")) << r.describe();
+  EXPECT_TRUE(traced("main", 2));
   EXPECT_TRUE(waitFor([&] { return !pidExists(main); })) << "the old main process still runs";
   pid_t again = mainHostPid();
   EXPECT_GT(again, 0);
@@ -285,6 +290,7 @@ TEST_F(IntegrationStopDuring, StartDuringPreStop) {
   b().writeJob("J", preStopJob());
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   pid_t nsMain = b().mainPid("J");
   pid_t main = mainHostPid();
   ASSERT_GT(main, 0);
@@ -321,6 +327,7 @@ TEST_F(IntegrationStopDuring, StoppingOfRestart) {
   b().writeJob("stop-blocker", "start on stopping J\ntask\n" + waitThenMark("go-blocker", "blocker"));
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   pid_t main = mainHostPid();
   ASSERT_GT(main, 0);
 
@@ -381,6 +388,7 @@ TEST_F(IntegrationStopDuring, PostStopOfRestart) {
                         waitThenMark("go-poststop", "post-stop"));
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   pid_t main = mainHostPid();
   ASSERT_GT(main, 0);
 
@@ -405,6 +413,7 @@ TEST_F(IntegrationStopDuring, PostStopEnteredByStop) {
   b().writeJob("J", mainService() + "post-stop " + waitThenMark("go-poststop", "post-stop"));
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   ASSERT_TRUE(ctlOk({"stop", "J", "-n"}));
   ASSERT_TRUE(inState("stop/post-stop"));
   CmdResult again = b().ctl({"stop", "J", "-n"});
@@ -423,6 +432,7 @@ TEST_F(IntegrationStopDuring, RestartWhileRunning) {
   writeStartedWatcher();
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   pid_t ns1 = b().mainPid("J");
   pid_t host1 = mainHostPid();
   ASSERT_GT(host1, 0);
