@@ -1,4 +1,5 @@
-// The control socket: authorization and robustness against malformed input.
+// The control socket and batonctl: authorization, robustness against malformed input, a waiting
+// client that goes away, `emit -n`, `log-priority`, `--json` output, exit codes.
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <poll.h>
@@ -185,6 +186,74 @@ TEST(IntegrationControlNoDaemon, CannotConnectExits5) {
   Baton b;  // never started: the socket does not exist
   CmdResult r = b.ctl({"version"}, 10s);
   EXPECT_EQ(r.exitCode, 5) << r.describe();
+}
+
+// A waiting client that goes away before its answer must not disturb batond.
+TEST_F(IntegrationLifecycle, WaitingClientDisappears) {
+  b().writeJob("slow", R"JOB(pre-start exec sleep 1
+exec sleep 1000
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "slow"}, 200ms);  // killed while waiting
+  EXPECT_TRUE(r.timedOut) << r.describe();
+  EXPECT_TRUE(b().waitStatus("slow", "slow start/running, process ", 10s)) << b().status("slow");
+  r = b().ctl({"version"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_FALSE(b().exited());
+}
+
+TEST_F(IntegrationLifecycle, EmitNoWaitReturnsBeforeJobFinishes) {
+  b().writeJob("late", R"JOB(start on ping
+task
+script
+  while [ ! -e @WORK@/release ]; do sleep 0.05; done
+  touch @WORK@/late-done
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"emit", "ping", "-n"}, 10s);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_FALSE(pathExists(b().work("late-done")));
+  EXPECT_TRUE(b().waitStatus("late", "late start/", 5s)) << b().status("late");
+  writeFile(b().work("release"), "");
+  EXPECT_TRUE(waitFor([&] { return pathExists(b().work("late-done")); }, 5s));
+  EXPECT_TRUE(b().waitStatus("late", "late stop/waiting"));
+}
+
+TEST_F(IntegrationLifecycle, LogPriorityQueryAndSet) {
+  BATON_START();
+  CmdResult r = b().ctl({"log-priority"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.out, "message")) << r.describe();
+  r = b().ctl({"log-priority", "debug"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  r = b().ctl({"log-priority"});
+  EXPECT_TRUE(contains(r.out, "debug")) << r.describe();
+  r = b().ctl({"log-priority", "debug"}, 10s, 65534, 65534);
+  EXPECT_EQ(r.exitCode, 4) << r.describe();
+}
+
+// --json prints the response for scripts: the same facts as the human output.
+TEST_F(IntegrationLifecycle, JsonOutputOfStatusAndList) {
+  b().writeJob("svc", "exec sleep 1000\n");
+  b().writeJob("idle", "exec sleep 1000\n");
+  BATON_START();
+  ASSERT_EQ(b().ctl({"start", "svc"}).exitCode, 0);
+  const pid_t pid = b().mainPid("svc");
+  ASSERT_GT(pid, 0);
+  CmdResult r = b().ctl({"--json", "status", "svc"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  // One status object per instance.
+  EXPECT_EQ(r.out.front(), '[') << r.out;
+  EXPECT_TRUE(contains(r.out, "\"job\":\"svc\"")) << r.out;
+  EXPECT_TRUE(contains(r.out, "\"state\":\"running\"")) << r.out;
+  EXPECT_TRUE(contains(r.out, "\"pid\":" + std::to_string(pid) + ",")) << r.out;
+  r = b().ctl({"--json", "list"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.out, "\"svc\"")) << r.out;
+  EXPECT_TRUE(contains(r.out, "\"idle\"")) << r.out;
+  // Errors keep their exit code with --json.
+  EXPECT_EQ(b().ctl({"--json", "status", "no-such-job"}).exitCode, 3);
 }
 
 }  // namespace

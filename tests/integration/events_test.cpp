@@ -1,4 +1,7 @@
-// Events: startup, job events chaining, emit with matching, stop on, blocking on `starting`.
+// Events: startup, job events chaining, emit with matching, stop on, blocking on `starting`, the
+// `stopped` event's failure variables.
+#include <signal.h>
+
 #include "harness.h"
 
 namespace baton::itest {
@@ -127,6 +130,47 @@ end script
   CmdResult r = b().ctl({"emit", "deliver", "ITEM=parcel"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_TRUE(b().waitLog("consumer", "ITEM=parcel\n")) << b().readLog("consumer");
+}
+
+TEST_F(IntegrationLifecycle, StoppedEventCarriesFailure) {
+  b().writeJob("crasher", "task\nscript\n  exit 3\nend script\n");
+  b().writeJob("watcher", R"JOB(start on stopped crasher RESULT=failed
+task
+script
+  echo "JOB=$JOB RESULT=$RESULT PROCESS=$PROCESS EXIT_STATUS=$EXIT_STATUS"
+end script
+)JOB");
+  b().writeJob("okwatch", R"JOB(start on stopped crasher RESULT=ok
+task
+exec touch @WORK@/okwatch
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "crasher"});
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_TRUE(b().waitLog("watcher", "JOB=crasher RESULT=failed PROCESS=main EXIT_STATUS=3\n"))
+      << b().readLog("watcher");
+  EXPECT_FALSE(pathExists(b().work("okwatch")));
+}
+
+TEST_F(IntegrationLifecycle, StoppedEventCarriesSignal) {
+  b().writeJob("victim", "exec sleep 1000\n");
+  b().writeJob("watcher", R"JOB(start on stopped victim
+task
+script
+  echo "RESULT=$RESULT PROCESS=${PROCESS:-} EXIT_SIGNAL=${EXIT_SIGNAL:-}"
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "victim"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  pid_t host = b().hostPid(b().mainPid("victim"));
+  ASSERT_GT(host, 0);
+  ASSERT_EQ(kill(host, SIGKILL), 0);
+  EXPECT_TRUE(b().waitLog("watcher", "RESULT=failed PROCESS=main EXIT_SIGNAL=KILL\n") ||
+              b().waitLog("watcher", "RESULT=failed PROCESS=main EXIT_SIGNAL=SIGKILL\n", 1s) ||
+              b().waitLog("watcher", "RESULT=failed PROCESS=main EXIT_SIGNAL=9\n", 1s))
+      << b().readLog("watcher");
+  EXPECT_TRUE(b().waitStatus("victim", "victim stop/waiting"));
 }
 
 }  // namespace

@@ -3,10 +3,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -202,6 +208,31 @@ bool waitFor(const std::function<bool()>& pred, Duration timeout, Duration inter
   }
 }
 
+::testing::AssertionResult waitUntil(const std::function<bool()>& pred, Duration timeout,
+                                     const std::string& what, Duration interval) {
+  if (waitFor(pred, timeout, interval)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "timed out after " << timeout.count()
+                                       << " ms waiting until " << what;
+}
+
+::testing::AssertionResult staysTrue(const std::function<bool()>& pred, Duration period,
+                                     const std::string& what, Duration interval) {
+  const auto start = Clock::now();
+  if (!waitFor([&] { return !pred(); }, period, interval)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "no longer true after "
+         << std::chrono::duration_cast<Duration>(Clock::now() - start).count() << " of "
+         << period.count() << " ms: " << what;
+}
+
+void deliberateDelay(Duration d, const char* /*why: documentation at the call site*/) {
+  std::this_thread::sleep_for(d);
+}
+
+void deliberateDelayUntil(std::chrono::steady_clock::time_point t, const char* /*why*/) {
+  std::this_thread::sleep_until(t);
+}
+
 bool pidExists(pid_t pid) {
   if (pid <= 0) return false;
   return pathExists("/proc/" + std::to_string(pid));
@@ -227,6 +258,100 @@ std::vector<pid_t> childrenOf(pid_t pid) {
   }
   closedir(d);
   return out;
+}
+
+std::vector<std::string> fdTargets(pid_t pid) {
+  std::vector<std::string> out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char buf[PATH_MAX];
+    ssize_t n = readlink((dir + "/" + e->d_name).c_str(), buf, sizeof buf - 1);
+    if (n > 0) out.emplace_back(buf, static_cast<size_t>(n));
+  }
+  closedir(d);
+  return out;
+}
+
+::testing::AssertionResult notSignalled(pid_t hostPid) {
+  const std::string dir = "/proc/" + std::to_string(hostPid);
+  const std::string stat = readFile(dir + "/stat");
+  const auto rp = stat.rfind(')');
+  if (hostPid <= 0 || rp == std::string::npos || rp + 2 >= stat.size())
+    return ::testing::AssertionFailure() << "process " << hostPid << " is gone";
+  // Fields after comm: 3 state, 4 ppid, 5 pgrp, 6 session, 7 tty_nr, 8 tpgid, 9 flags.
+  std::istringstream in(stat.substr(rp + 2));
+  std::string state, skip;
+  unsigned long flags = 0;
+  in >> state >> skip >> skip >> skip >> skip >> skip >> flags;
+  if (state == "Z" || state == "X")
+    return ::testing::AssertionFailure() << "process " << hostPid << " has exited (a zombie)";
+  constexpr unsigned long kPfExiting = 0x4;  // PF_EXITING: set at the start of exit
+  if (flags & kPfExiting)
+    return ::testing::AssertionFailure() << "process " << hostPid << " is exiting";
+  const unsigned long long sigchld = 1ull << (SIGCHLD - 1);
+  for (const auto& line : splitLines(readFile(dir + "/status"))) {
+    for (const char* key : {"SigPnd:", "ShdPnd:"}) {
+      if (line.rfind(key, 0) != 0) continue;
+      const unsigned long long pending = std::strtoull(line.c_str() + std::strlen(key), nullptr, 16);
+      if (pending & ~sigchld)
+        return ::testing::AssertionFailure()
+               << "process " << hostPid << " has a signal pending (" << line << ")";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+int pendingConnections(const std::string& path) {
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return -1;
+  struct {
+    nlmsghdr nlh;
+    unix_diag_req req;
+  } msg{};
+  msg.nlh.nlmsg_len = sizeof msg;
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.req.sdiag_family = AF_UNIX;
+  msg.req.udiag_states = 1u << 10;  // TCP_LISTEN: listening sockets only
+  msg.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_RQLEN;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  int found = -1;
+  if (sendto(fd, &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+    close(fd);
+    return -1;
+  }
+  alignas(nlmsghdr) char buf[32768];
+  for (bool done = false; !done;) {
+    ssize_t got = recv(fd, buf, sizeof buf, 0);
+    if (got <= 0) break;
+    int len = static_cast<int>(got);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+        done = true;
+        break;
+      }
+      auto* m = static_cast<unix_diag_msg*>(NLMSG_DATA(h));
+      int attrLen = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+      std::string name;
+      int queued = -1;
+      for (auto* a = reinterpret_cast<rtattr*>(m + 1); RTA_OK(a, attrLen); a = RTA_NEXT(a, attrLen)) {
+        if (a->rta_type == UNIX_DIAG_NAME) {
+          name.assign(static_cast<const char*>(RTA_DATA(a)), RTA_PAYLOAD(a));
+          while (!name.empty() && name.back() == '\0') name.pop_back();
+        } else if (a->rta_type == UNIX_DIAG_RQLEN) {
+          // For a listening socket: the connections in its queue.
+          queued = static_cast<int>(static_cast<const unix_diag_rqlen*>(RTA_DATA(a))->udiag_rqueue);
+        }
+      }
+      if (name == path) found = queued;
+    }
+  }
+  close(fd);
+  return found;
 }
 
 std::vector<pid_t> descendantsOf(pid_t pid) {
@@ -317,7 +442,9 @@ CmdResult runCommand(const std::vector<std::string>& argv, Duration timeout, int
         }
       }
     } else {
-      std::this_thread::sleep_for(5ms);
+      // Both pipes are closed: only the exit is missing (bounded by the deadline as above).
+      reaped = waitFor([&] { return waitpid(pid, &status, WNOHANG) == pid; }, left, 5ms);
+      continue;
     }
     if (!reaped) {
       pid_t w = waitpid(pid, &status, WNOHANG);
@@ -467,30 +594,29 @@ bool Baton::start(std::string* why) {
     if (why) *why = e.what();
     return false;
   }
-  auto deadline = Clock::now() + opts_.readyTimeout;
   CmdResult last;
-  for (;;) {
-    int code = 0;
-    if (exited(&code)) {
-      if (why) {
-        std::ostringstream o;
-        o << "batond exited with status " << code << " before it answered `batonctl version`"
-          << (opts_.mode == Mode::Namespace ? " (launched through unshare)" : "")
-          << "\n--- batond stderr ---\n"
-          << truncateMiddle(daemonStderr(), 6000) << "--- end ---";
-        *why = o.str();
-      }
-      return false;
+  int code = 0;
+  bool died = false;
+  const bool ready = waitFor([&] {
+    if (exited(&code)) return died = true;
+    if (!pathExists(socket_)) return false;
+    last = ctl({"version"}, 3s);
+    return last.exitCode == 0 && contains(last.out, "baton");
+  }, opts_.readyTimeout, 50ms);
+  if (died) {
+    if (why) {
+      std::ostringstream o;
+      o << "batond exited with status " << code << " before it answered `batonctl version`"
+        << (opts_.mode == Mode::Namespace ? " (launched through unshare)" : "")
+        << "\n--- batond stderr ---\n"
+        << truncateMiddle(daemonStderr(), 6000) << "--- end ---";
+      *why = o.str();
     }
-    if (pathExists(socket_)) {
-      last = ctl({"version"}, 3s);
-      if (last.exitCode == 0 && contains(last.out, "baton")) {
-        daemonHostPid();
-        return true;
-      }
-    }
-    if (Clock::now() >= deadline) break;
-    std::this_thread::sleep_for(50ms);
+    return false;
+  }
+  if (ready) {
+    daemonHostPid();
+    return true;
   }
   if (why) {
     std::ostringstream o;
@@ -596,6 +722,30 @@ pid_t Baton::hostPid(pid_t nsPid) {
   for (pid_t p : daemonProcesses())
     if (innermostPid(p) == nsPid) return p;
   return 0;
+}
+
+int Baton::pendingEvents() {
+  CmdResult r = ctl({"status", "--daemon"}, 10s);
+  if (r.exitCode != 0) return -1;
+  const std::string key = "pending events: ";
+  for (const auto& line : splitLines(r.out))
+    if (line.rfind(key, 0) == 0) return std::atoi(line.c_str() + key.size());
+  return -1;
+}
+
+::testing::AssertionResult Baton::waitIdle(size_t others, Duration timeout) {
+  size_t processes = 0;
+  int events = -1;
+  if (waitFor([&] {
+        processes = daemonProcesses().size();
+        if (processes != 1 + others) return false;
+        events = pendingEvents();
+        return events == 0;
+      }, timeout, 20ms))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "batond not at rest after " << timeout.count() << " ms: " << processes
+         << " processes (want batond and " << others << " more), pending events: " << events;
 }
 
 std::optional<int> Baton::terminate(Duration timeout) {

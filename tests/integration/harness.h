@@ -42,8 +42,33 @@ struct CmdResult {
 CmdResult runCommand(const std::vector<std::string>& argv, Duration timeout = 20s, int uid = -1,
                      int gid = -1);
 
+// ---------------------------------------------------------------------------------------------
+// Waiting. A test waits for a condition, never for a fixed time (docs/testing.md, "Waiting").
+// A negative check ("X does not happen") first waits for a positive event that proves the moment
+// has passed: batond at rest (Baton::waitIdle), a process batond did not signal (notSignalled).
+
 // Poll `pred` every `interval` until it is true or `timeout` passes. Returns the last result.
+// The one place where the tests sleep while they wait: between two looks at a condition.
 bool waitFor(const std::function<bool()>& pred, Duration timeout = 10s, Duration interval = 20ms);
+
+// waitFor as an assertion: `ASSERT_TRUE(waitUntil(pred, 5s, "the job runs")) << more;` fails
+// with "timed out after 5000 ms waiting until the job runs".
+::testing::AssertionResult waitUntil(const std::function<bool()>& pred, Duration timeout,
+                                     const std::string& what, Duration interval = 20ms);
+
+// The negative check where time itself is the condition: `pred` holds throughout `period`
+// (polled; fails at the first look where it does not). Only for "X stays so for a while" when
+// no event can show that X will not change later: a child held in setup waits for its hold file
+// in a loop of its own, and only time shows that it keeps waiting. Where there is such an event,
+// wait for it instead (Baton::waitIdle, notSignalled).
+::testing::AssertionResult staysTrue(const std::function<bool()>& pred, Duration period,
+                                     const std::string& what, Duration interval = 20ms);
+
+// Time as the subject of a test, never as a wait for something to happen: an action placed at a
+// point in time (a re-exec one second into a kill timeout) or spread over a window on purpose.
+// `why` says which, at the call site.
+void deliberateDelay(Duration d, const char* why);
+void deliberateDelayUntil(std::chrono::steady_clock::time_point t, const char* why);
 
 std::string readFile(const std::string& path, bool* ok = nullptr);
 void writeFile(const std::string& path, const std::string& content, mode_t mode = 0644);
@@ -65,6 +90,19 @@ char procState(pid_t pid);            // field 3 of /proc/PID/stat, 0 if gone
 std::vector<pid_t> childrenOf(pid_t pid);     // /proc/PID/task/*/children
 std::vector<pid_t> descendantsOf(pid_t pid);  // transitive
 pid_t innermostPid(pid_t hostPid);            // last NSpid: field of /proc/PID/status
+// The targets of a process's open fds (readlink of /proc/PID/fd/*): "pipe:[1234]", paths...
+std::vector<std::string> fdTargets(pid_t pid);
+
+// The process lives and nothing was done to it: not a zombie, not exiting, no signal pending
+// (SIGCHLD aside). A signal marks its target so (pending, then exiting, then a zombie) until
+// the process is reaped, and batond is single-threaded: checked after batond answered a request
+// (a state shown by `status`), this proves batond sent the process no signal while it handled
+// that request or anything before it.
+::testing::AssertionResult notSignalled(pid_t hostPid);
+
+// Connections waiting in the listen queue of the unix socket bound at `path`, not accepted yet
+// (the kernel's socket diagnostics, NETLINK_SOCK_DIAG); -1 if no socket listens there.
+int pendingConnections(const std::string& path);
 
 enum class Mode { Namespace, Subreaper };
 
@@ -146,6 +184,15 @@ class Baton {
   // Every host pid in batond's namespace (Namespace) or under batond (Subreaper), batond included.
   std::vector<pid_t> daemonProcesses();
 
+  // Wait until batond is at rest: no event pending (`status --daemon`) and no process in its
+  // namespace (or under it, as a subreaper) but batond itself and `others` more (the job
+  // processes the test keeps running). A negative check made afterwards ("the task is not run
+  // again") is final: with no event to handle and no child to exit, batond does nothing until
+  // the test acts again (but for a timer, and no test that waits so has one running).
+  ::testing::AssertionResult waitIdle(size_t others = 0, Duration timeout = 10s);
+  // `status --daemon`'s "pending events: N"; -1 if batond did not answer.
+  int pendingEvents();
+
   // Send SIGTERM to a subreaper batond and wait (bounded) for its exit. Returns its wait
   // status decoded like CmdResult::exitCode, or nullopt if it did not exit in time.
   std::optional<int> terminate(Duration timeout = 15s);
@@ -186,6 +233,11 @@ class BatonTest : public ::testing::Test {
   Baton& b() { return *baton_; }
   std::unique_ptr<Baton> baton_;
 };
+
+// The life-cycle tests that once shared a file keep their suite name, now that they live in the
+// files of their subjects (jobs_test, events_test, control_test, pid1_reaping_test). gtest wants
+// one fixture class per suite, so the suite's fixture is BatonTest under that name.
+using IntegrationLifecycle = BatonTest;
 
 class SubreaperTest : public BatonTest {
  protected:

@@ -1,5 +1,10 @@
 // Self-tests of the harness: it must detect a batond that dies early, find the namespace's PID 1
-// and bound commands that hang.
+// and bound commands that hang; its waiting helpers must see what the negative checks rely on.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <regex>
 
 #include "harness.h"
@@ -35,6 +40,96 @@ TEST(IntegrationHarness, ReportsDaemonThatExitsBeforeReady) {
     EXPECT_TRUE(contains(why, "exited with status")) << why;
     EXPECT_TRUE(b.exited());
   }
+}
+
+TEST(IntegrationHarness, WaitUntilAndStaysTrue) {
+  ::testing::AssertionResult never = waitUntil([] { return false; }, 50ms, "pigs fly");
+  EXPECT_FALSE(never);
+  EXPECT_TRUE(contains(never.message(), "timed out after 50 ms waiting until pigs fly"))
+      << never.message();
+  int looks = 0;
+  EXPECT_TRUE(waitUntil([&] { return ++looks == 3; }, 10s, "the third look", 1ms));
+  EXPECT_TRUE(staysTrue([] { return true; }, 50ms, "true"));
+  looks = 0;
+  ::testing::AssertionResult flips = staysTrue([&] { return ++looks < 3; }, 10s, "it flips", 1ms);
+  EXPECT_FALSE(flips);
+  EXPECT_EQ(looks, 3) << "staysTrue must fail at the first look that is false";
+}
+
+// notSignalled() fails from the moment kill() returns until the process is reaped, whatever the
+// signal does to it: the negative checks rely on that when they look right after batond answered.
+TEST(IntegrationHarness, NotSignalledSeesASignalUntilTheReap) {
+  for (int sig : {SIGTERM, SIGKILL, SIGHUP}) {
+    for (int round = 0; round < 100; ++round) {
+      pid_t child = fork();
+      ASSERT_GE(child, 0);
+      if (child == 0) {
+        for (;;) pause();
+      }
+      EXPECT_TRUE(notSignalled(child));
+      ASSERT_EQ(kill(child, sig), 0);
+      ::testing::AssertionResult after = notSignalled(child);
+      EXPECT_FALSE(after) << "signal " << sig << ", round " << round;
+      ASSERT_EQ(waitpid(child, nullptr, 0), child);
+      if (after) break;  // one report per signal is enough
+    }
+  }
+  // A blocked signal stays pending: the process lives, and is still not "not signalled".
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, nullptr);
+    for (;;) pause();
+  }
+  // SIGTERM is blocked once the child's mask shows it.
+  ASSERT_TRUE(waitUntil([&] {
+    for (const auto& line : splitLines(readFile("/proc/" + std::to_string(child) + "/status")))
+      if (line.rfind("SigBlk:", 0) == 0)
+        return ((std::strtoull(line.c_str() + 7, nullptr, 16) >> (SIGTERM - 1)) & 1) != 0;
+    return false;
+  }, 10s, "the child blocks SIGTERM"));
+  EXPECT_TRUE(notSignalled(child));
+  ASSERT_EQ(kill(child, SIGTERM), 0);
+  EXPECT_FALSE(notSignalled(child));
+  EXPECT_NE(procState(child), 'Z');
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_FALSE(notSignalled(child)) << "a reaped process is gone";
+}
+
+// pendingConnections() counts the connections a listening socket has not accepted yet.
+TEST(IntegrationHarness, PendingConnectionsCountsTheListenQueue) {
+  char dir[] = "/tmp/baton-itest-listen-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/sock";
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  EXPECT_EQ(pendingConnections(path), -1) << "nothing listens yet";
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 16), 0);
+  EXPECT_EQ(pendingConnections(path), 0);
+  std::vector<int> clients;
+  for (int i = 0; i < 3; ++i) {
+    int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(c, 0);
+    ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    clients.push_back(c);
+  }
+  EXPECT_EQ(pendingConnections(path), 3);
+  int accepted = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(accepted, 0);
+  EXPECT_EQ(pendingConnections(path), 2);
+  close(accepted);
+  for (int c : clients) close(c);
+  close(listener);
+  unlink(path.c_str());
+  rmdir(dir);
 }
 
 class IntegrationHarnessNs : public BatonTest {};

@@ -1,5 +1,7 @@
-// Job life cycle: services, tasks, instances, respawn, kill timeout, the four extra processes,
-// environment. batond runs as PID 1 of a PID namespace; pids from batonctl are namespace pids.
+// Job life cycle: services, tasks, instances, respawn (and `normal exit`), kill timeout and kill
+// signal, the four extra processes, environment and start arguments, a stop during a held
+// pre-start, `reload`. batond runs as PID 1 of a PID namespace; pids from batonctl are namespace
+// pids.
 #include <signal.h>
 
 #include "harness.h"
@@ -163,8 +165,8 @@ end script
   EXPECT_TRUE(contains(b().statusLine("flap"), "flap stop/waiting")) << b().status("flap");
   EXPECT_TRUE(waitFor([&] { return countLines(b().readLog("flap"), "try") >= 3; }, 5s))
       << b().readLog("flap");
-  // It stays stopped.
-  std::this_thread::sleep_for(300ms);
+  // It stays stopped: at rest, batond will not start it again on its own.
+  EXPECT_TRUE(b().waitIdle()) << b().status("flap");
   EXPECT_TRUE(contains(b().statusLine("flap"), "stop/waiting"));
 }
 
@@ -297,6 +299,153 @@ exec touch @WORK@/other-ran
   EXPECT_TRUE(waitFor([&] { return contains(b().statusLine("listener"), "stop/waiting"); }, 5s));
   EXPECT_FALSE(pathExists(b().work("other-ran")));
   EXPECT_EQ(b().statusLine("other"), "other stop/waiting");
+}
+
+TEST_F(IntegrationLifecycle, KillSignalIsUsed) {
+  b().writeJob("intr", R"JOB(kill signal SIGINT
+kill timeout 10
+script
+  trap 'echo got-INT >> @WORK@/marks; exit 0' INT
+  trap 'echo got-TERM >> @WORK@/marks; exit 0' TERM
+  echo ready
+  while true; do sleep 0.1; done
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "intr"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  ASSERT_TRUE(b().waitLog("intr", "ready\n"));
+  r = b().ctl({"stop", "intr"}, 20s);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  std::string marks = readFile(b().work("marks"));
+  EXPECT_EQ(marks, "got-INT\n");
+  EXPECT_FALSE(contains(b().status("intr"), "failed")) << b().status("intr");
+}
+
+TEST_F(IntegrationLifecycle, NormalExitDoesNotRespawnOrFail) {
+  b().writeJob("norm", R"JOB(respawn
+normal exit 3
+script
+  echo run >> @WORK@/runs
+  sleep 0.2
+  exit 3
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "norm"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitStatus("norm", "norm stop/waiting")) << b().status("norm");
+  // At rest, batond has handled the exit and will not start the job again on its own.
+  EXPECT_TRUE(b().waitIdle()) << b().status("norm");
+  EXPECT_EQ(countLines(readFile(b().work("runs")), "run"), 1);
+  EXPECT_FALSE(contains(b().status("norm"), "failed")) << b().status("norm");
+}
+
+// Upstart: for a service with `respawn`, every end of the main process other than `stop` is
+// abnormal, exit 0 included.
+TEST_F(IntegrationLifecycle, RespawnedServiceAfterExitZero) {
+  b().writeJob("again", R"JOB(respawn
+script
+  echo run >> @WORK@/runs
+  if [ "$(wc -l < @WORK@/runs)" -lt 3 ]; then exit 0; fi
+  exec sleep 1000
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "again"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(waitFor([&] { return countLines(readFile(b().work("runs")), "run") >= 3; }, 10s))
+      << readFile(b().work("runs"));
+  EXPECT_TRUE(b().waitStatus("again", "again start/running, process ")) << b().status("again");
+  EXPECT_EQ(countLines(readFile(b().work("runs")), "run"), 3);
+}
+
+// A task with `respawn` that exits 0 is done, not respawned.
+TEST_F(IntegrationLifecycle, RespawningTaskExitZeroIsDone) {
+  b().writeJob("once", R"JOB(task
+respawn
+script
+  echo run >> @WORK@/runs
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "once"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  // At rest, batond has handled the exit and will not start the task again on its own.
+  EXPECT_TRUE(b().waitIdle()) << b().status("once");
+  EXPECT_EQ(countLines(readFile(b().work("runs")), "run"), 1);
+  EXPECT_EQ(b().statusLine("once"), "once stop/waiting");
+}
+
+TEST_F(IntegrationLifecycle, StartArgumentWithEqualsInValue) {
+  b().writeJob("kv", "task\nscript\n  echo \"OPT=$OPT\"\nend script\n");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "kv", "OPT=a=b c"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitLog("kv", "OPT=a=b c\n")) << b().readLog("kv");
+}
+
+// Upstart semantics: a stop during pre-start waits for the pre-start process to finish (it is
+// not killed); the main process then never runs.
+TEST_F(IntegrationLifecycle, StopDuringHeldPreStartSkipsMain) {
+  b().writeJob("held", R"JOB(env BATON_TEST_HOLD=@WORK@/go
+pre-start exec touch @WORK@/pre-ran
+script
+  touch @WORK@/main-ran
+  exec sleep 1000
+end script
+)JOB");
+  BATON_START();
+  CmdResult r = b().ctl({"start", "held", "-n"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  ASSERT_TRUE(b().waitStatusOutput("held", "(spawning)", 5s)) << b().status("held");
+  EXPECT_TRUE(contains(b().statusLine("held"), "start/pre-start")) << b().status("held");
+  r = b().ctl({"stop", "held", "-n"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitStatus("held", "held stop/pre-start")) << b().status("held");
+  writeFile(b().work("go"), "");
+  EXPECT_TRUE(b().waitStatus("held", "held stop/waiting")) << b().status("held");
+  EXPECT_TRUE(pathExists(b().work("pre-ran")));
+  EXPECT_FALSE(pathExists(b().work("main-ran")));
+  EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 1; }, 5s));
+}
+
+// `batonctl reload` sends the job's reload signal (SIGHUP unless `reload signal` says otherwise)
+// to the main process, which keeps running.
+TEST_F(IntegrationLifecycle, ReloadSendsTheReloadSignal) {
+  const std::string body = R"JOB(script
+  trap 'echo got-hup' HUP
+  trap 'echo got-usr1' USR1
+  echo ready
+  while :; do sleep 0.05; done
+end script
+)JOB";
+  b().writeJob("hup", body);
+  b().writeJob("usr1", "reload signal SIGUSR1\n" + body);
+  BATON_START();
+  for (const char* job : {"hup", "usr1"}) {
+    ASSERT_EQ(b().ctl({"start", job}).exitCode, 0);
+    ASSERT_TRUE(b().waitLog(job, "ready\n")) << b().readLog(job);
+  }
+  const pid_t hupPid = b().mainPid("hup"), usr1Pid = b().mainPid("usr1");
+  ASSERT_GT(hupPid, 0);
+  ASSERT_GT(usr1Pid, 0);
+  CmdResult r = b().ctl({"reload", "hup"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitLog("hup", "got-hup\n")) << b().readLog("hup");
+  r = b().ctl({"reload", "usr1"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(b().waitLog("usr1", "got-usr1\n")) << b().readLog("usr1");
+  EXPECT_FALSE(contains(b().readLog("usr1"), "got-hup")) << "the default signal was sent instead";
+  EXPECT_EQ(b().mainPid("hup"), hupPid);
+  EXPECT_EQ(b().mainPid("usr1"), usr1Pid);
+
+  // Reloading a job that is not running is an error, and so is an unknown job.
+  ASSERT_EQ(b().ctl({"stop", "hup"}).exitCode, 0);
+  r = b().ctl({"reload", "hup"});
+  EXPECT_NE(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.err, "not running")) << r.describe();
+  EXPECT_EQ(b().ctl({"reload", "no-such-job"}).exitCode, 3);
 }
 
 }  // namespace

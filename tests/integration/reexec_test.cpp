@@ -83,6 +83,14 @@ uint64_t startTimeOf(pid_t hostPid) {
   return 0;
 }
 
+// Now, in the unit of a start time: clock ticks since boot.
+uint64_t bootTicks() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  const uint64_t hz = uint64_t(sysconf(_SC_CLK_TCK));
+  return uint64_t(ts.tv_sec) * hz + uint64_t(ts.tv_nsec) / (1000000000 / hz);
+}
+
 bool aliveOnHost(pid_t hostPid) {
   char st = procState(hostPid);
   return st != 0 && st != 'Z' && st != 'X';
@@ -213,8 +221,11 @@ void heldSpawnSurvives(Baton& b, bool bySigterm) {
   }
   // Still held, still the same in-flight spawn.
   EXPECT_EQ(b.statusLine("held"), "held start/spawned, process " + std::to_string(pid) + " (spawning)");
-  std::this_thread::sleep_for(100ms);
-  EXPECT_TRUE(contains(b.statusLine("held"), "(spawning)")) << b.status("held");
+  // Still held a little later. The child waits for its hold file in a loop of its own: only
+  // time shows that it keeps waiting, so a period is the condition here.
+  EXPECT_TRUE(staysTrue([&] { return contains(b.statusLine("held"), "(spawning)"); }, 100ms,
+                        "held shows (spawning) after the re-exec"))
+      << b.status("held");
   EXPECT_FALSE(b.logExists("held")) << "the held child ran before it was released";
 
   writeFile(b.work("go"), "");
@@ -300,8 +311,8 @@ void exitAroundExecWindow(Baton& b, int rounds) {
           ASSERT_TRUE(reexecOk(b));
         } else {
           auto rx = inBackground(b, {"reexec"});
-          // Spread the release over the re-exec: some land before the exec, some in it.
-          std::this_thread::sleep_for(std::chrono::milliseconds(2 * i));
+          deliberateDelay(std::chrono::milliseconds(2 * i),
+                          "spread the release over the re-exec: some land before the exec, some in it");
           writeFile(job.release, "");
           CmdResult x = rx.get();
           ASSERT_EQ(x.exitCode, 0) << x.describe();
@@ -424,11 +435,13 @@ TEST_F(IntegrationReexec, ExitsSweptTogetherWithThePreflightsAreCollected) {
   const std::string bin = Baton::binDir() + "/batond";
   const std::string waiting = b().work("preflight-waiting"), go = b().work("go");
   const std::string target = b().dir() + "/batond-late-verdict";
+  const std::string outPipe = b().work("preflight-output");  // names the pipe of its output
   writeFile(target,
             "#!/bin/sh\n"
             "if [ \"$1\" = --verify-state ]; then\n"
             "  out=$(" + bin + " \"$@\" 2>&1); rc=$?\n"
             "  printf '%s\\n' \"$out\"\n"
+            "  readlink /proc/$$/fd/2 > " + outPipe + "\n"  // fd 1 is redirected meanwhile
             "  exec >&- 2>&-\n"
             "  : > " + waiting + "\n"
             "  while [ ! -e " + go + " ]; do sleep 0.01; done\n"
@@ -451,10 +464,17 @@ TEST_F(IntegrationReexec, ExitsSweptTogetherWithThePreflightsAreCollected) {
     if (contains(readFile("/proc/" + std::to_string(c) + "/cmdline"), "batond-late-verdict")) preflight = c;
   ASSERT_GT(late, 0) << b().status("late");
   ASSERT_GT(preflight, 0) << "no pre-flight child under batond";
-  // Give batond time to read the pre-flight's EOF. (Were it late, the exec would come from the
-  // output handler instead and the test would not cover the cut-short sweep, but not fail.)
-  std::this_thread::sleep_for(300ms);
+  // batond has read the pre-flight's EOF once it has closed its end of the pre-flight's output
+  // pipe. (Were the EOF read later, the exec would come from the output handler instead and the
+  // test would not cover the cut-short sweep.)
+  const auto outLines = splitLines(readFile(outPipe));
+  const std::string pipe = outLines.empty() ? std::string() : outLines[0];
+  ASSERT_EQ(pipe.rfind("pipe:", 0), 0u) << "the pre-flight's output: [" << pipe << "]";
   const pid_t batond = b().daemonHostPid();
+  ASSERT_TRUE(waitUntil([&] {
+    auto fds = fdTargets(batond);
+    return std::find(fds.begin(), fds.end(), pipe) == fds.end();
+  }, 10s, "batond has closed the pre-flight's output (" + pipe + ")"));
   ASSERT_EQ(kill(batond, SIGSTOP), 0);
   writeFile(go, "");
   const bool zombies =
@@ -674,10 +694,10 @@ end script
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_TRUE(waitFor([&] { return contains(readFile(b().work("marks")), "got-TERM"); }, 2s))
       << "the kill signal was not sent";
-  std::this_thread::sleep_until(t0 + 1s);
+  deliberateDelayUntil(t0 + 1s, "the first re-exec comes 1 s into the 3 s kill timeout");
   ASSERT_TRUE(aliveOnHost(host)) << "killed before its deadline";
   ASSERT_TRUE(reexecOk(b()));
-  std::this_thread::sleep_until(t0 + 2s);
+  deliberateDelayUntil(t0 + 2s, "the second re-exec comes 2 s into the 3 s kill timeout");
   ASSERT_TRUE(aliveOnHost(host)) << "killed before its deadline";
   ASSERT_TRUE(reexecOk(b()));
   EXPECT_TRUE(contains(b().statusLine("stubborn"), "stubborn stop/killed, process " + std::to_string(pid)))
@@ -715,7 +735,8 @@ end script
   EXPECT_TRUE(b().waitStatusOutput("flap", "\tfailed: respawn limit reached", 15s))
       << b().status("flap");
   EXPECT_TRUE(contains(b().statusLine("flap"), "flap stop/waiting")) << b().status("flap");
-  std::this_thread::sleep_for(600ms);  // nothing more runs
+  // Nothing more runs: at rest, batond will not start the job again on its own.
+  EXPECT_TRUE(b().waitIdle()) << b().status("flap");
   EXPECT_EQ(runs(), 5) << b().readLog("flap");
   EXPECT_TRUE(contains(b().statusLine("flap"), "flap stop/waiting")) << b().status("flap");
 }
@@ -791,7 +812,10 @@ TEST_F(IntegrationReexec, LogContinuityAcross50Reexecs) {
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   ASSERT_TRUE(waitFor([&] { return splitLines(b().readLog("counter")).size() >= 20; }, 5s));
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(reexecOk(b())) << "re-exec " << i;
-  std::this_thread::sleep_for(100ms);
+  // Lines written after the last re-exec reach the log as well (about 100 ms of them).
+  const size_t atLastReexec = splitLines(b().readLog("counter")).size();
+  ASSERT_TRUE(waitUntil([&] { return splitLines(b().readLog("counter")).size() >= atLastReexec + 100; },
+                        10s, "100 more lines in the log after the last re-exec"));
   r = b().ctl({"stop", "counter"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   // Wait until the log stops growing.
@@ -839,7 +863,16 @@ void blockedClientAndBlindWindow(Baton& b) {
       }
     });
   }
-  std::this_thread::sleep_for(100ms);
+  // Requests begun at or after `t` that have been answered.
+  auto answeredSince = [&](Clock::time_point t) {
+    std::lock_guard<std::mutex> lock(mu);
+    size_t n = 0;
+    for (const Run& run : runs) n += run.begin >= t;
+    return n;
+  };
+  // No ASSERT until the loops are joined (a joinable std::thread must not be destroyed).
+  EXPECT_TRUE(waitUntil([&] { return answeredSince(Clock::time_point()) >= 3; }, 20s,
+                        "the clients get answers"));
   // A re-exec takes milliseconds: repeat it until clients have connected inside one.
   std::vector<std::pair<Clock::time_point, Clock::time_point>> windows;
   auto startedDuring = [&] {
@@ -854,9 +887,16 @@ void blockedClientAndBlindWindow(Baton& b) {
     const auto rxBegin = Clock::now();
     allOk = allOk && bool(reexecOk(b));
     windows.emplace_back(rxBegin, Clock::now());
-    std::this_thread::sleep_for(20ms);
+    // The clients are served again before the next re-exec.
+    ::testing::AssertionResult served =
+        waitUntil([&] { return answeredSince(windows.back().second) >= 1; }, 20s,
+                  "a client is answered after re-exec " + std::to_string(attempt));
+    EXPECT_TRUE(served);
+    if (!served) break;
   }
-  std::this_thread::sleep_for(100ms);
+  // And go on being served after the last one: a request of each client, say.
+  EXPECT_TRUE(waitUntil([&] { return answeredSince(windows.back().second) >= 3; }, 20s,
+                        "3 clients are answered after the last re-exec"));
   stop = true;
   for (auto& t : loops) t.join();
   EXPECT_TRUE(allOk);
@@ -897,7 +937,11 @@ TEST_F(IntegrationReexec, ClientsConnectingInsideTheWindowAreServedAfterIt) {
   std::vector<std::future<CmdResult>> clients;
   for (int i = 0; i < 5; ++i) clients.push_back(inBackground(b(), {"status", "slow"}));
   clients.push_back(inBackground(b(), {"version"}));
-  std::this_thread::sleep_for(300ms);
+  // Every client has connected and waits in the listen queue, where nobody accepts it while the
+  // window is open.
+  EXPECT_TRUE(waitUntil([&] { return pendingConnections(b().socket()) >= int(clients.size()); },
+                        10s, "every client waits in the listen queue"))
+      << pendingConnections(b().socket()) << " connections wait";
   int early = 0;
   for (auto& c : clients) early += c.wait_for(0s) == std::future_status::ready;
   slow.close();
@@ -1013,7 +1057,9 @@ void recycledPidIsNotTheJobsProcess(Baton& b, bool orphan) {
   const pid_t trackedHost = b.hostPid(tracked);
   ASSERT_GT(trackedHost, 0);
   const uint64_t trackedStart = startTimeOf(trackedHost);
-  std::this_thread::sleep_for(100ms);  // a different start time (clock ticks) for the impostor
+  // A different start time (clock ticks since boot) for the impostor, forked after the release.
+  ASSERT_TRUE(waitUntil([&] { return bootTicks() > trackedStart; }, 5s,
+                        "a clock tick after the tracked child's start"));
   writeFile(b.work("release"), "");
   ASSERT_TRUE(waitFor([&] { return pathExists(b.work("info")); }, 10s)) << b.readLog("reuse");
   std::string info = readFile(b.work("info"));
@@ -1047,15 +1093,15 @@ void recycledPidIsNotTheJobsProcess(Baton& b, bool orphan) {
           << ") is still taken for the job's main process:\n" << st;
   EXPECT_FALSE(contains(st, "process " + std::to_string(tracked))) << st;
   EXPECT_TRUE(contains(b.daemonStderr(), "now names another process")) << b.daemonStderr();
-  // The impostor was not killed.
-  std::this_thread::sleep_for(200ms);
-  EXPECT_TRUE(aliveOnHost(impostorHost)) << "batond killed a process that is not the job's";
+  // The impostor was not killed: batond has handled the restore (the status above) without
+  // signalling it.
+  EXPECT_TRUE(notSignalled(impostorHost)) << "batond killed a process that is not the job's";
   EXPECT_EQ(startTimeOf(impostorHost), impostorStart);
   // Nor is it stopped as the job's process.
   r = b.ctl({"stop", "reuse"}, 10s);
   EXPECT_NE(r.exitCode, 0) << "the job should not be running any more: " << r.describe();
-  std::this_thread::sleep_for(200ms);
-  EXPECT_TRUE(aliveOnHost(impostorHost)) << "`stop reuse` killed a process that is not the job's";
+  // batond has answered the stop without signalling the impostor.
+  EXPECT_TRUE(notSignalled(impostorHost)) << "`stop reuse` killed a process that is not the job's";
 }
 
 TEST_F(IntegrationReexec, RecycledPidIsNotTheJobsProcess) { recycledPidIsNotTheJobsProcess(b(), false); }

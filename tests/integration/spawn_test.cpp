@@ -180,9 +180,11 @@ exec sleep 1000
     return contains(s, "held-pre start/pre-start") && contains(s, "pre-start process ") &&
            contains(s, "(spawning)");
   }, 5s)) << b().status("held-pre");
-  // Still held a little later.
-  std::this_thread::sleep_for(200ms);
-  EXPECT_TRUE(contains(b().status("held-main"), "(spawning)"));
+  // Still held a little later. The child waits for its hold file in a loop of its own: only
+  // time shows that it keeps waiting, so a period is the condition here.
+  EXPECT_TRUE(staysTrue([&] { return contains(b().status("held-main"), "(spawning)"); }, 200ms,
+                        "held-main shows (spawning)"))
+      << b().status("held-main");
 
   writeFile(b().work("go-main"), "");
   EXPECT_TRUE(b().waitStatus("held-main", "held-main start/running, process "))

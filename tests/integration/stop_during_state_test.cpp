@@ -23,6 +23,8 @@
 //
 // Every job process appends a line to WORK/trace ("pre-start", "main", "post-start", "pre-stop",
 // "post-stop"); a task `start on started J` appends "started", so the `started` event is visible.
+// `start J` answers once the main process has exec'd, before its script has written its line: a
+// test that counts "main" waits for the line first, or a quick stop could kill the process first.
 #include "harness.h"
 
 namespace baton::itest {
@@ -76,6 +78,13 @@ class IntegrationStopDuring : public BatonTest {
     pid_t ns = b().mainPid("J");
     return ns > 0 ? b().hostPid(ns) : 0;
   }
+  // The host pid of J's TYPE process ("\tTYPE process N" in its status), 0 if none.
+  pid_t processHostPid(const std::string& type) {
+    const std::string st = b().status("J"), key = "\t" + type + " process ";
+    const auto pos = st.find(key);
+    pid_t ns = pos == std::string::npos ? 0 : pid_t(std::atol(st.c_str() + pos + key.size()));
+    return ns > 0 ? b().hostPid(ns) : 0;
+  }
 };
 
 // starting: job_state.h "starting: emits `starting` and blocks on it -> the event finished ->
@@ -115,10 +124,13 @@ TEST_F(IntegrationStopDuring, PreStart) {
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J", "-n"}));
   ASSERT_TRUE(inState("start/pre-start"));
+  const pid_t preStart = processHostPid("pre-start");
+  ASSERT_GT(preStart, 0) << b().status("J");
 
   ASSERT_TRUE(ctlOk({"stop", "J", "-n"}));
   EXPECT_TRUE(inState("stop/pre-start", 2s));
-  std::this_thread::sleep_for(100ms);
+  // batond has handled the stop (the state shows the new goal) without signalling pre-start.
+  EXPECT_TRUE(notSignalled(preStart)) << "pre-start was not waited for:\n" << b().status("J");
   EXPECT_TRUE(contains(b().status("J"), "\tpre-start process ")) << "pre-start was not waited for:\n"
                                                                 << b().status("J");
   writeFile(b().work("go-pre"), "");
@@ -176,8 +188,8 @@ TEST_F(IntegrationStopDuring, PostStart) {
 
   ASSERT_TRUE(ctlOk({"stop", "J", "-n"}));
   EXPECT_TRUE(inState("stop/post-start", 2s));
-  std::this_thread::sleep_for(100ms);
-  EXPECT_TRUE(pidExists(main)) << "main killed before post-start ended";
+  // batond has handled the stop (the state shows the new goal) without signalling main.
+  EXPECT_TRUE(notSignalled(main)) << "main killed before post-start ended";
   writeFile(b().work("go-post"), "");
 
   expectStoppedAndClean();
@@ -228,6 +240,7 @@ TEST_F(IntegrationStopDuring, PreStopEnteredByStop) {
   b().writeJob("J", preStopJob());
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   pid_t main = mainHostPid();
   ASSERT_GT(main, 0);
 
@@ -255,11 +268,13 @@ TEST_F(IntegrationStopDuring, RestartIsARespawn) {
   b().writeJob("J", preStopJob());
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   pid_t main = mainHostPid();
   ASSERT_GT(main, 0);
   CmdResult r = b().ctl({"restart", "J"}, 20s);
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_TRUE(contains(r.out, "J start/running, process")) << r.describe();
+  EXPECT_TRUE(traced("main", 2));
   EXPECT_TRUE(waitFor([&] { return !pidExists(main); })) << "the old main process still runs";
   pid_t again = mainHostPid();
   EXPECT_GT(again, 0);
@@ -275,6 +290,7 @@ TEST_F(IntegrationStopDuring, StartDuringPreStop) {
   b().writeJob("J", preStopJob());
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   pid_t nsMain = b().mainPid("J");
   pid_t main = mainHostPid();
   ASSERT_GT(main, 0);
@@ -289,7 +305,8 @@ TEST_F(IntegrationStopDuring, StartDuringPreStop) {
   EXPECT_TRUE(traced("pre-stop"));
   EXPECT_EQ(b().mainPid("J"), nsMain) << "the main process was replaced";
   EXPECT_TRUE(pidExists(main));
-  std::this_thread::sleep_for(200ms);
+  // At rest, with main the only job process, batond will not go on to stop J on its own.
+  EXPECT_TRUE(b().waitIdle(1)) << b().status("J") << "trace:\n" << trace();
   EXPECT_TRUE(contains(b().statusLine("J"), "J start/running")) << b().status("J");
   EXPECT_EQ(count("post-stop"), 0) << trace();
   EXPECT_EQ(count("pre-start"), 1) << trace();
@@ -310,6 +327,7 @@ TEST_F(IntegrationStopDuring, StoppingOfRestart) {
   b().writeJob("stop-blocker", "start on stopping J\ntask\n" + waitThenMark("go-blocker", "blocker"));
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   pid_t main = mainHostPid();
   ASSERT_GT(main, 0);
 
@@ -317,8 +335,8 @@ TEST_F(IntegrationStopDuring, StoppingOfRestart) {
   ASSERT_TRUE(inState("respawn/stopping"));  // a restart goes the way of a respawn
   ASSERT_TRUE(ctlOk({"stop", "J", "-n"}));
   EXPECT_TRUE(inState("stop/stopping", 2s));
-  std::this_thread::sleep_for(100ms);
-  EXPECT_TRUE(pidExists(main)) << "main killed before `stopping` finished";
+  // batond has handled the stop (the state shows the new goal) without signalling main.
+  EXPECT_TRUE(notSignalled(main)) << "main killed before `stopping` finished";
   writeFile(b().work("go-blocker"), "");
 
   expectStoppedAndClean();
@@ -370,6 +388,7 @@ TEST_F(IntegrationStopDuring, PostStopOfRestart) {
                         waitThenMark("go-poststop", "post-stop"));
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   pid_t main = mainHostPid();
   ASSERT_GT(main, 0);
 
@@ -382,7 +401,8 @@ TEST_F(IntegrationStopDuring, PostStopOfRestart) {
 
   expectStoppedAndClean();
   EXPECT_TRUE(traced("post-stop"));
-  std::this_thread::sleep_for(100ms);
+  // At rest, batond will not start J again on its own.
+  EXPECT_TRUE(b().waitIdle()) << b().status("J");
   EXPECT_EQ(count("pre-start"), 1) << trace();
   EXPECT_EQ(count("main"), 1) << trace();
   EXPECT_EQ(count("post-stop"), 1) << trace();
@@ -393,6 +413,7 @@ TEST_F(IntegrationStopDuring, PostStopEnteredByStop) {
   b().writeJob("J", mainService() + "post-stop " + waitThenMark("go-poststop", "post-stop"));
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   ASSERT_TRUE(ctlOk({"stop", "J", "-n"}));
   ASSERT_TRUE(inState("stop/post-stop"));
   CmdResult again = b().ctl({"stop", "J", "-n"});
@@ -411,6 +432,7 @@ TEST_F(IntegrationStopDuring, RestartWhileRunning) {
   writeStartedWatcher();
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J"}));
+  ASSERT_TRUE(traced("main"));
   pid_t ns1 = b().mainPid("J");
   pid_t host1 = mainHostPid();
   ASSERT_GT(host1, 0);

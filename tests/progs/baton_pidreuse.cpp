@@ -16,8 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -31,6 +34,30 @@ void writeInfo(const char* path, const std::string& text) {
   (void)ignored;
   close(fd);
   rename(tmp.c_str(), path);  // atomic appearance
+}
+
+// Start time of a process: field 22 of /proc/PID/stat, in clock ticks since boot (0: unknown).
+unsigned long long startTicks(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
+  FILE* f = std::fopen(path, "re");
+  if (!f) return 0;
+  char buf[1024];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');
+  for (int field = 2; p && field < 22; ++field) p = std::strchr(p + 1, ' ');
+  return p ? std::strtoull(p + 1, nullptr, 10) : 0;
+}
+
+// Now, in the same unit.
+unsigned long long nowTicks() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  const unsigned long long hz = static_cast<unsigned long long>(sysconf(_SC_CLK_TCK));
+  return static_cast<unsigned long long>(ts.tv_sec) * hz +
+         static_cast<unsigned long long>(ts.tv_nsec) / (1000000000ull / hz);
 }
 
 bool setLastPid(pid_t last) {
@@ -63,11 +90,17 @@ int main(int argc, char** argv) {
     while (access(release, F_OK) != 0) usleep(10 * 1000);
     _exit(0);
   }
+  // C's start time, read while it is a zombie (not reaped yet), then the reap.
+  siginfo_t exited{};
+  while (waitid(P_PID, id_t(child), &exited, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+  }
+  const unsigned long long childStart = startTicks(child);
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
-  // The start time is in clock ticks: make sure the impostor's differs from the child's.
-  usleep(50 * 1000);
+  // The start time is in clock ticks: the impostor's must differ from the child's, so it is
+  // forked after the next tick (at most one tick away).
+  while (nowTicks() <= childStart) usleep(1000);
   pid_t impostor = -1;
   std::string error;
   for (int attempt = 0; attempt < 100 && impostor != child; ++attempt) {

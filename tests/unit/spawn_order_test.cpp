@@ -1,4 +1,5 @@
-// Deterministic tests of the in-flight spawn protocol and of the state machine's transition table.
+// Deterministic tests of the in-flight spawn protocol. (The state machine's transition table:
+// state_machine_test.cpp.)
 //
 // SpawnOrder*: a real Supervisor (no event loop) is driven by hand through SupervisorTestPeer.
 // Each job's process is held in setup (`BATON_TEST_HOLD`), released, and waited for WITHOUT
@@ -10,16 +11,15 @@
 // The test process is the parent of the children and reapChildren() uses waitid(P_ALL): one
 // Supervisor per test, nothing else that forks. Signal mask, SIGPIPE disposition and the child
 // subreaper flag that Supervisor::start() changes are restored after each test.
-//
-// StateMachine*: nextState() (job_state.h) against the table in that header, every state x goal x
-// mainAlive.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,8 +27,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -103,16 +103,22 @@ void touch(const std::string& path) {
   close(fd);
 }
 
-// Wait until `pid` (our child) has exited, leaving it unreaped (a zombie) for reapChildren.
-bool waitExitedNoReap(pid_t pid, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    siginfo_t si{};
-    if (waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
-      return true;
+// Poll `pred` (every millisecond) until it is true or `timeout` passes.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return pred();
     std::this_thread::sleep_for(1ms);
   }
-  return false;
+}
+
+// Wait until `pid` (our child) has exited, leaving it unreaped (a zombie) for reapChildren.
+bool waitExitedNoReap(pid_t pid, std::chrono::milliseconds timeout = 10s) {
+  return eventually([&] {
+    siginfo_t si{};
+    return waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+  }, timeout);
 }
 
 // Still there (not exited), without reaping anything.
@@ -125,6 +131,28 @@ bool notExited(pid_t pid) {
 bool waitReadable(int fd, int timeoutMs = 10000) {
   pollfd p{fd, POLLIN, 0};
   return poll(&p, 1, timeoutMs) == 1;
+}
+
+// Bytes waiting in a pipe (either end), -1 on error.
+int bytesInPipe(int fd) {
+  int n = -1;
+  return ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
+}
+
+// `pid` is blocked in read(2) on the pipe that `ourFd` (an fd of this process) is an end of:
+// /proc/PID/syscall shows the call and its fd while the process sleeps in it.
+bool blockedReading(pid_t pid, int ourFd) {
+  std::istringstream in(readWhole("/proc/" + std::to_string(pid) + "/syscall"));
+  long nr = -1;
+  std::string fdHex;
+  if (!(in >> nr >> fdHex) || nr != SYS_read) return false;
+  auto target = [](const std::string& link) {
+    std::error_code ec;
+    return fs::read_symlink(link, ec).string();
+  };
+  const std::string fd = std::to_string(std::stol(fdHex, nullptr, 16));
+  return target("/proc/" + std::to_string(pid) + "/fd/" + fd) ==
+         target("/proc/self/fd/" + std::to_string(ourFd));
 }
 
 int countEvents(const Model& m, const std::string& name) {
@@ -679,8 +707,13 @@ TEST_F(SpawnOrderScript, WrittenOnlyAfterEof) {
 
   ASSERT_NO_FATAL_FAILURE(touch(path("go")));
   ASSERT_TRUE(waitReadable(slot("s").statusFd)) << "no exec confirmation";
-  // The shell runs but cannot have read anything: nothing was written yet.
-  std::this_thread::sleep_for(50ms);
+  // The shell runs but cannot have read anything: nothing was written yet. It waits in read(2)
+  // on its script pipe, which is empty, and has written nothing to its log.
+  const int scriptFd = slot("s").scriptFd;
+  EXPECT_TRUE(eventually([&] {
+    return blockedReading(pid, scriptFd) && bytesInPipe(scriptFd) == 0 && bytesInPipe(logFd) == 0;
+  })) << "script pipe: " << bytesInPipe(scriptFd) << " bytes, log pipe: " << bytesInPipe(logFd)
+      << " bytes, /proc/PID/syscall: " << readWhole("/proc/" + std::to_string(pid) + "/syscall");
   EXPECT_TRUE(notExited(pid)) << "the shell ended before it was given its script";
   EXPECT_FALSE(slot("s").pendingScript.empty());
   EXPECT_GE(slot("s").scriptFd, 0);
@@ -727,131 +760,6 @@ TEST_F(SpawnOrderScript, DroppedOnSetupFailure) {
   for (int i = 0; i < 10 && !model().logPipes.empty(); ++i) Peer::onLogPipe(s(), logFd);
   EXPECT_TRUE(model().logPipes.empty());
   EXPECT_EQ(readWhole(path("log/s.log")), "");
-}
-
-// =============================================================================================
-// StateMachine: nextState() against the table in job_state.h.
-
-// Every column of a row of the table: where a state goes with each goal, with the main process
-// dead or alive.
-struct Row {
-  JobState state;
-  JobState stopDead, stopAlive;
-  JobState startDead, startAlive;
-  JobState respawnDead, respawnAlive;
-};
-
-using S = JobState;
-
-// Written from the header comment, not from the code:
-//  - "-ing" states fork and move on at once to their waiting state; a goal stop there (e.g. the
-//    fork failed, which sets goal stop) leaves for `stopping` like every state that is left with
-//    goal stop before `running` ("... or stopping if the goal became stop").
-//  - goal respawn is transient: where the header distinguishes "goal start" explicitly
-//    (post-start: "running (goal start) or stopping"; pre-stop: "running (goal start again)";
-//    running: the main process ended, "goes through stopping") respawn leaves for `stopping`;
-//    elsewhere it goes the way of start (the caller turns it into start).
-//  - mainAlive only matters for `running` with goal stop: pre-stopping if the main process lives,
-//    else stopping.
-const std::vector<Row>& table() {
-  static const std::vector<Row> rows = {
-      //  state            stop dead/alive              start dead/alive             respawn dead/alive
-      {S::Waiting,      S::Waiting, S::Waiting,      S::Starting, S::Starting,        S::Starting, S::Starting},
-      {S::Starting,     S::Stopping, S::Stopping,    S::PreStarting, S::PreStarting,  S::PreStarting, S::PreStarting},
-      {S::PreStarting,  S::Stopping, S::Stopping,    S::PreStart, S::PreStart,        S::PreStart, S::PreStart},
-      {S::PreStart,     S::Stopping, S::Stopping,    S::Spawning, S::Spawning,        S::Spawning, S::Spawning},
-      {S::Spawning,     S::Stopping, S::Stopping,    S::Spawned, S::Spawned,          S::Spawned, S::Spawned},
-      {S::Spawned,      S::Stopping, S::Stopping,    S::PostStarting, S::PostStarting, S::PostStarting, S::PostStarting},
-      {S::PostStarting, S::Stopping, S::Stopping,    S::PostStart, S::PostStart,      S::PostStart, S::PostStart},
-      {S::PostStart,    S::Stopping, S::Stopping,    S::Running, S::Running,          S::Stopping, S::Stopping},
-      {S::Running,      S::Stopping, S::PreStopping, S::Stopping, S::Stopping,        S::Stopping, S::Stopping},
-      {S::PreStopping,  S::PreStop, S::PreStop,      S::PreStop, S::PreStop,          S::PreStop, S::PreStop},
-      {S::PreStop,      S::Stopping, S::Stopping,    S::Running, S::Running,          S::Stopping, S::Stopping},
-      {S::Stopping,     S::Killed, S::Killed,        S::Killed, S::Killed,            S::Killed, S::Killed},
-      {S::Killed,       S::PostStopping, S::PostStopping, S::PostStopping, S::PostStopping, S::PostStopping, S::PostStopping},
-      {S::PostStopping, S::PostStop, S::PostStop,    S::PostStop, S::PostStop,        S::PostStop, S::PostStop},
-      {S::PostStop,     S::Waiting, S::Waiting,      S::Starting, S::Starting,        S::Starting, S::Starting},
-  };
-  return rows;
-}
-
-TEST(StateMachine, TableCoversEveryStateOnce) {
-  ASSERT_EQ(table().size(), size_t(kJobStates));
-  for (int i = 0; i < kJobStates; ++i) EXPECT_EQ(int(table()[i].state), i);
-}
-
-TEST(StateMachine, NextStateMatchesTable) {
-  int checked = 0;
-  for (const Row& r : table()) {
-    struct Cell { Goal goal; bool alive; JobState want; };
-    const Cell cells[] = {
-        {Goal::Stop, false, r.stopDead},       {Goal::Stop, true, r.stopAlive},
-        {Goal::Start, false, r.startDead},     {Goal::Start, true, r.startAlive},
-        {Goal::Respawn, false, r.respawnDead}, {Goal::Respawn, true, r.respawnAlive},
-    };
-    for (const Cell& c : cells) {
-      JobState got = nextState(r.state, c.goal, c.alive);
-      EXPECT_EQ(got, c.want) << jobStateName(r.state) << " + goal " << goalName(c.goal)
-                             << (c.alive ? ", main alive" : ", main gone") << ": got "
-                             << jobStateName(got) << ", want " << jobStateName(c.want);
-      ++checked;
-    }
-  }
-  EXPECT_EQ(checked, kJobStates * 3 * 2);
-}
-
-// nextState is usable at compile time.
-static_assert(nextState(JobState::Waiting, Goal::Start, false) == JobState::Starting);
-static_assert(nextState(JobState::Running, Goal::Stop, true) == JobState::PreStopping);
-static_assert(nextState(JobState::Running, Goal::Stop, false) == JobState::Stopping);
-static_assert(nextState(JobState::PostStop, Goal::Stop, false) == JobState::Waiting);
-
-TEST(StateMachine, GoalStartWalksToRunning) {
-  // waiting -> starting -> pre-starting -> pre-start -> spawning -> spawned -> post-starting ->
-  // post-start -> running: every state once, in the documented order.
-  std::vector<JobState> path;
-  JobState s = JobState::Waiting;
-  for (int i = 0; i < kJobStates && s != JobState::Running; ++i) {
-    s = nextState(s, Goal::Start, s >= JobState::Spawned);
-    path.push_back(s);
-  }
-  std::vector<JobState> want = {S::Starting, S::PreStarting, S::PreStart, S::Spawning, S::Spawned,
-                                S::PostStarting, S::PostStart, S::Running};
-  EXPECT_EQ(path, want);
-}
-
-TEST(StateMachine, GoalStopReachesWaitingFromEveryState) {
-  // With goal stop and no main process every state reaches waiting, through killed and post-stop
-  // (post-stop always runs once an instance has left waiting), and without ever passing running.
-  for (int i = 0; i < kJobStates; ++i) {
-    JobState s = JobState(i);
-    std::set<JobState> seen;
-    int steps = 0;
-    while (s != JobState::Waiting && steps++ <= kJobStates) {
-      seen.insert(s);
-      s = nextState(s, Goal::Stop, false);
-    }
-    EXPECT_EQ(s, JobState::Waiting) << "from " << jobStateName(JobState(i));
-    if (i != int(JobState::Waiting)) {
-      EXPECT_TRUE(seen.count(JobState::PostStop)) << "from " << jobStateName(JobState(i));
-      if (i < int(JobState::Killed)) {
-        EXPECT_TRUE(seen.count(JobState::Killed)) << jobStateName(JobState(i));
-      }
-    }
-    if (i != int(JobState::Running)) {
-      EXPECT_FALSE(seen.count(JobState::Running)) << jobStateName(JobState(i));
-    }
-  }
-}
-
-TEST(StateMachine, StateNamesAsShownByStatus) {
-  const char* names[] = {"waiting",  "starting",      "pre-starting", "pre-start", "spawning",
-                         "spawned",  "post-starting", "post-start",   "running",   "pre-stopping",
-                         "pre-stop", "stopping",      "killed",       "post-stopping", "post-stop"};
-  for (int i = 0; i < kJobStates; ++i) EXPECT_STREQ(jobStateName(JobState(i)), names[i]);
-  EXPECT_STREQ(goalName(Goal::Stop), "stop");
-  EXPECT_STREQ(goalName(Goal::Start), "start");
-  EXPECT_STREQ(goalName(Goal::Respawn), "respawn");
 }
 
 }  // namespace
