@@ -181,10 +181,9 @@ int cmdVerify(const std::vector<std::string>& args) {
   Snapshot s;
   openSnapshot(args[0], s);
   Model m = loadModel(args[0], s);
-  size_t instances = 0;
-  for (auto& [n, cls] : m.classes) instances += cls.instances.size();
-  std::cout << args[0] << ": ok (" << formatLabel(s) << "): " << m.classes.size() << " jobs, " << instances
-            << " instances, " << m.events.size() << " events, " << s.fds().size() << " fds\n";
+  std::cout << args[0] << ": ok (" << formatLabel(s) << "): " << m.classes.size() << " jobs, "
+            << m.classes.instanceCount() << " instances, " << m.events.size() << " events, " << s.fds().size()
+            << " fds\n";
   return kOk;
 }
 
@@ -303,9 +302,8 @@ int cmdImportUpstart(const std::vector<std::string>& args) {
   if (!importUpstartState(readWhole(path), imported, error))
     throw Failure{kRefused, path + " (Upstart JSON state): " + error};
   for (const std::string& w : imported.warnings) std::cerr << "baton-state: " << path << ": warning: " << w << "\n";
-  size_t instances = 0;
-  for (auto& [n, cls] : imported.model.classes) instances += cls.instances.size();
-  std::cout << path << ": imported " << imported.model.classes.size() << " jobs, " << instances << " instances, "
+  std::cout << path << ": imported " << imported.model.classes.size() << " jobs, "
+            << imported.model.classes.instanceCount() << " instances, "
             << imported.model.events.size() << " events, " << imported.warnings.size() << " warnings\n";
   if (json) {
     capnp::MallocMessageBuilder message;

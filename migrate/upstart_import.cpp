@@ -912,6 +912,8 @@ class Importer {
     }
   }
 
+  // The model built here holds every class decoded (an import never holds one encoded): its
+  // lookups and loops read the classes as they are.
   Instance* findInstance(const std::string& job, const std::string& name) {
     auto c = out_.model.classes.find(job);
     if (c == out_.model.classes.end()) return nullptr;

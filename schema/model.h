@@ -8,6 +8,10 @@
 // values. This is what makes a stateful re-exec possible: the model is the one thing that has to
 // cross `execve`, and schema/state.capnp will describe exactly these fields.
 //
+// Job classes differ in where they are, not in what: a class may be held encoded (after a
+// restore, or by idle encoding) until code decodes it with an explicit call, and is values once
+// decoded (JobClass, ClassMap).
+//
 // This header is a leaf: it includes nothing of baton's and every layer may include it.
 #pragma once
 
@@ -248,8 +252,10 @@ struct Instance {
 
 struct JobClass;
 
-// Where a job class that has not been decoded yet lives (the body of a restored snapshot, still
-// mapped). Implemented by serialize/; ClassMap asks it for a decode on first access.
+// Where a job class that is held encoded lives (the body of a restored snapshot, still mapped,
+// or the message of an idle encoding). Implemented by serialize/; ClassMap::decode and
+// ClassMap::readOnly ask it for a decode, and the accessors below answer what the loop needs of a
+// held class without one.
 class ClassSource {
  public:
   virtual ~ClassSource() = default;
@@ -272,25 +278,44 @@ class ClassSource {
   virtual bool waitsOnEvent(uint32_t index, uint64_t eventId) const = 0;
 };
 
+// A job class. Decoded, it is plain values. Held (`encoded` set), its fields are empty and it is
+// read only through ClassMap::decode, ClassMap::readOnly or the ClassSource accessors.
 struct JobClass {
   DefRef def;                         // newest loaded definition
   EventExpr startOn;                  // copy of def->startOn with match state
   bool deleted = false;               // its file is gone: drop the class once all instances stop
   std::map<std::string, Instance> instances;
-  // Not state, where the state is: while set, this class has not been decoded since a restore or
-  // an idle encoding (holdEncoded in serialize/codec.h), every field above is empty and its encoded form is class `encodedIndex` of `encoded`.
-  // ClassMap decodes it before handing it out; a snapshot copies it across still encoded.
+  // Not state, where the state is: while set, the class is held encoded (since a restore or an
+  // idle encoding, holdEncoded in serialize/codec.h): every field above is empty and its encoded
+  // form is class `encodedIndex` of `encoded`. Nothing decodes it behind the caller's back (see
+  // ClassMap); a snapshot copies it across still encoded.
   std::shared_ptr<const ClassSource> encoded;
   uint32_t encodedIndex = 0;
 
-  bool operator==(const JobClass& o) const;  // compares decoded classes
+  // Equal content. A held side is compared through a decoded copy (ClassMap::readOnly): a
+  // comparison decodes nothing in place, whatever the two sides are.
+  bool operator==(const JobClass& o) const;
 };
 
-// The job classes by name: a std::map whose every access decodes the class it hands out if that
-// is still encoded (a restore leaves classes in the snapshot: decoding a thousand jobs costs more
-// than the rest of the re-exec window, and most are never touched before the next re-exec, which
-// copies them across as they are; idle encoding holds classes the same way to save memory). Code that must not decode (the codec, the tables built in the
-// window, the loop's per-iteration scans) uses entries() and handles `encoded` itself.
+// The job classes by name, each decoded or held encoded. A restore leaves classes in the
+// snapshot (decoding a thousand jobs costs more than the rest of the re-exec window, and most are
+// never touched before the next re-exec, which copies them across as they are); idle encoding
+// holds classes the same way to save memory.
+//
+// The rule: a class is values once decoded, and only an explicit call decodes one.
+// - Iteration (begin/end, range-for) and find() hand out the entries as they are, held or
+//   decoded, and never decode; nor does anything const. A held entry's fields are empty: check
+//   `encoded`.
+// - Code that reads or changes the instances or the definition of a class that may be held
+//   decodes it in place first: decode(it) or decoded(name) (a status, a start or stop, an event
+//   that concerns the class, a child's exit, a reload).
+// - A read that must not change what is held (a `list`) reads a decoded copy: readOnly().
+// - What the loop needs of every class has accessors that decode nothing: forEachSlot,
+//   instanceCount, encodedCount, and the ClassSource of a held class (anyMatchNode,
+//   waitsOnEvent, ...).
+// - The per-iteration scans that act only on decoded state (kill timers, the idle sweep) skip
+//   held classes: neither a restore nor an idle encoding holds a class they would act on
+//   (decodeNow in serialize/codec.cpp).
 class ClassMap {
  public:
   // The map's nodes come from a pool of its own: they live as long as their jobs, and from the
@@ -298,9 +323,12 @@ class ClassMap {
   // going back to the kernel when the classes are held encoded again (and the scans over all
   // classes read fewer cache lines).
   using Map = std::pmr::map<std::string, JobClass>;
+  using value_type = Map::value_type;
+  using iterator = Map::iterator;
+  using const_iterator = Map::const_iterator;
 
   ClassMap() : store_(std::make_unique<Store>()) {}
-  ClassMap(const ClassMap& o) : ClassMap() {
+  ClassMap(const ClassMap& o) : ClassMap() {  // entries as they are: a held class stays held
     for (auto& [name, cls] : o.map_()) map_().emplace_hint(map_().end(), name, cls);
   }
   ClassMap(ClassMap&& o) : store_(std::exchange(o.store_, std::make_unique<Store>())) {}
@@ -316,77 +344,51 @@ class ClassMap {
     return *this;
   }
 
-  template <class It, class Ref, class Ptr>
-  class Iter {
-   public:
-    using iterator_category = std::bidirectional_iterator_tag;
-    using value_type = Map::value_type;
-    using difference_type = std::ptrdiff_t;
-    using reference = Ref;
-    using pointer = Ptr;
-    Iter() = default;
-    explicit Iter(It it) : it_(it) {}
-    template <class I, class R, class P>
-    Iter(const Iter<I, R, P>& o) : it_(o.base()) {}  // NOLINT: iterator -> const_iterator
-    Ref operator*() const { ensureDecoded(it_->second); return *it_; }
-    Ptr operator->() const { return &**this; }
-    Iter& operator++() { ++it_; return *this; }
-    Iter operator++(int) { Iter t = *this; ++it_; return t; }
-    Iter& operator--() { --it_; return *this; }
-    template <class I, class R, class P>
-    bool operator==(const Iter<I, R, P>& o) const { return it_ == o.base(); }
-    It base() const { return it_; }
-
-   private:
-    It it_{};
-  };
-  using iterator = Iter<Map::iterator, Map::value_type&, Map::value_type*>;
-  using const_iterator = Iter<Map::const_iterator, const Map::value_type&, const Map::value_type*>;
-
-  iterator begin() { return iterator(map_().begin()); }
-  iterator end() { return iterator(map_().end()); }
-  const_iterator begin() const { return const_iterator(map_().begin()); }
-  const_iterator end() const { return const_iterator(map_().end()); }
-  iterator find(const std::string& k) { return iterator(map_().find(k)); }
-  const_iterator find(const std::string& k) const { return const_iterator(map_().find(k)); }
+  // As they are: none of these decodes.
+  iterator begin() { return map_().begin(); }
+  iterator end() { return map_().end(); }
+  const_iterator begin() const { return map_().begin(); }
+  const_iterator end() const { return map_().end(); }
+  iterator find(const std::string& k) { return map_().find(k); }
+  const_iterator find(const std::string& k) const { return map_().find(k); }
   size_t size() const { return map_().size(); }
   bool empty() const { return map_().empty(); }
   size_t count(const std::string& k) const { return map_().count(k); }
-  JobClass& at(const std::string& k) { return *decoded(&map_().at(k)); }
-  const JobClass& at(const std::string& k) const { return *decoded(&map_().at(k)); }
-  JobClass& operator[](const std::string& k) { return *decoded(&map_()[k]); }
   template <class... A>
   std::pair<iterator, bool> emplace(A&&... a) {
-    auto r = map_().emplace(std::forward<A>(a)...);
-    return {iterator(r.first), r.second};
+    return map_().emplace(std::forward<A>(a)...);
   }
-  iterator erase(iterator it) { return iterator(map_().erase(it.base())); }
+  template <class... A>
+  iterator emplace_hint(const_iterator hint, A&&... a) {
+    return map_().emplace_hint(hint, std::forward<A>(a)...);
+  }
+  iterator erase(iterator it) { return map_().erase(it); }
   size_t erase(const std::string& k) { return map_().erase(k); }
   void clear() { map_().clear(); }
-  bool operator==(const ClassMap& o) const;  // decodes both
+  // Equal names and content (JobClass::operator==): decodes nothing in place.
+  bool operator==(const ClassMap& o) const;
 
-  // Without decoding anything.
-  Map& entries() { return map_(); }
-  const Map& entries() const { return map_(); }
-  // Every used process slot of every class, decoded or not.
-  using SlotVisitor = std::function<void(const std::string& job, const std::string& instance, ProcessType type,
-                                         const ProcessSlot& slot, TraceState trace)>;
-  void forEachSlot(const SlotVisitor& visit) const;
-  size_t instanceCount() const;  // of all classes, decoded or not
-  size_t encodedCount() const;   // classes not decoded yet
+  // The one way to decode a held class: in place, for code that reads or changes its instances
+  // or its definition. The class at `it`, decoded first if it is held (a decoded one is returned
+  // as it is). Throws if the encoded form cannot be decoded (the restore checked everything a
+  // decode refuses, so this means memory corruption); the entry then stays held.
+  JobClass& decode(iterator it);
+  // decode(find(name)); std::out_of_range if there is no such class.
+  JobClass& decoded(const std::string& name);
 
-  static void ensureDecoded(const JobClass& cls);
   // For a read that changes nothing (a `list`): the class itself if it is decoded, else a
   // decoded copy made in `scratch`, leaving the entry held. A monitor that lists every few
   // seconds would otherwise keep every class decoded and undo the idle encoding.
   static const JobClass& readOnly(const JobClass& cls, JobClass& scratch);
 
+  // Every used process slot of every class, decoded or not.
+  using SlotVisitor = std::function<void(const std::string& job, const std::string& instance, ProcessType type,
+                                         const ProcessSlot& slot, TraceState trace)>;
+  void forEachSlot(const SlotVisitor& visit) const;
+  size_t instanceCount() const;  // of all classes, decoded or not
+  size_t encodedCount() const;   // classes held encoded
+
  private:
-  template <class C>
-  static C* decoded(C* cls) {
-    ensureDecoded(*cls);
-    return cls;
-  }
   struct Store {
     std::pmr::unsynchronized_pool_resource pool;
     Map map{&pool};
@@ -412,10 +414,11 @@ inline bool Instance::operator==(const Instance& o) const {
 }
 
 inline bool JobClass::operator==(const JobClass& o) const {
-  ClassMap::ensureDecoded(*this);
-  ClassMap::ensureDecoded(o);
-  return sameDef(def, o.def) && startOn == o.startOn && deleted == o.deleted &&
-         instances == o.instances;
+  JobClass copy, otherCopy;
+  const JobClass& a = ClassMap::readOnly(*this, copy);
+  const JobClass& b = ClassMap::readOnly(o, otherCopy);
+  return sameDef(a.def, b.def) && a.startOn == b.startOn && a.deleted == b.deleted &&
+         a.instances == b.instances;
 }
 
 enum class EventProgress : uint8_t { Pending = 0, Handling, Finished };

@@ -267,8 +267,8 @@ void encodeReexec(const Reexec& r, state::Reexec::Builder b) {
 
 // ---- decode ----
 // Every check a decode makes is in a check* function, and fill* functions only run on what passed
-// them: a restore checks each class in the window and decodes it later (ClassMap), so the two
-// must not drift apart.
+// them: a restore checks each class in the window and decodes it later (ClassMap::decode), so
+// the two must not drift apart.
 template <class E>
 bool enumOk(E raw, int count, const char* what, std::string& error) {
   const int v = int(raw);
@@ -539,7 +539,8 @@ class MessageDefs final : public DefSource {
 };
 
 // Job classes still in a decoded message (owned by `owner` through `defs`), decoded one by one
-// on first access (ClassMap). Each was checked by checkClass when the restore listed it.
+// when code asks for it (ClassMap::decode, ClassMap::readOnly). Each was checked by checkClass
+// when the restore listed it.
 class MessageClasses final : public ClassSource {
  public:
   explicit MessageClasses(std::shared_ptr<MessageDefs> defs) : defs_(std::move(defs)) {}
@@ -657,11 +658,9 @@ const JobDef* DefRef::get() const {
   return cell_->def.get();
 }
 
-void ClassMap::ensureDecoded(const JobClass& c) {
-  if (!c.encoded) return;
-  // Decoding changes no state, only where it is: a const class may be decoded (the classes
-  // live in the map, which is mutable).
-  auto& cls = const_cast<JobClass&>(c);
+JobClass& ClassMap::decode(iterator it) {
+  JobClass& cls = it->second;
+  if (!cls.encoded) return cls;
   std::shared_ptr<const ClassSource> source = std::move(cls.encoded);
   cls.encoded.reset();
   try {
@@ -671,6 +670,13 @@ void ClassMap::ensureDecoded(const JobClass& c) {
     cls.encoded = std::move(source);
     throw;
   }
+  return cls;
+}
+
+JobClass& ClassMap::decoded(const std::string& name) {
+  auto it = find(name);
+  if (it == end()) throw std::out_of_range("no job class " + name);
+  return decode(it);
 }
 
 const JobClass& ClassMap::readOnly(const JobClass& cls, JobClass& scratch) {
@@ -756,7 +762,8 @@ void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
 
   auto classes = b.initClasses(unsigned(m.classes.size()));
   unsigned ci = 0;
-  for (auto& [name, cls] : m.classes.entries()) {
+  JobClass scratch;
+  for (auto& [name, cls] : m.classes) {
     if (auto* restored = dynamic_cast<const MessageClasses*>(cls.encoded.get())) {
       // Not touched since the restore: across as it came, still encoded; as bytes if a snapshot
       // written before holds it contiguously, else walked by Cap'n Proto.
@@ -777,8 +784,9 @@ void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
       ++ci;
       continue;
     }
-    ClassMap::ensureDecoded(cls);  // another source (none today) would decode
-    encodeClass(name, cls, classes[ci++]);
+    // Decoded, or held by another source (none today): that one is encoded from a decoded copy
+    // (the model is const here, and a snapshot changes nothing in it).
+    encodeClass(name, ClassMap::readOnly(cls, scratch), classes[ci++]);
   }
 
   auto events = b.initEvents(unsigned(m.events.size()));
@@ -907,16 +915,15 @@ void collectImages(state::Model::Reader model, const capnp::word* segment,
 }
 
 size_t holdEncoded(ClassMap& classes, const std::function<bool(const JobClass&)>& hold) {
-  auto& map = classes.entries();
   // A message more than a quarter of whose classes were decoded since carries that many dead
   // bytes: its remaining classes move to the new one (a byte copy each), so that it can be freed
   // once nothing decoded refers to it. (Half, as first written, left a start of 10,000 jobs in
   // batches with more dead bytes at rest.)
   std::map<const ClassSource*, size_t> held;
-  for (auto& [name, cls] : map)
+  for (auto& [name, cls] : classes)
     if (cls.encoded) ++held[cls.encoded.get()];
-  std::vector<ClassMap::Map::iterator> chosen;
-  for (auto it = map.begin(); it != map.end(); ++it) {
+  std::vector<ClassMap::iterator> chosen;
+  for (auto it = classes.begin(); it != classes.end(); ++it) {
     const JobClass& cls = it->second;
     if (cls.encoded ? held[cls.encoded.get()] * 4 < cls.encoded->classCount() * 3 : hold(cls)) chosen.push_back(it);
   }
@@ -925,12 +932,13 @@ size_t holdEncoded(ClassMap& classes, const std::function<bool(const JobClass&)>
   // About a kilobyte a class: one segment for most sets (more segments work as well).
   auto message = std::make_shared<capnp::MallocMessageBuilder>(unsigned(std::min<size_t>(chosen.size() * 160 + 64, 1u << 28)));
   auto list = message->initRoot<state::Model>().initClasses(unsigned(chosen.size()));
+  JobClass scratch;
   for (size_t i = 0; i < chosen.size(); ++i) {
     const auto& [name, cls] = *chosen[i];
     if (auto* source = dynamic_cast<const MessageClasses*>(cls.encoded.get()))
       list.setWithCaveats(unsigned(i), source->reader(cls.encodedIndex));
-    else
-      encodeClass(name, cls, list[unsigned(i)]);
+    else  // decoded (or held by another source, none today: through a decoded copy)
+      encodeClass(name, ClassMap::readOnly(cls, scratch), list[unsigned(i)]);
   }
   // Written just now by encodeClass, so nothing to check (a restore checks what it reads).
   auto source = std::make_shared<MessageClasses>(std::make_shared<MessageDefs>(message));
@@ -958,7 +966,7 @@ namespace {
 // writer's map iterated them): then at the end, without a search. False if the key exists.
 template <class Map, class Value>
 bool emplaceInOrder(Map& map, std::string key, Value&& value) {
-  if (map.empty() || map.rbegin()->first < key) {
+  if (map.empty() || std::prev(map.end())->first < key) {
     map.emplace_hint(map.end(), std::move(key), std::forward<Value>(value));
     return true;
   }
@@ -997,7 +1005,7 @@ bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner
     lazyClasses = std::make_shared<MessageClasses>(lazyDefs);
     lazyClasses->classes.reserve(r.getClasses().size());
   }
-  auto& classes = m.classes.entries();
+  ClassMap& classes = m.classes;
   size_t index = 0;
   for (auto c : r.getClasses()) {
     std::string name = textIn(c.getName());
@@ -1006,7 +1014,7 @@ bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner
     if (!checked && !checkClass(c, name, error)) return false;
     JobClass cls;
     if (lazyClasses && !decodeNow(c)) {
-      // Checked, not decoded: ClassMap decodes it when something asks for it.
+      // Checked, not decoded: held until code that needs it decodes it (ClassMap::decode).
       cls.encoded = lazyClasses;
       cls.encodedIndex = uint32_t(lazyClasses->classes.size());
       lazyClasses->classes.push_back(c);

@@ -77,8 +77,8 @@ size_t placeImages(const EncodeHooks& hooks, capnp::word* free, size_t freeWords
 void collectImages(state::Model::Reader model, const capnp::word* segment, const std::vector<EncodeHooks::Extent>& extents,
                    ClassImages& out);
 // Idle encoding: encode every decoded class `hold` accepts into one new message and leave them
-// encoded there, as a restore leaves the classes it reads (ClassMap decodes one again on
-// first access). Classes still encoded in a message of which fewer than three quarters are left
+// encoded there, as a restore leaves the classes it reads (until ClassMap::decode decodes one
+// again). Classes still encoded in a message of which fewer than three quarters are left
 // move too (as bytes), so that messages partly decoded since can be freed. A class the loop's scans need decoded
 // (decodeNow) stays as it is. Returns how many classes the new message holds for the model.
 size_t holdEncoded(ClassMap& classes, const std::function<bool(const JobClass&)>& hold);

@@ -30,11 +30,9 @@ int verifyState(int fd) {
     std::cout << "refused: " << error << "\n";
     return 1;
   }
-  size_t instances = 0;
-  for (auto& [n, cls] : model.classes) instances += cls.instances.size();
   std::cout << "ok: format " << snapshot.header().format << ", " << model.classes.size() << " jobs, "
-            << instances << " instances, " << snapshot.fds().size() << " fds, " << snapshot.size()
-            << " bytes\n";
+            << model.classes.instanceCount() << " instances, " << snapshot.fds().size() << " fds, "
+            << snapshot.size() << " bytes\n";
   return 0;
 }
 

@@ -538,7 +538,7 @@ void ControlServer::handleList(Call& call) {
   // knows its instances), then fill them, reading each held class through one decoded
   // copy at a time (copies of them all would balloon the heap with every list).
   size_t count = 0;
-  for (auto& [n, cls] : model_.classes.entries())
+  for (auto& [n, cls] : model_.classes)
     count += std::max<size_t>(1, cls.encoded ? cls.encoded->instanceCount(cls.encodedIndex) : cls.instances.size());
   auto jobs = call.resp.initJobs(unsigned(count));
   JobClass copy;
@@ -547,7 +547,7 @@ void ControlServer::handleList(Call& call) {
     if (row == count) throw std::logic_error("list: more rows than the jobs' instances");
     fillJobStatus(jobs[row++], c, inst);
   };
-  for (auto& [n, cls] : model_.classes.entries()) {
+  for (auto& [n, cls] : model_.classes) {
     const JobClass& c = ClassMap::readOnly(cls, copy);
     if (c.instances.empty()) fillRow(c, nullptr);
     for (auto& [iname, inst] : c.instances) fillRow(c, &inst);
@@ -577,9 +577,13 @@ void ControlServer::handleEmit(Call& call, wire::EmitArgs::Reader args) {
 // Requests: configuration
 
 void ControlServer::handleShowConfig(Call& call, const std::string& name) {
+  // The definitions of the classes shown are read: those are decoded (and only those).
   std::vector<const JobClass*> list;
-  for (auto& [n, cls] : model_.classes)
-    if (!cls.deleted && (name.empty() || n == name)) list.push_back(&cls);
+  for (auto it = model_.classes.begin(); it != model_.classes.end(); ++it) {
+    if (!name.empty() && it->first != name) continue;
+    const JobClass& cls = model_.classes.decode(it);
+    if (!cls.deleted) list.push_back(&cls);
+  }
   if (!name.empty() && list.empty()) return fail(call, wire::ResultCode::UNKNOWN_JOB, "unknown job: " + name);
   auto out = call.resp.initConfig(unsigned(list.size()));
   for (size_t i = 0; i < list.size(); ++i) {

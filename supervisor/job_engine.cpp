@@ -204,9 +204,11 @@ void JobEngine::onChildStopped(pid_t pid, int code, int status) {
 // =============================================================================================
 // Jobs
 
+// Whoever finds a class reads or changes it (its instances, its definition): a held class is
+// decoded here, in place.
 JobClass* JobEngine::findClass(const std::string& name) {
   auto it = model_.classes.find(name);
-  return it == model_.classes.end() ? nullptr : &it->second;
+  return it == model_.classes.end() ? nullptr : &model_.classes.decode(it);
 }
 
 Instance* JobEngine::findInstance(const std::string& job, const std::string& instance) {
@@ -346,19 +348,22 @@ void JobEngine::enterState(JobClass& cls, Instance& inst, JobState& state, bool&
 }
 
 // The scans of the kill timers skip classes held encoded (since a restore or an idle encoding):
-// neither leaves a class with a kill timer encoded (decodeNow in serialize/codec.cpp), and an
-// encoded class has not changed since.
+// neither leaves a class with a kill timer encoded (decodeNow in serialize/codec.cpp), and a
+// held class has not changed since.
 int64_t JobEngine::nextKillDeadlineNs() const {
   int64_t earliest = 0;
-  for (auto& [n, cls] : model_.classes.entries())
+  for (auto& [n, cls] : model_.classes) {
+    if (cls.encoded) continue;
     for (auto& [i, inst] : cls.instances)
       if (inst.killDeadlineNs && (!earliest || inst.killDeadlineNs < earliest))
         earliest = inst.killDeadlineNs;
+  }
   return earliest;
 }
 
 void JobEngine::runKillTimers(int64_t now) {
-  for (auto& [n, cls] : model_.classes.entries()) {
+  for (auto& [n, cls] : model_.classes) {
+    if (cls.encoded) continue;
     for (auto& [i, inst] : cls.instances) {
       if (inst.killDeadlineNs && inst.killDeadlineNs <= now) {
         inst.killDeadlineNs = 0;
@@ -731,15 +736,22 @@ void JobEngine::finished(JobClass& cls, Instance& inst, bool failed) {
   }
 }
 
+// Every instance of every class is told to stop: each held class is decoded to reach them (and
+// none is held again: idle encoding is off from now on).
 void JobEngine::shutDown() {
   shuttingDown_ = true;
-  for (auto& [n, cls] : model_.classes)
+  for (auto it = model_.classes.begin(); it != model_.classes.end(); ++it) {
+    JobClass& cls = model_.classes.decode(it);
     for (auto& [i, inst] : cls.instances) changeGoal(cls, inst, Goal::Stop);
+  }
 }
 
+// Reads, changes nothing: a held class (none once shutDown decoded them all) through a decoded
+// copy.
 bool JobEngine::allAtRest() const {
+  JobClass copy;
   for (auto& [n, cls] : model_.classes)
-    for (auto& [i, inst] : cls.instances)
+    for (auto& [i, inst] : ClassMap::readOnly(cls, copy).instances)
       if (activeState(inst)) return false;
   return true;
 }
@@ -747,11 +759,15 @@ bool JobEngine::allAtRest() const {
 // Drop what nothing needs any more: named instances that came to rest, and classes whose file
 // was removed once all their instances are at rest.
 void JobEngine::sweepIdle() {
-  // Encoded classes have nothing to sweep: neither a restore nor an idle encoding leaves a class
-  // with something to sweep encoded (decodeNow in serialize/codec.cpp).
-  auto& classes = model_.classes.entries();
+  // Held classes have nothing to sweep: neither a restore nor an idle encoding holds a class
+  // with something to sweep (decodeNow in serialize/codec.cpp).
+  ClassMap& classes = model_.classes;
   for (auto cit = classes.begin(); cit != classes.end();) {
     JobClass& cls = cit->second;
+    if (cls.encoded) {
+      ++cit;
+      continue;
+    }
     for (auto it = cls.instances.begin(); it != cls.instances.end();) {
       const Instance& inst = it->second;
       bool idle = !activeState(inst) && inst.blocking.empty();
@@ -839,19 +855,21 @@ void JobEngine::handleEvent(uint64_t id) {
   // match nodes may match this event (its name pattern and its arguments; see
   // eventNodeMayMatch): an event that matches no node changes nothing in the class. So the
   // `started X` of one job decodes the jobs that wait for X, not every job that waits for some
-  // `started`.
-  auto concerned = [&](const JobClass& cls) {
-    if (!cls.encoded) return true;
-    if (!cls.encoded->anyMatchNode(
-            cls.encodedIndex, [&](std::string_view p) { return globMatch(p, ev.name); },
+  // `started`. The class at `it`, decoded, or nullptr if the event cannot change it.
+  auto concerned = [&](ClassMap::iterator it) -> JobClass* {
+    const JobClass& held = it->second;
+    if (held.encoded &&
+        !held.encoded->anyMatchNode(
+            held.encodedIndex, [&](std::string_view p) { return globMatch(p, ev.name); },
             [&](const EventNode& n) { return eventNodeMayMatch(n, ev); }))
-      return false;
-    ClassMap::ensureDecoded(cls);
-    return true;
+      return nullptr;
+    return &model_.classes.decode(it);
   };
   // Stop first, then start (as Upstart does), so `stop on X` + `start on X` restarts.
-  for (auto& [jobName, cls] : model_.classes.entries()) {
-    if (!concerned(cls)) continue;
+  for (auto it = model_.classes.begin(); it != model_.classes.end(); ++it) {
+    JobClass* found = concerned(it);
+    if (!found) continue;
+    JobClass& cls = *found;
     for (auto& [instName, inst] : cls.instances) {
       if (inst.goal == Goal::Stop || inst.stopOn.empty()) continue;
       if (!eventExprHandle(inst.stopOn, ev, inst.env) || !eventExprSatisfied(inst.stopOn)) continue;
@@ -873,10 +891,13 @@ void JobEngine::handleEvent(uint64_t id) {
       changeGoal(cls, inst, Goal::Stop);
     }
   }
-  for (auto& [jobName, cls] : model_.classes.entries()) {
+  for (auto it = model_.classes.begin(); it != model_.classes.end(); ++it) {
     // A shutdown stops everything: events (e.g. `stopped X`) must not start jobs meanwhile.
     if (shuttingDown_) break;
-    if (!concerned(cls)) continue;
+    JobClass* found = concerned(it);
+    if (!found) continue;
+    JobClass& cls = *found;
+    const std::string& jobName = it->first;
     if (cls.deleted || cls.startOn.empty()) continue;
     if (!eventExprHandle(cls.startOn, ev, cls.def->env) || !eventExprSatisfied(cls.startOn)) continue;
     std::vector<uint64_t> matched = eventExprMatchedEvents(cls.startOn);
@@ -951,9 +972,10 @@ void JobEngine::finishEvent(uint64_t id) {
   for (const RequestRef& r : ev.waiters) outcomes_.eventFinished(r, ev.failed);
   // Jobs that waited on this event (their own starting/stopping) go on. (A class held encoded
   // is decoded only if one of its instances does.)
-  for (auto& [jobName, cls] : model_.classes.entries()) {
-    if (cls.encoded && !cls.encoded->waitsOnEvent(cls.encodedIndex, id)) continue;
-    ClassMap::ensureDecoded(cls);
+  for (auto it = model_.classes.begin(); it != model_.classes.end(); ++it) {
+    const JobClass& held = it->second;
+    if (held.encoded && !held.encoded->waitsOnEvent(held.encodedIndex, id)) continue;
+    JobClass& cls = model_.classes.decode(it);
     for (auto& [instName, inst] : cls.instances) {
       if (inst.blocker != id) continue;
       inst.blocker = 0;
@@ -995,11 +1017,14 @@ void JobEngine::loadConfiguration() {
     cls->def = def;
     cls->startOn = def->startOn;
   }
-  for (auto& [name, cls] : model_.classes) {
-    if (loaded.jobs.count(name)) continue;
+  for (auto it = model_.classes.begin(); it != model_.classes.end(); ++it) {
+    const std::string& name = it->first;
+    if (loaded.jobs.count(name)) continue;  // decoded above (findClass)
     // Gone from the loaded set. If its file is still there it failed to parse: keep the last
     // good definition (a typo must not make a job disappear); likewise when the whole directory
-    // cannot be read. Only a removed file removes the job.
+    // cannot be read. Only a removed file removes the job. (Its definition is read and it may
+    // be marked: decoded.)
+    JobClass& cls = model_.classes.decode(it);
     if (!dirReadable || access(cls.def->path.c_str(), F_OK) == 0) {
       log(Priority::Warn, name + ": keeping the last good definition");
       continue;

@@ -55,6 +55,8 @@ class JobEngine {
   void setFdLimitHard(uint64_t hard) { fdLimitHard_ = hard; }
 
   // ---- jobs ----
+  // The class or instance, decoded: a class held encoded is decoded in place (ClassMap::decode),
+  // since everyone who finds one reads or changes it. nullptr if there is none.
   JobClass* findClass(const std::string& name);
   Instance* findInstance(const std::string& job, const std::string& instance);
   Instance& instanceFor(JobClass& cls, const std::string& name);
@@ -66,7 +68,7 @@ class JobEngine {
                         const std::string& events, std::vector<std::string>& env,
                         std::string& instName, std::string& error) const;
   void onProcessExit(JobClass& cls, Instance& inst, ProcessType type, int status);
-  bool allAtRest() const;
+  bool allAtRest() const;  // decodes nothing
   void sweepIdle();
   // Stop every job and start none from now on (SIGTERM when batond is not PID 1).
   void shutDown();

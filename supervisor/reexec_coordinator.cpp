@@ -425,7 +425,7 @@ void ReexecCoordinator::restore(const RestoreArgs& args) {
   if (!checkFdTableMatches(snapshot.fds(), named, error)) restoreFailed(args, error, &snapshot.fds());
   if (adopt && getenv("BATON_CHECK_HANDOFF")) watches_.checkAdopted();
   for (auto& [job, name, type] : lost) {
-    JobClass* cls = jobs_.findClass(job);
+    JobClass* cls = jobs_.findClass(job);  // decoded: its instance is changed
     Instance* inst = jobs_.findInstance(job, name);
     ProcessSlot& slot = inst->procs[int(type)];
     log(Priority::Warn, job + " " + processTypeName(type) + " process " + std::to_string(slot.pid) +

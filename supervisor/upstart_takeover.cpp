@@ -76,8 +76,11 @@ bool Supervisor::takeOverFromUpstart(int stateFd) {
   if (!openBaseResources(-1) || !control_.openControlSocket()) return false;
   rearm(nullptr);
   // Upstart stored pids without an identity: record it now for the ones that are alive; a pid
-  // that is gone ended during the handover.
-  for (auto& [job, cls] : model_.classes)
+  // that is gone ended during the handover. (An import holds no class encoded; decode() says
+  // that these loops read and change the instances.)
+  for (auto it = model_.classes.begin(); it != model_.classes.end(); ++it) {
+    const std::string& job = it->first;
+    JobClass& cls = model_.classes.decode(it);
     for (auto& [name, inst] : cls.instances)
       for (int t = 0; t < kProcessTypes; ++t) {
         ProcessSlot& slot = inst.procs[t];
@@ -94,8 +97,10 @@ bool Supervisor::takeOverFromUpstart(int stateFd) {
           jobs_.onProcessExit(cls, inst, ProcessType(t), SIGKILL);
         }
       }
+  }
   // Instances Upstart left in a transient state resume with that state's entry action.
-  for (auto& [job, cls] : model_.classes)
+  for (auto it = model_.classes.begin(); it != model_.classes.end(); ++it) {
+    JobClass& cls = model_.classes.decode(it);
     for (auto& [name, inst] : cls.instances) {
       JobState s = inst.state;
       if (s == JobState::PreStarting || s == JobState::Spawning || s == JobState::PostStarting ||
@@ -104,6 +109,7 @@ bool Supervisor::takeOverFromUpstart(int stateFd) {
         jobs_.changeState(cls, inst, s);
       }
     }
+  }
   sys::mkdirs(model_.config.logDir);
   jobs_.loadConfiguration();  // this host's job files: newer definitions apply to the next start
   reapChildren();

@@ -40,6 +40,34 @@ TEST_F(IntegrationRobustnessSubreaper, ShutdownDoesNotStartJobsFromEvents) {
   EXPECT_FALSE(b().logExists("follower")) << b().readLog("follower");
 }
 
+// What `status --daemon` says about job classes held encoded (0 when it does not say).
+int heldJobs(Baton& b) {
+  CmdResult s = b.ctl({"status", "--daemon"});
+  const std::string key = "jobs held encoded (untouched since a restore or an idle encoding): ";
+  for (const auto& line : splitLines(s.out))
+    if (line.rfind(key, 0) == 0) return std::stoi(line.substr(key.size()));
+  return 0;
+}
+
+// A job whose class is held encoded (idle encoding) is still reached: `show-config` reads its
+// definition, and a shutdown stops it (batond exits only once it is at rest).
+TEST_F(IntegrationRobustnessSubreaper, ShutdownStopsJobsHeldEncoded) {
+  b().writeJob("held", "start on startup\nexec sleep 1000\n");
+  BATON_START();
+  ASSERT_TRUE(waitFor([&] { return contains(b().statusLine("held"), "start/running"); }));
+  const pid_t pid = b().mainPid("held");
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(waitFor([&] { return heldJobs(b()) == 1; }, 10s, 100ms)) << heldJobs(b());
+  CmdResult c = b().ctl({"show-config", "held"});
+  EXPECT_EQ(c.exitCode, 0) << c.describe();
+  EXPECT_TRUE(contains(c.out, "start on startup")) << c.describe();
+  ASSERT_TRUE(waitFor([&] { return heldJobs(b()) == 1; }, 10s, 100ms)) << heldJobs(b());
+  std::optional<int> code = b().terminate(15s);
+  ASSERT_TRUE(code.has_value()) << "batond did not finish its shutdown\n" << b().daemonStderr();
+  EXPECT_EQ(*code, 0);
+  EXPECT_TRUE(waitFor([&] { return !pidExists(pid); })) << "the held job's process " << pid << " survived";
+}
+
 TEST_F(IntegrationRobustness, LogFilesAreReopenedOnReload) {
   b().writeJob("chatty", "start on startup\nexec /bin/sh -c 'i=0; while true; do i=$((i+1)); echo line $i; sleep 0.05; done'\n");
   BATON_START();

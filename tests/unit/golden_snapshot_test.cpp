@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 
 #include "migrate/formats.h"
 #include "serialize/snapshot.h"
@@ -86,6 +87,14 @@ class LiveFds {
   std::vector<int> open_;
 };
 
+// A job class of a model loadSnapshot read: it decodes everything, so no class is held.
+const JobClass& jobClass(const Model& m, const std::string& job) {
+  auto c = m.classes.find(job);
+  if (c == m.classes.end()) throw std::out_of_range("job " + job + " missing");
+  EXPECT_FALSE(c->second.encoded) << job << " is held encoded";
+  return c->second;
+}
+
 const Instance& only(const Model& m, const std::string& job, const std::string& instance = "") {
   static const Instance none;
   auto c = m.classes.find(job);
@@ -142,11 +151,11 @@ const std::map<std::string, std::function<void(const Model&)>> kChecks = {
      [](const Model& m) {
        expectRunning(m, "svc");
        expectRunning(m, "scripted");
-       EXPECT_EQ(m.classes.at("svc").def->process[0].command, "sleep 1000");
-       EXPECT_FALSE(m.classes.at("svc").def->process[0].script);
-       EXPECT_TRUE(m.classes.at("scripted").def->process[0].script);
-       EXPECT_EQ(m.classes.at("svc").def->startOn.nodes.size(), 1u);
-       EXPECT_EQ(m.classes.at("svc").def->startOn.nodes[0].name, "startup");
+       EXPECT_EQ(jobClass(m, "svc").def->process[0].command, "sleep 1000");
+       EXPECT_FALSE(jobClass(m, "svc").def->process[0].script);
+       EXPECT_TRUE(jobClass(m, "scripted").def->process[0].script);
+       EXPECT_EQ(jobClass(m, "svc").def->startOn.nodes.size(), 1u);
+       EXPECT_EQ(jobClass(m, "svc").def->startOn.nodes[0].name, "startup");
        EXPECT_GE(m.listenFd, 0);
      }},
     {"spawn-in-flight", [](const Model& m) { expectHeld(only(m, "held")); }},
@@ -176,11 +185,11 @@ const std::map<std::string, std::function<void(const Model&)>> kChecks = {
        EXPECT_EQ(in.state, JobState::Killed);
        EXPECT_GT(in.killDeadlineNs, 0);
        EXPECT_GT(in.procs[0].pid, 0);
-       EXPECT_EQ(m.classes.at("stubborn").def->killTimeoutMs, 4000);
+       EXPECT_EQ(jobClass(m, "stubborn").def->killTimeoutMs, 4000);
      }},
     {"instances",
      [](const Model& m) {
-       EXPECT_EQ(m.classes.at("inst").instances.size(), 3u);
+       EXPECT_EQ(jobClass(m, "inst").instances.size(), 3u);
        for (const char* name : {"a", "b", "c"}) {
          expectRunning(m, "inst", name);
          EXPECT_EQ(environ::get(only(m, "inst", name).env, "N").value_or(""), name);

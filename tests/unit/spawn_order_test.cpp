@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -175,12 +176,17 @@ std::string modelDiff(const Model& a, const Model& b) {
     out += "nextEventId " + std::to_string(a.nextEventId) + " -> " + std::to_string(b.nextEventId) + "\n";
   if (a.logPipes != b.logPipes) out += "logPipes\n";
   if (a.connections != b.connections) out += "connections\n";
-  for (auto& [name, cls] : a.classes) {
+  // Read as they are, decoded or through a decoded copy (no loop runs here, so no class is held,
+  // but a diff must not change what it compares).
+  JobClass copyA, copyB;
+  for (auto& [name, held] : a.classes) {
     auto it = b.classes.find(name);
     if (it == b.classes.end()) { out += "class " + name + " gone\n"; continue; }
+    const JobClass& cls = ClassMap::readOnly(held, copyA);
+    const JobClass& other = ClassMap::readOnly(it->second, copyB);
     for (auto& [iname, x] : cls.instances) {
-      auto jt = it->second.instances.find(iname);
-      if (jt == it->second.instances.end()) { out += name + ": instance gone\n"; continue; }
+      auto jt = other.instances.find(iname);
+      if (jt == other.instances.end()) { out += name + ": instance gone\n"; continue; }
       const Instance& y = jt->second;
       if (x.state != y.state)
         out += name + ": state " + jobStateName(x.state) + " -> " + jobStateName(y.state) + "\n";
@@ -211,17 +217,17 @@ class SpawnOrderTest : public ::testing::Test {
   void TearDown() override {
     if (sup_) {
       Model& m = Peer::mutableModel(*sup_);
-      // Kill and reap whatever this test left behind (only our own children, by pid).
-      for (auto& [n, cls] : m.classes)
-        for (auto& [i, inst] : cls.instances)
-          for (ProcessSlot& slot : inst.procs) {
-            if (slot.pid > 0 && !slot.earlyExit) {  // an early exit is already reaped
-              kill(slot.pid, SIGKILL);
-              waitpid(slot.pid, nullptr, 0);
-            }
-            if (slot.statusFd >= 0) close(slot.statusFd);
-            if (slot.scriptFd >= 0) close(slot.scriptFd);
-          }
+      // Kill and reap whatever this test left behind (only our own children, by pid), in every
+      // class, decoded or held.
+      m.classes.forEachSlot([](const std::string&, const std::string&, ProcessType, const ProcessSlot& slot,
+                               TraceState) {
+        if (slot.pid > 0 && !slot.earlyExit) {  // an early exit is already reaped
+          kill(slot.pid, SIGKILL);
+          waitpid(slot.pid, nullptr, 0);
+        }
+        if (slot.statusFd >= 0) close(slot.statusFd);
+        if (slot.scriptFd >= 0) close(slot.scriptFd);
+      });
       for (LogPipe& lp : m.logPipes) close(lp.fd);
       if (m.listenFd >= 0) close(m.listenFd);
       sup_.reset();
@@ -259,8 +265,12 @@ class SpawnOrderTest : public ::testing::Test {
 
   Supervisor& s() { return *sup_; }
   const Model& model() { return sup_->model(); }
+  // No loop runs here, so no idle encoding: every class is decoded (values).
   const Instance& inst(const std::string& job) {
-    return model().classes.at(job).instances.at("");
+    auto it = model().classes.find(job);
+    if (it == model().classes.end() || it->second.encoded)
+      throw std::logic_error(job + ": missing or held encoded");
+    return it->second.instances.at("");
   }
   const ProcessSlot& slot(const std::string& job, ProcessType t = ProcessType::Main) {
     return inst(job).procs[int(t)];

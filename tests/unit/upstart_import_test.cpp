@@ -117,12 +117,9 @@ std::string allWarnings(const UpstartImport& im) {
   return s;
 }
 
-size_t instanceCount(const Model& m) {
-  size_t n = 0;
-  for (auto& [name, cls] : m.classes) n += cls.instances.size();
-  return n;
-}
+size_t instanceCount(const Model& m) { return m.classes.instanceCount(); }
 
+// An import holds no class encoded: its classes are read as they are.
 const JobClass& cls(const UpstartImport& im, const std::string& name) {
   static const JobClass none;
   auto it = im.model.classes.find(name);
