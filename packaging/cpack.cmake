@@ -37,10 +37,10 @@ set(CPACK_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGE_DIRECTORY ${CMAKE_BINARY_DIR}/deb)
 set(CPACK_OUTPUT_FILE_PREFIX ${CMAKE_BINARY_DIR}/deb)
-# Control files (packaging/deb/): the conffiles; mode 0644/0755 in the package as dpkg wants.
+# Maintainer scripts and conffiles (packaging/deb/); they must be mode 0755/0644 in the package.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 set(BATON_DEB_CONTROL_EXTRA)
-foreach(f conffiles)
+foreach(f conffiles postinst prerm)
   set(out ${CMAKE_CURRENT_BINARY_DIR}/deb-control/${f})
   configure_file(${BATON_PACKAGING_DIR}/deb/${f} ${out} COPYONLY)
   list(APPEND BATON_DEB_CONTROL_EXTRA ${out})
