@@ -1,6 +1,6 @@
 # The Debian package, made by CPack's DEB generator (docs/installing.md says why CPack and not
-# debian/ with debhelper). Included after packaging/install.cmake by the top-level
-# CMakeLists.txt.
+# debian/ with debhelper). Included after packaging/install.cmake, by the top-level
+# CMakeLists.txt and by packaging/CMakeLists.txt (prebuilt binaries of a release).
 #
 #   scripts/build-deb.sh [BUILD_DIR]     -> BUILD_DIR/deb/baton_VERSION_ARCH.deb
 #
@@ -8,7 +8,7 @@
 # that RELEASES records for it is that version; any other commit is marked as such when the
 # package is made (packaging/deb-version.cmake): VERSION+gitN.HASH after a released VERSION (N
 # commits later), VERSION~gitN.HASH before VERSION is released, so dpkg orders builds between
-# releases correctly. -DBATON_DEB_VERSION=V sets it outright.
+# releases correctly. -DBATON_DEB_VERSION=V sets it outright (scripts/build-release.sh --deb).
 set(BATON_DEB_VERSION "" CACHE STRING "Debian package version (default: from schema/release.h and git)")
 
 set(CPACK_GENERATOR DEB)

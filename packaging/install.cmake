@@ -1,5 +1,6 @@
 # Install rules: the programs, the job directory with its README, man pages and the docs.
-# Included by the top-level CMakeLists.txt (the programs are its targets).
+# Included by the top-level CMakeLists.txt (the programs are its targets) and by
+# packaging/CMakeLists.txt, which packages prebuilt binaries of a release (BATON_PREBUILT_DIR).
 #
 # Layout (GNUInstallDirs, prefix /usr in a package):
 #   sbin/batond, sbin/batonctl, sbin/baton-state   system administration programs: batond is an
@@ -15,8 +16,21 @@ set(BATON_CONFDIR /etc/baton/jobs CACHE PATH "Job directory installed (batond's 
 set(BATON_DOC_SOURCE ${CMAKE_CURRENT_LIST_DIR}/.. CACHE PATH
     "Tree whose README.md, CHANGELOG.md, docs/ and examples/jobs/ are installed")
 
-set(BATON_PROGRAMS batond batonctl baton-state)
-install(TARGETS ${BATON_PROGRAMS} RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+if(BATON_PREBUILT_DIR)
+  set(BATON_PROGRAMS batond batonctl)
+  if(EXISTS ${BATON_PREBUILT_DIR}/baton-state)  # 0.1.0 has no baton-state
+    list(APPEND BATON_PROGRAMS baton-state)
+  endif()
+  foreach(p IN LISTS BATON_PROGRAMS)
+    if(NOT EXISTS ${BATON_PREBUILT_DIR}/${p})
+      message(FATAL_ERROR "BATON_PREBUILT_DIR=${BATON_PREBUILT_DIR} has no ${p}")
+    endif()
+    install(PROGRAMS ${BATON_PREBUILT_DIR}/${p} DESTINATION ${CMAKE_INSTALL_SBINDIR})
+  endforeach()
+else()
+  set(BATON_PROGRAMS batond batonctl baton-state)
+  install(TARGETS ${BATON_PROGRAMS} RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+endif()
 
 install(FILES ${BATON_PACKAGING_DIR}/jobs-README DESTINATION ${BATON_CONFDIR} RENAME README)
 
