@@ -11,5 +11,6 @@ scripts/upgrade-ci.sh "$BUILD_DIR"
 echo "== benchmark smoke run (checks the benchmarks run, not their speed)"
 bench/run-all.sh --smoke --build "$BUILD_DIR"
 echo "== running tests"
-cd "$BUILD_DIR"
-ctest --output-on-failure -j2 --timeout 300
+(cd "$BUILD_DIR" && ctest --output-on-failure -j2 --timeout 300)
+echo "== end-to-end: the Debian package upgraded, re-exec'd and downgraded in a Debian container"
+tests/e2e/package-upgrade.sh "$BUILD_DIR"
