@@ -144,7 +144,7 @@ class DefSource {
   virtual bool decode(uint32_t index, JobDef& out, std::string& error) const = 0;
 };
 
-// A shared, immutable job definition (instances share their class's, invariant 9). A restore
+// A shared, immutable job definition (instances share their class's, docs/design.md invariant 9). A restore
 // leaves definitions in the snapshot and decodes each on first use: they are most of a snapshot's
 // bytes, and nothing in the re-exec window needs them, so the window does not pay for them (and
 // a re-exec of a job nobody touched copies its encoded definition across unchanged).
@@ -227,7 +227,7 @@ struct ProcessSlot {
 
 struct Instance {
   std::string name;                   // expanded instance name ("" for a single-instance job)
-  DefRef def;                         // the definition this instance runs (invariant 9)
+  DefRef def;                         // the definition this instance runs (docs/design.md, invariant 9)
   Goal goal = Goal::Stop;
   JobState state = JobState::Waiting;
   std::vector<std::string> env;       // the environment of its processes

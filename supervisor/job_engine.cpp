@@ -273,7 +273,7 @@ void JobEngine::enterState(JobClass& cls, Instance& inst, JobState& state, bool&
       break;
     }
     case JobState::Starting: {
-      // A new run: the newest definition applies (invariant 9), failure info is reset.
+      // A new run: the newest definition applies (docs/design.md, invariant 9), failure info is reset.
       inst.def = cls.def;
       inst.failed = false;
       inst.failReason.clear();
@@ -1013,7 +1013,7 @@ void JobEngine::loadConfiguration() {
     }
     cls->deleted = false;
     if (cls->def->contentHash == def->contentHash && cls->def->path == def->path) continue;
-    // A changed definition: running instances keep theirs (invariant 9); the next start uses it.
+    // A changed definition: running instances keep theirs (docs/design.md, invariant 9); the next start uses it.
     cls->def = def;
     cls->startOn = def->startOn;
   }

@@ -403,7 +403,7 @@ void ReexecCoordinator::restore(const RestoreArgs& args) {
   if (!host_.openBaseResources(adopt ? epollFd : -1))
     restoreFailed(args, "cannot create the event loop", &snapshot.fds());
   watches_.setAdopted(adopt);
-  // Invariant 6: a pid is only the job's process if it is the same process.
+  // Invariant 6 (docs/design.md): a pid is only the job's process if it is the same process.
   std::vector<std::tuple<std::string, std::string, ProcessType>> lost;
   // The fds the state names, to compare with the handoff table: the slots' pipes are added in
   // rearm's pass instead of in a walk of their own.

@@ -1,4 +1,4 @@
-// Model <-> schema round trips (invariant 1) and the snapshot container (header, checksum, fd
+// Model <-> schema round trips (docs/design.md, invariant 1) and the snapshot container (header, checksum, fd
 // table, identity checks). A field added to the model without a schema field does not even
 // compile (serialize/codec.cpp static_asserts every struct's field count); these tests make sure
 // every field that is serialized comes back equal, for random models of every shape.
