@@ -3,6 +3,7 @@
 // Exit codes: 0 clean shutdown (not PID 1), 1 cannot start serving, 2 usage error.
 // As PID 1, batond never exits on its own. Its flags: supervisor/batond_args.h.
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/wait.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -39,8 +40,12 @@ int verifyState(int fd) {
 std::string selfPath() {
   char buf[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return {};
-  return std::string(buf, size_t(n));
+  if (n > 0) return std::string(buf, size_t(n));
+  // No /proc yet (PID 1 early in boot): the path the kernel executed, if it is absolute and not
+  // the /dev/fd/N of a rollback's fexecve (which names no file once that fd is gone).
+  const char* execfn = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
+  if (!execfn || execfn[0] != '/' || strncmp(execfn, "/dev/fd/", 8) == 0) return {};
+  return execfn;
 }
 
 }  // namespace

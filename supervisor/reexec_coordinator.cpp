@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/auxv.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
@@ -65,6 +66,12 @@ void ReexecCoordinator::pinBinary() {
   // Pin this binary now: after a package upgrade its path names another file, but a failed
   // re-exec must be able to come back to exactly this one.
   binaryFd_ = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  // Without /proc (PID 1 of a system that has not mounted it yet): the path the kernel executed,
+  // which names this binary until something replaces it, as nothing has yet at this point.
+  if (binaryFd_ < 0) {
+    if (const char* execfn = reinterpret_cast<const char*>(getauxval(AT_EXECFN)); execfn && execfn[0] == '/')
+      binaryFd_ = open(execfn, O_RDONLY | O_CLOEXEC);
+  }
 }
 
 std::string ReexecCoordinator::currentBinary() const {
