@@ -106,9 +106,16 @@ bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, 
     }
     at = next;
   }
-  capnp::FlatArrayMessageReader reader(current, snapshot.readerOptions());
+  // The body is copied into the new container: without steps to walk (`to` is its own format)
+  // this is the first read of it, and a malformed body throws here.
   capnp::MallocMessageBuilder copy;
-  copy.setRoot(reader.getRoot<capnp::AnyStruct>());
+  try {
+    capnp::FlatArrayMessageReader reader(current, snapshot.readerOptions());
+    copy.setRoot(reader.getRoot<capnp::AnyStruct>());
+  } catch (const kj::Exception& e) {
+    error = "format " + std::to_string(at) + ": snapshot body is malformed: " + e.getDescription().cStr();
+    return false;
+  }
   size_t size = 0;
   sys::Fd fd = writeSnapshotContainer(copy, snapshot.fds(), to, h.serializeStartNs, size, error);
   if (!fd) return false;
