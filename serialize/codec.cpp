@@ -78,7 +78,9 @@ bool enumIn(From raw, int count, To& out, const char* what, std::string& error) 
   return true;
 }
 
-// Text with its known length (std::string is NUL-terminated): saves a strlen per field.
+// Text with its known length. Every std::string goes through this: it saves a strlen per field,
+// and a std::string converted to Text implicitly is cut at its first NUL, while the decoder keeps
+// a Text's bytes up to its length (a value with a NUL inside would change across a snapshot).
 inline capnp::Text::Reader txt(const std::string& v) { return capnp::Text::Reader(v.data(), v.size()); }
 
 // ---- encode ----
@@ -247,8 +249,8 @@ void encodeInstance(const Instance& in, uint32_t defIndex, state::Instance::Buil
 void encodeReexec(const Reexec& r, state::Reexec::Builder b) {
   b.setConnId(r.connId);
   b.setRequestId(r.requestId);
-  b.setFromBinary(r.fromBinary);
-  b.setToBinary(r.toBinary);
+  b.setFromBinary(txt(r.fromBinary));
+  b.setToBinary(txt(r.toBinary));
   b.setSerializeStartNs(r.serializeStartNs);
   b.setSerializeNs(r.serializeNs);
   b.setPreflightNs(r.preflightNs);
@@ -259,7 +261,7 @@ void encodeReexec(const Reexec& r, state::Reexec::Builder b) {
   b.setDowntimeNs(r.downtimeNs);
   b.setOk(r.ok);
   b.setRolledBack(r.rolledBack);
-  b.setMessage(r.message);
+  b.setMessage(txt(r.message));
   b.setAtNs(r.atNs);
   b.setSnapshotBytes(r.snapshotBytes);
   b.setCount(r.count);
@@ -745,12 +747,12 @@ void encodeClass(const std::string& name, const JobClass& cls, state::JobClass::
 void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
   if (hooks) hooks->pending.clear();
   auto cfg = b.initConfig();
-  cfg.setConfDir(m.config.confDir);
-  cfg.setLogDir(m.config.logDir);
-  cfg.setSocketPath(m.config.socketPath);
-  cfg.setCgroupBase(m.config.cgroupBase);
-  cfg.setCgroupRoot(m.config.cgroupRoot);
-  cfg.setLogPriority(m.config.logPriority);
+  cfg.setConfDir(txt(m.config.confDir));
+  cfg.setLogDir(txt(m.config.logDir));
+  cfg.setSocketPath(txt(m.config.socketPath));
+  cfg.setCgroupBase(txt(m.config.cgroupBase));
+  cfg.setCgroupRoot(txt(m.config.cgroupRoot));
+  cfg.setLogPriority(txt(m.config.logPriority));
   cfg.setTestHooks(m.config.testHooks);
   cfg.setIdleEncodeMs(m.config.idleEncodeMs);
 
@@ -817,8 +819,8 @@ void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
     for (size_t k = 0; k < c.pending.size(); ++k) {
       p[unsigned(k)].setRequestId(c.pending[k].requestId);
       p[unsigned(k)].setKind(state::PendingRequest::Kind(c.pending[k].kind));
-      p[unsigned(k)].setJob(c.pending[k].job);
-      p[unsigned(k)].setInstance(c.pending[k].instance);
+      p[unsigned(k)].setJob(txt(c.pending[k].job));
+      p[unsigned(k)].setInstance(txt(c.pending[k].instance));
     }
   }
   b.setNextConnId(m.nextConnId);
@@ -826,7 +828,7 @@ void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
   for (size_t i = 0; i < m.helpers.size(); ++i) {
     helpers[unsigned(i)].setPid(m.helpers[i].pid);
     helpers[unsigned(i)].setStartTime(m.helpers[i].startTime);
-    helpers[unsigned(i)].setRole(m.helpers[i].role);
+    helpers[unsigned(i)].setRole(txt(m.helpers[i].role));
   }
   auto stops = b.initUnclaimedTraceStops(unsigned(m.unclaimedTraceStops.size()));
   for (size_t i = 0; i < m.unclaimedTraceStops.size(); ++i) stops.set(unsigned(i), m.unclaimedTraceStops[i]);

@@ -43,7 +43,9 @@ TEST(Crashers, SnapshotWhoseSizesWrapIsRefused) {
   EXPECT_NE(error.find("snapshot size mismatch"), std::string::npos) << error;
 }
 
-TEST(Crashers, EverySnapshotCrasherIsRefusedWithAReason) {
+// Most snapshot crashers are corrupt and refused; some are well-formed snapshots that broke a
+// later step (a round trip, a copy into the next snapshot). Either way: no crash, and a reason.
+TEST(Crashers, EverySnapshotCrasherIsReadOrRefusedWithAReason) {
   const auto files = crashers(".snapshot");
   ASSERT_FALSE(files.empty()) << "no snapshot crashers in " << crasherDir();
   for (const fs::path& p : files) {
@@ -51,8 +53,7 @@ TEST(Crashers, EverySnapshotCrasherIsRefusedWithAReason) {
     Model m;
     std::string error;
     const bool read = s.openBytes(slurp(p), error) && loadSnapshot(s, m, error);
-    EXPECT_FALSE(read) << p << " was accepted";
-    EXPECT_FALSE(error.empty()) << p << " was refused without a reason";
+    EXPECT_TRUE(read || !error.empty()) << p << " was refused without a reason";
   }
 }
 
