@@ -141,6 +141,35 @@ struct OpenBody {
   capnp::FlatArrayMessageReader reader;
 };
 
+// A restore leaves job classes encoded and its next snapshots copy them across as they are:
+// Cap'n Proto deep copies of the whole class, which follow every pointer, also those no decode
+// reads (fields of a newer schema, or garbage). So the full decode (the pre-flight of every
+// restore) also walks each class as a copy will: a pointer of unknown kind or a capability,
+// which would throw in the copy, is refused, and so are objects reached so often that the
+// classes would copy out to more than the body holds (a copy writes a shared object out each
+// time it is reached: a few pointers to pointers multiply into gigabytes). The walk's traversal
+// limit is the body's size, which objects written once each never exceed.
+bool classesCopyable(const Snapshot& snapshot, std::string& error) {
+  capnp::ReaderOptions options = snapshot.readerOptions();
+  options.traversalLimitInWords = snapshot.body().size();
+  capnp::FlatArrayMessageReader reader(snapshot.body(), options);
+  uint32_t index = 0;
+  for (auto c : reader.getRoot<state::Model>().getClasses()) {
+    try {
+      if (c.totalSize().capCount != 0) {
+        error = "job class " + std::to_string(index) + " holds a capability";
+        return false;
+      }
+    } catch (const kj::Exception& e) {
+      error = "job class " + std::to_string(index) + " cannot be copied into the next snapshot: " +
+              e.getDescription().cStr();
+      return false;
+    }
+    ++index;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool loadSnapshot(const Snapshot& snapshot, Model& model, std::string& error) {
@@ -178,7 +207,7 @@ bool loadSnapshot(const Snapshot& snapshot, std::shared_ptr<const Snapshot> keep
       if (!decodeModelLazily(body->reader.getRoot<state::Model>(), body, model, error, trustPreverified)) return false;
     } else {
       capnp::FlatArrayMessageReader reader(snapshot.body(), snapshot.readerOptions());
-      if (!decodeModel(reader.getRoot<state::Model>(), model, error)) return false;
+      if (!decodeModel(reader.getRoot<state::Model>(), model, error) || !classesCopyable(snapshot, error)) return false;
     }
   } catch (const kj::Exception& e) {
     error = std::string("snapshot body is malformed: ") + e.getDescription().cStr();
