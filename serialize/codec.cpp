@@ -7,6 +7,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "base/event_expr.h"
+
 namespace baton {
 
 namespace {
@@ -279,17 +281,39 @@ bool enumOk(E raw, int count, const char* what, std::string& error) {
   return false;
 }
 
+// An expression is a tree of at most kMaxEventExprNodes nodes in post-order, as the parser and
+// the Upstart import build them: printing and matching recurse over it from the root.
 bool checkExpr(state::EventExpr::Reader r, std::string& error) {
-  const int32_t count = int32_t(r.getNodes().size());
+  const auto nodes = r.getNodes();
+  if (nodes.size() > kMaxEventExprNodes) {
+    error = "event expression of " + std::to_string(nodes.size()) + " nodes (at most " +
+            std::to_string(kMaxEventExprNodes) + ")";
+    return false;
+  }
+  // Which nodes are some node's child: in a word for the usual small expressions (this runs for
+  // every expression a restore reads, inside the re-exec window).
+  uint64_t childBits = 0;
+  std::vector<bool> childFlags(nodes.size() > 64 ? nodes.size() : 0, false);
+  auto isChild = [&](int32_t i) { return childFlags.empty() ? (childBits >> i & 1) != 0 : bool(childFlags[size_t(i)]); };
+  auto setChild = [&](int32_t i) {
+    if (childFlags.empty()) childBits |= uint64_t(1) << i;
+    else childFlags[size_t(i)] = true;
+  };
   int32_t self = 0;
-  for (auto n : r.getNodes()) {
+  for (auto n : nodes) {
     if (!enumOk(n.getType(), 3, "event node type", error)) return false;
-    // Children come before their parent (post-order): anything else would loop or crash.
-    const int32_t left = n.getLeft(), right = n.getRight();
-    if (n.getType() != state::EventNode::Type::MATCH &&
-        (left < 0 || right < 0 || left >= self || right >= self || left >= count)) {
-      error = "event expression node " + std::to_string(self) + " has invalid children";
-      return false;
+    if (n.getType() != state::EventNode::Type::MATCH) {
+      // Children come before their parent (post-order): anything else would loop or crash. And
+      // each node is the child of one parent at most: a node shared by two parents is printed
+      // and walked twice, and a chain of such nodes doubles that at every level.
+      const int32_t left = n.getLeft(), right = n.getRight();
+      if (left < 0 || right < 0 || left >= self || right >= self || left == right ||
+          isChild(left) || isChild(right)) {
+        error = "event expression node " + std::to_string(self) + " has invalid children";
+        return false;
+      }
+      setChild(left);
+      setChild(right);
     }
     ++self;
   }
