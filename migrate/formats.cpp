@@ -149,15 +149,28 @@ struct OpenBody {
 // classes would copy out to more than the body holds (a copy writes a shared object out each
 // time it is reached: a few pointers to pointers multiply into gigabytes). The walk's traversal
 // limit is the body's size, which objects written once each never exceed.
+// A class, and each of its definitions, is also copied on its own into a list of full-size
+// structs: that copy keeps the bytes of the element's data section, which must then be whole
+// words. Cap'n Proto reads a list of bytes or 16/32-bit values as a list of structs whose data
+// section is that one value, and reads a field it covers only in part as its default; copied into
+// a full struct, the same bytes become that field's value (a definition that decoded with
+// `expect none` would come out of the next snapshot as an unknown `expect`).
 bool classesCopyable(const Snapshot& snapshot, std::string& error) {
   capnp::ReaderOptions options = snapshot.readerOptions();
   options.traversalLimitInWords = snapshot.body().size();
   capnp::FlatArrayMessageReader reader(snapshot.body(), options);
+  auto wholeWords = [](capnp::AnyStruct::Reader s) { return s.getDataSection().size() % sizeof(capnp::word) == 0; };
   uint32_t index = 0;
   for (auto c : reader.getRoot<state::Model>().getClasses()) {
     try {
       if (c.totalSize().capCount != 0) {
         error = "job class " + std::to_string(index) + " holds a capability";
+        return false;
+      }
+      bool whole = wholeWords(c);
+      for (auto d : c.getDefs()) whole = whole && wholeWords(d);
+      if (!whole) {
+        error = "job class " + std::to_string(index) + " or one of its definitions is stored in a list of plain values, not of structs";
         return false;
       }
     } catch (const kj::Exception& e) {
