@@ -144,38 +144,97 @@ struct OpenBody {
 // A restore leaves job classes encoded and its next snapshots copy them across as they are:
 // Cap'n Proto deep copies of the whole class, which follow every pointer, also those no decode
 // reads (fields of a newer schema, or garbage). So the full decode (the pre-flight of every
-// restore) also walks each class as a copy will: a pointer of unknown kind or a capability,
-// which would throw in the copy, is refused, and so are objects reached so often that the
-// classes would copy out to more than the body holds (a copy writes a shared object out each
-// time it is reached: a few pointers to pointers multiply into gigabytes). The walk's traversal
-// limit is the body's size, which objects written once each never exceed.
-// A class, and each of its definitions, is also copied on its own into a list of full-size
-// structs: that copy keeps the bytes of the element's data section, which must then be whole
-// words. Cap'n Proto reads a list of bytes or 16/32-bit values as a list of structs whose data
-// section is that one value, and reads a field it covers only in part as its default; copied into
-// a full struct, the same bytes become that field's value (a definition that decoded with
-// `expect none` would come out of the next snapshot as an unknown `expect`).
+// restore) also walks each class as a copy will, and refuses what the copy would turn into
+// something else or into too much:
+// - a pointer of unknown kind or a capability: the copy throws;
+// - objects reached so often that the classes would copy out to more words than the body holds
+//   (a copy writes a shared object out each time it is reached: a few pointers to pointers
+//   multiply into gigabytes);
+// - a non-empty list of zero-sized structs or of Void: it costs a reader one word per element
+//   but the snapshot nothing, so a body with room to spare could hold more of them than the
+//   traversal limit of the (smaller) next snapshot that copies them allows;
+// - a class, or a definition, whose data section is not whole words: each is also copied on its
+//   own into a list of full-size structs, which keeps the element's bytes. Cap'n Proto reads a
+//   list of bytes (or 16/32-bit values) as a list of structs whose data section is that one
+//   value, and a field the section covers only in part as its default; copied into a full
+//   struct, the same bytes become that field's value (a definition that decoded with `expect
+//   none` would come out of the next snapshot as an unknown `expect`).
+// The walk runs under the reader limits of the decode (twice the body): bounded time.
+class CopyWalk {
+ public:
+  explicit CopyWalk(size_t bodyWords) : bodyWords_(bodyWords) {}
+
+  // Empty if the class copies faithfully, else why not.
+  std::string check(state::JobClass::Reader c) {
+    if (!wholeWords(c)) return "it is stored in a list of plain values, not of structs";
+    for (auto d : c.getDefs())
+      if (!wholeWords(d)) return "a definition is stored in a list of plain values, not of structs";
+    return structure(c, 0);
+  }
+
+ private:
+  static bool wholeWords(capnp::AnyStruct::Reader s) { return s.getDataSection().size() % sizeof(capnp::word) == 0; }
+
+  std::string structure(capnp::AnyStruct::Reader s, int depth) {
+    if (std::string why = add(s.getDataSection().size() / sizeof(capnp::word) + s.getPointerSection().size()); !why.empty())
+      return why;
+    for (auto p : s.getPointerSection())
+      if (std::string why = pointer(p, depth + 1); !why.empty()) return why;
+    return {};
+  }
+
+  std::string pointer(capnp::AnyPointer::Reader p, int depth) {
+    if (depth > 64) return "nested too deeply";
+    switch (p.getPointerType()) {  // throws on a pointer of unknown kind
+      case capnp::PointerType::NULL_: return {};
+      case capnp::PointerType::CAPABILITY: return "it holds a capability";
+      case capnp::PointerType::STRUCT: return structure(p.getAs<capnp::AnyStruct>(), depth);
+      case capnp::PointerType::LIST: break;
+    }
+    auto list = p.getAs<capnp::AnyList>();
+    switch (list.getElementSize()) {
+      case capnp::ElementSize::VOID:
+        return list.size() == 0 ? std::string() : "it holds a list of " + std::to_string(list.size()) + " Void";
+      case capnp::ElementSize::POINTER:
+        if (std::string why = add(list.size()); !why.empty()) return why;
+        for (auto e : list.as<capnp::List<capnp::AnyPointer>>())
+          if (std::string why = pointer(e, depth + 1); !why.empty()) return why;
+        return {};
+      case capnp::ElementSize::INLINE_COMPOSITE:
+        for (auto e : list.as<capnp::List<capnp::AnyStruct>>()) {
+          if (e.getDataSection().size() == 0 && e.getPointerSection().size() == 0)
+            return "it holds a list of " + std::to_string(list.size()) + " empty structs";
+          if (std::string why = structure(e, depth); !why.empty()) return why;
+        }
+        return add(1);  // the list's tag
+      default:  // bits, bytes, 16-, 32- and 64-bit values: copied as they are
+        return add((list.getRawBytes().size() + sizeof(capnp::word) - 1) / sizeof(capnp::word));
+    }
+  }
+
+  std::string add(size_t words) {
+    copied_ += words;
+    if (copied_ <= bodyWords_) return {};
+    return "its copy would be larger than the whole snapshot (objects shared by pointers)";
+  }
+
+  size_t bodyWords_;
+  size_t copied_ = 0;  // words a copy of the classes walked so far writes
+};
+
 bool classesCopyable(const Snapshot& snapshot, std::string& error) {
-  capnp::ReaderOptions options = snapshot.readerOptions();
-  options.traversalLimitInWords = snapshot.body().size();
-  capnp::FlatArrayMessageReader reader(snapshot.body(), options);
-  auto wholeWords = [](capnp::AnyStruct::Reader s) { return s.getDataSection().size() % sizeof(capnp::word) == 0; };
+  capnp::FlatArrayMessageReader reader(snapshot.body(), snapshot.readerOptions());
+  CopyWalk walk(snapshot.body().size());
   uint32_t index = 0;
   for (auto c : reader.getRoot<state::Model>().getClasses()) {
+    std::string why;
     try {
-      if (c.totalSize().capCount != 0) {
-        error = "job class " + std::to_string(index) + " holds a capability";
-        return false;
-      }
-      bool whole = wholeWords(c);
-      for (auto d : c.getDefs()) whole = whole && wholeWords(d);
-      if (!whole) {
-        error = "job class " + std::to_string(index) + " or one of its definitions is stored in a list of plain values, not of structs";
-        return false;
-      }
+      why = walk.check(c);
     } catch (const kj::Exception& e) {
-      error = "job class " + std::to_string(index) + " cannot be copied into the next snapshot: " +
-              e.getDescription().cStr();
+      why = e.getDescription().cStr();
+    }
+    if (!why.empty()) {
+      error = "job class " + std::to_string(index) + " cannot be copied into the next snapshot: " + why;
       return false;
     }
     ++index;
