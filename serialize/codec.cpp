@@ -595,6 +595,9 @@ class MessageClasses final : public ClassSource {
       for (auto p : i.getProcs()) {
         ProcessSlot slot;
         fillSlot(p, slot);
+        // Only used slots, as for a decoded class: a writer leaves idle ones out, but a slot
+        // listed with nothing in it reads as idle.
+        if (idleSlot(slot)) continue;
         visit(name, ProcessType(int(p.getType())), slot, trace);
       }
     }
