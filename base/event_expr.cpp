@@ -17,8 +17,8 @@ namespace baton {
 namespace {
 
 // Limits that keep a hostile or broken file from exhausting the stack (printing and matching
-// recurse over the tree) of PID 1. Real expressions are far below them.
-constexpr size_t kMaxNodes = 4095;
+// recurse over the tree) of PID 1. Real expressions are far below them. (kMaxEventExprNodes, in
+// event_expr.h, is the other.)
 constexpr int kMaxNesting = 64;
 
 // ---------------------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ class Parser {
   const Token& take() { return toks_[pos_++]; }
 
   int32_t add(EventNode node, size_t offset) {
-    if (out_.nodes.size() >= kMaxNodes) throw ParseError{"event expression too large", offset};
+    if (out_.nodes.size() >= kMaxEventExprNodes) throw ParseError{"event expression too large", offset};
     out_.nodes.push_back(std::move(node));
     return static_cast<int32_t>(out_.nodes.size() - 1);
   }

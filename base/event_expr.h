@@ -14,6 +14,10 @@
 
 namespace baton {
 
+// The most nodes an expression may have: the parser, the Upstart import and the snapshot
+// decoder refuse larger ones. Printing and matching recurse over the tree, at most this deep.
+constexpr size_t kMaxEventExprNodes = 4095;
+
 // Parse `text` into `out` (post-order nodes, root last). On error returns false and sets
 // `error` (no "file:line" prefix: the caller adds it).
 bool parseEventExpr(std::string_view text, EventExpr& out, std::string& error);

@@ -106,9 +106,16 @@ bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, 
     }
     at = next;
   }
-  capnp::FlatArrayMessageReader reader(current, snapshot.readerOptions());
+  // The body is copied into the new container: without steps to walk (`to` is its own format)
+  // this is the first read of it, and a malformed body throws here.
   capnp::MallocMessageBuilder copy;
-  copy.setRoot(reader.getRoot<capnp::AnyStruct>());
+  try {
+    capnp::FlatArrayMessageReader reader(current, snapshot.readerOptions());
+    copy.setRoot(reader.getRoot<capnp::AnyStruct>());
+  } catch (const kj::Exception& e) {
+    error = "format " + std::to_string(at) + ": snapshot body is malformed: " + e.getDescription().cStr();
+    return false;
+  }
   size_t size = 0;
   sys::Fd fd = writeSnapshotContainer(copy, snapshot.fds(), to, h.serializeStartNs, size, error);
   if (!fd) return false;
@@ -133,6 +140,107 @@ struct OpenBody {
   std::shared_ptr<const Snapshot> snapshot;
   capnp::FlatArrayMessageReader reader;
 };
+
+// A restore leaves job classes encoded and its next snapshots copy them across as they are:
+// Cap'n Proto deep copies of the whole class, which follow every pointer, also those no decode
+// reads (fields of a newer schema, or garbage). So the full decode (the pre-flight of every
+// restore) also walks each class as a copy will, and refuses what the copy would turn into
+// something else or into too much:
+// - a pointer of unknown kind or a capability: the copy throws;
+// - objects reached so often that the classes would copy out to more words than the body holds
+//   (a copy writes a shared object out each time it is reached: a few pointers to pointers
+//   multiply into gigabytes);
+// - a non-empty list of zero-sized structs or of Void: it costs a reader one word per element
+//   but the snapshot nothing, so a body with room to spare could hold more of them than the
+//   traversal limit of the (smaller) next snapshot that copies them allows;
+// - a class, or a definition, whose data section is not whole words: each is also copied on its
+//   own into a list of full-size structs, which keeps the element's bytes. Cap'n Proto reads a
+//   list of bytes (or 16/32-bit values) as a list of structs whose data section is that one
+//   value, and a field the section covers only in part as its default; copied into a full
+//   struct, the same bytes become that field's value (a definition that decoded with `expect
+//   none` would come out of the next snapshot as an unknown `expect`).
+// The walk runs under the reader limits of the decode (twice the body): bounded time.
+class CopyWalk {
+ public:
+  explicit CopyWalk(size_t bodyWords) : bodyWords_(bodyWords) {}
+
+  // Empty if the class copies faithfully, else why not.
+  std::string check(state::JobClass::Reader c) {
+    if (!wholeWords(c)) return "it is stored in a list of plain values, not of structs";
+    for (auto d : c.getDefs())
+      if (!wholeWords(d)) return "a definition is stored in a list of plain values, not of structs";
+    return structure(c, 0);
+  }
+
+ private:
+  static bool wholeWords(capnp::AnyStruct::Reader s) { return s.getDataSection().size() % sizeof(capnp::word) == 0; }
+
+  std::string structure(capnp::AnyStruct::Reader s, int depth) {
+    if (std::string why = add(s.getDataSection().size() / sizeof(capnp::word) + s.getPointerSection().size()); !why.empty())
+      return why;
+    for (auto p : s.getPointerSection())
+      if (std::string why = pointer(p, depth + 1); !why.empty()) return why;
+    return {};
+  }
+
+  std::string pointer(capnp::AnyPointer::Reader p, int depth) {
+    if (depth > 64) return "nested too deeply";
+    switch (p.getPointerType()) {  // throws on a pointer of unknown kind
+      case capnp::PointerType::NULL_: return {};
+      case capnp::PointerType::CAPABILITY: return "it holds a capability";
+      case capnp::PointerType::STRUCT: return structure(p.getAs<capnp::AnyStruct>(), depth);
+      case capnp::PointerType::LIST: break;
+    }
+    auto list = p.getAs<capnp::AnyList>();
+    switch (list.getElementSize()) {
+      case capnp::ElementSize::VOID:
+        return list.size() == 0 ? std::string() : "it holds a list of " + std::to_string(list.size()) + " Void";
+      case capnp::ElementSize::POINTER:
+        if (std::string why = add(list.size()); !why.empty()) return why;
+        for (auto e : list.as<capnp::List<capnp::AnyPointer>>())
+          if (std::string why = pointer(e, depth + 1); !why.empty()) return why;
+        return {};
+      case capnp::ElementSize::INLINE_COMPOSITE:
+        for (auto e : list.as<capnp::List<capnp::AnyStruct>>()) {
+          if (e.getDataSection().size() == 0 && e.getPointerSection().size() == 0)
+            return "it holds a list of " + std::to_string(list.size()) + " empty structs";
+          if (std::string why = structure(e, depth); !why.empty()) return why;
+        }
+        return add(1);  // the list's tag
+      default:  // bits, bytes, 16-, 32- and 64-bit values: copied as they are
+        return add((list.getRawBytes().size() + sizeof(capnp::word) - 1) / sizeof(capnp::word));
+    }
+  }
+
+  std::string add(size_t words) {
+    copied_ += words;
+    if (copied_ <= bodyWords_) return {};
+    return "its copy would be larger than the whole snapshot (objects shared by pointers)";
+  }
+
+  size_t bodyWords_;
+  size_t copied_ = 0;  // words a copy of the classes walked so far writes
+};
+
+bool classesCopyable(const Snapshot& snapshot, std::string& error) {
+  capnp::FlatArrayMessageReader reader(snapshot.body(), snapshot.readerOptions());
+  CopyWalk walk(snapshot.body().size());
+  uint32_t index = 0;
+  for (auto c : reader.getRoot<state::Model>().getClasses()) {
+    std::string why;
+    try {
+      why = walk.check(c);
+    } catch (const kj::Exception& e) {
+      why = e.getDescription().cStr();
+    }
+    if (!why.empty()) {
+      error = "job class " + std::to_string(index) + " cannot be copied into the next snapshot: " + why;
+      return false;
+    }
+    ++index;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -171,7 +279,7 @@ bool loadSnapshot(const Snapshot& snapshot, std::shared_ptr<const Snapshot> keep
       if (!decodeModelLazily(body->reader.getRoot<state::Model>(), body, model, error, trustPreverified)) return false;
     } else {
       capnp::FlatArrayMessageReader reader(snapshot.body(), snapshot.readerOptions());
-      if (!decodeModel(reader.getRoot<state::Model>(), model, error)) return false;
+      if (!decodeModel(reader.getRoot<state::Model>(), model, error) || !classesCopyable(snapshot, error)) return false;
     }
   } catch (const kj::Exception& e) {
     error = std::string("snapshot body is malformed: ") + e.getDescription().cStr();

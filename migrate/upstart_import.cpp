@@ -34,7 +34,6 @@ using Which = capnp::json::Value::Which;
 constexpr int kUpstartProcessSlots = 6;  // PROCESS_MAIN .. PROCESS_SECURITY
 constexpr int kSecuritySlot = 5;
 constexpr size_t kRlimitSlots = 16;      // RLIMIT_NLIMITS
-constexpr size_t kMaxExprNodes = 4095;   // as base/event_expr.cpp
 constexpr int64_t kMaxSeconds = 9'000'000'000;  // keeps seconds * 1e9 inside int64
 constexpr int64_t kNs = 1'000'000'000;
 
@@ -472,7 +471,7 @@ class Importer {
 
   EventExpr readExprArray(JV v, const std::string& where) {
     auto a = array(v, where);
-    if (a.size() > kMaxExprNodes) refuse(where, std::to_string(a.size()) + " nodes: too many");
+    if (a.size() > kMaxEventExprNodes) refuse(where, std::to_string(a.size()) + " nodes: too many");
     EventExpr expr;
     std::vector<int32_t> stack;
     for (size_t i = 0; i < a.size(); ++i) {

@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
+# clang and libclang-rt-14-dev: the fuzzers (scripts/fuzz.sh: libFuzzer and clang's sanitizer
+# runtimes); g++ brings its own ASan and UBSan runtimes (scripts/test-sanitized.sh).
 PKGS="capnproto libcapnp-dev pkg-config libgtest-dev libbenchmark-dev
-      cmake g++ ninja-build util-linux procps bc"
+      cmake g++ ninja-build util-linux procps bc clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -7,6 +7,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "base/event_expr.h"
+
 namespace baton {
 
 namespace {
@@ -78,7 +80,9 @@ bool enumIn(From raw, int count, To& out, const char* what, std::string& error) 
   return true;
 }
 
-// Text with its known length (std::string is NUL-terminated): saves a strlen per field.
+// Text with its known length. Every std::string goes through this: it saves a strlen per field,
+// and a std::string converted to Text implicitly is cut at its first NUL, while the decoder keeps
+// a Text's bytes up to its length (a value with a NUL inside would change across a snapshot).
 inline capnp::Text::Reader txt(const std::string& v) { return capnp::Text::Reader(v.data(), v.size()); }
 
 // ---- encode ----
@@ -247,8 +251,8 @@ void encodeInstance(const Instance& in, uint32_t defIndex, state::Instance::Buil
 void encodeReexec(const Reexec& r, state::Reexec::Builder b) {
   b.setConnId(r.connId);
   b.setRequestId(r.requestId);
-  b.setFromBinary(r.fromBinary);
-  b.setToBinary(r.toBinary);
+  b.setFromBinary(txt(r.fromBinary));
+  b.setToBinary(txt(r.toBinary));
   b.setSerializeStartNs(r.serializeStartNs);
   b.setSerializeNs(r.serializeNs);
   b.setPreflightNs(r.preflightNs);
@@ -259,7 +263,7 @@ void encodeReexec(const Reexec& r, state::Reexec::Builder b) {
   b.setDowntimeNs(r.downtimeNs);
   b.setOk(r.ok);
   b.setRolledBack(r.rolledBack);
-  b.setMessage(r.message);
+  b.setMessage(txt(r.message));
   b.setAtNs(r.atNs);
   b.setSnapshotBytes(r.snapshotBytes);
   b.setCount(r.count);
@@ -277,17 +281,39 @@ bool enumOk(E raw, int count, const char* what, std::string& error) {
   return false;
 }
 
+// An expression is a tree of at most kMaxEventExprNodes nodes in post-order, as the parser and
+// the Upstart import build them: printing and matching recurse over it from the root.
 bool checkExpr(state::EventExpr::Reader r, std::string& error) {
-  const int32_t count = int32_t(r.getNodes().size());
+  const auto nodes = r.getNodes();
+  if (nodes.size() > kMaxEventExprNodes) {
+    error = "event expression of " + std::to_string(nodes.size()) + " nodes (at most " +
+            std::to_string(kMaxEventExprNodes) + ")";
+    return false;
+  }
+  // Which nodes are some node's child: in a word for the usual small expressions (this runs for
+  // every expression a restore reads, inside the re-exec window).
+  uint64_t childBits = 0;
+  std::vector<bool> childFlags(nodes.size() > 64 ? nodes.size() : 0, false);
+  auto isChild = [&](int32_t i) { return childFlags.empty() ? (childBits >> i & 1) != 0 : bool(childFlags[size_t(i)]); };
+  auto setChild = [&](int32_t i) {
+    if (childFlags.empty()) childBits |= uint64_t(1) << i;
+    else childFlags[size_t(i)] = true;
+  };
   int32_t self = 0;
-  for (auto n : r.getNodes()) {
+  for (auto n : nodes) {
     if (!enumOk(n.getType(), 3, "event node type", error)) return false;
-    // Children come before their parent (post-order): anything else would loop or crash.
-    const int32_t left = n.getLeft(), right = n.getRight();
-    if (n.getType() != state::EventNode::Type::MATCH &&
-        (left < 0 || right < 0 || left >= self || right >= self || left >= count)) {
-      error = "event expression node " + std::to_string(self) + " has invalid children";
-      return false;
+    if (n.getType() != state::EventNode::Type::MATCH) {
+      // Children come before their parent (post-order): anything else would loop or crash. And
+      // each node is the child of one parent at most: a node shared by two parents is printed
+      // and walked twice, and a chain of such nodes doubles that at every level.
+      const int32_t left = n.getLeft(), right = n.getRight();
+      if (left < 0 || right < 0 || left >= self || right >= self || left == right ||
+          isChild(left) || isChild(right)) {
+        error = "event expression node " + std::to_string(self) + " has invalid children";
+        return false;
+      }
+      setChild(left);
+      setChild(right);
     }
     ++self;
   }
@@ -570,6 +596,9 @@ class MessageClasses final : public ClassSource {
       for (auto p : i.getProcs()) {
         ProcessSlot slot;
         fillSlot(p, slot);
+        // Only used slots, as for a decoded class: a writer leaves idle ones out, but a slot
+        // listed with nothing in it reads as idle.
+        if (idleSlot(slot)) continue;
         visit(name, ProcessType(int(p.getType())), slot, trace);
       }
     }
@@ -751,12 +780,12 @@ void encodeClass(const std::string& name, const JobClass& cls, state::JobClass::
 void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
   if (hooks) hooks->pending.clear();
   auto cfg = b.initConfig();
-  cfg.setConfDir(m.config.confDir);
-  cfg.setLogDir(m.config.logDir);
-  cfg.setSocketPath(m.config.socketPath);
-  cfg.setCgroupBase(m.config.cgroupBase);
-  cfg.setCgroupRoot(m.config.cgroupRoot);
-  cfg.setLogPriority(m.config.logPriority);
+  cfg.setConfDir(txt(m.config.confDir));
+  cfg.setLogDir(txt(m.config.logDir));
+  cfg.setSocketPath(txt(m.config.socketPath));
+  cfg.setCgroupBase(txt(m.config.cgroupBase));
+  cfg.setCgroupRoot(txt(m.config.cgroupRoot));
+  cfg.setLogPriority(txt(m.config.logPriority));
   cfg.setTestHooks(m.config.testHooks);
   cfg.setIdleEncodeMs(m.config.idleEncodeMs);
 
@@ -825,8 +854,8 @@ void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
     for (size_t k = 0; k < c.pending.size(); ++k) {
       p[unsigned(k)].setRequestId(c.pending[k].requestId);
       p[unsigned(k)].setKind(state::PendingRequest::Kind(c.pending[k].kind));
-      p[unsigned(k)].setJob(c.pending[k].job);
-      p[unsigned(k)].setInstance(c.pending[k].instance);
+      p[unsigned(k)].setJob(txt(c.pending[k].job));
+      p[unsigned(k)].setInstance(txt(c.pending[k].instance));
     }
   }
   b.setNextConnId(m.nextConnId);
@@ -834,7 +863,7 @@ void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
   for (size_t i = 0; i < m.helpers.size(); ++i) {
     helpers[unsigned(i)].setPid(m.helpers[i].pid);
     helpers[unsigned(i)].setStartTime(m.helpers[i].startTime);
-    helpers[unsigned(i)].setRole(m.helpers[i].role);
+    helpers[unsigned(i)].setRole(txt(m.helpers[i].role));
   }
   auto stops = b.initUnclaimedTraceStops(unsigned(m.unclaimedTraceStops.size()));
   for (size_t i = 0; i < m.unclaimedTraceStops.size(); ++i) stops.set(unsigned(i), m.unclaimedTraceStops[i]);

@@ -20,6 +20,7 @@
 #include "migrate/formats.h"
 #include "serialize/codec.h"
 #include "serialize/snapshot.h"
+#include "base/event_expr.h"
 #include "base/syscalls.h"
 
 namespace baton {
@@ -459,7 +460,47 @@ TEST(StateCodec, BadIndicesAreRefused) {
   nodes[0].setRight(0);  // a node that is its own child would loop forever
   expectRefused(builder, "invalid children");
 
-  nodes[0].setType(state::EventNode::Type::MATCH);
+  // A node shared by two parents: a chain of them prints 2^N times its leaf (the snapshot
+  // crasher snapshot-event-expr-dag.snapshot has N = 48).
+  auto dag = builder.getRoot<state::Model>().getClasses()[0].initStartOn().initNodes(4);
+  dag[0].setType(state::EventNode::Type::MATCH);
+  dag[0].setName("a");
+  dag[1].setType(state::EventNode::Type::MATCH);
+  dag[1].setName("b");
+  dag[2].setType(state::EventNode::Type::AND);
+  dag[2].setLeft(0);
+  dag[2].setRight(1);
+  dag[3].setType(state::EventNode::Type::OR);
+  dag[3].setLeft(2);
+  dag[3].setRight(0);  // node 0 again
+  expectRefused(builder, "event expression node 3 has invalid children");
+  dag[3].setRight(2);  // both children the same node
+  expectRefused(builder, "event expression node 3 has invalid children");
+
+  // At most kMaxEventExprNodes nodes (printing recurses as deep as the tree), here a left-deep
+  // "a and a and ..." (past the 64 nodes checkExpr keeps in one word).
+  auto chain = [&](unsigned count) {
+    auto c = builder.getRoot<state::Model>().getClasses()[0].initStartOn().initNodes(count);
+    c[0].setType(state::EventNode::Type::MATCH);
+    c[0].setName("a");
+    for (unsigned i = 1; i + 1 < count; i += 2) {
+      c[i].setType(state::EventNode::Type::MATCH);
+      c[i].setName("a");
+      c[i + 1].setType(state::EventNode::Type::AND);
+      c[i + 1].setLeft(int32_t(i) - 1);
+      c[i + 1].setRight(int32_t(i));
+    }
+  };
+  chain(unsigned(kMaxEventExprNodes) + 2);
+  expectRefused(builder, "event expression of 4097 nodes (at most 4095)");
+  chain(unsigned(kMaxEventExprNodes));
+  Model ok;
+  std::string error;
+  EXPECT_TRUE(decodeModel(builder.getRoot<state::Model>().asReader(), ok, error)) << error;
+  EXPECT_EQ(ok.classes.begin()->second.startOn.nodes.size(), kMaxEventExprNodes);
+
+  auto nodes2 = builder.getRoot<state::Model>().getClasses()[0].initStartOn().initNodes(1);
+  nodes2[0].setType(state::EventNode::Type::MATCH);
   auto two = builder.getRoot<state::Model>().getClasses()[0].initInstances(2);
   two[0].setName("x");
   two[1].setName("x");
