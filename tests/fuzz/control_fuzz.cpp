@@ -12,6 +12,7 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include "base/log_priority.h"
 #include "schema/control.capnp.h"
 #include "supervisor/control_format.h"
 #include "supervisor/control_frame.h"
@@ -51,7 +52,7 @@ void readRequest(wire::Request::Reader req, std::string& sink) {
       break;
     }
     case wire::Request::SHOW_CONFIG: sink += str(req.getShowConfig()); break;
-    case wire::Request::LOG_PRIORITY: sink += isLogPriority(str(req.getLogPriority())) ? "p" : "-"; break;
+    case wire::Request::LOG_PRIORITY: sink += parseLogPriority(str(req.getLogPriority())) ? "p" : "-"; break;
     case wire::Request::REEXEC: {
       auto args = req.getReexec();
       sink += str(args.getBinary());

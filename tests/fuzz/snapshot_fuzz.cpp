@@ -113,7 +113,7 @@ std::string lazyPath(const std::string& bytes, const Model& full) {
   size_t fullSlots = 0;
   full.classes.forEachSlot([&](const std::string&, const std::string&, ProcessType, const ProcessSlot&, TraceState) { ++fullSlots; });
   if (slots != fullSlots) return "slot counts differ";
-  for (const auto& [name, cls] : lazy.classes.entries()) {
+  for (const auto& [name, cls] : lazy.classes) {  // as they are: iteration never decodes
     if (!cls.encoded) continue;
     Event ev;
     ev.id = 1;
@@ -153,7 +153,7 @@ std::string lazyPath(const std::string& bytes, const Model& full) {
   }
 
   // Idle encoding: every decoded class held encoded again (and the held ones moved along).
-  if (!lazy.classes.empty()) ClassMap::ensureDecoded(lazy.classes.entries().begin()->second);
+  if (!lazy.classes.empty()) lazy.classes.decode(lazy.classes.begin());
   holdEncoded(lazy.classes, [](const JobClass&) { return true; });
   if (std::string p = useModel(lazy); !p.empty()) return "lazy: " + p;
   if (!(lazy == full)) return "the lazy decode differs from the full one: " + difference(full, lazy);
