@@ -223,19 +223,9 @@ class Parser {
     bool named = false;
     while (peek().kind == Token::Kind::Word && !peek().isOperator()) {
       const Token& a = take();
-      size_t eq = a.text.find('=');
-      if (eq == std::string::npos) {
-        if (named)
-          throw ParseError{"positional argument '" + a.text + "' after a KEY=VALUE argument in event '" +
-                               node.name + "'",
-                           a.offset};
-      } else {
-        named = true;
-        size_t keyEnd = (eq > 0 && a.text[eq - 1] == '!') ? eq - 1 : eq;
-        std::string key = a.text.substr(0, keyEnd);
-        if (!environ::validName(key))
-          throw ParseError{"invalid variable name '" + key + "' in argument '" + a.text + "'", a.offset};
-      }
+      if (std::string problem = eventArgProblem(a.text, named, node.name); !problem.empty())
+        throw ParseError{problem, a.offset};
+      named = named || a.text.find('=') != std::string::npos;
       node.args.push_back(a.text);
     }
     if (peek().kind == Token::Kind::Open)
@@ -371,6 +361,17 @@ void collect(const EventExpr& e, int32_t idx, std::vector<bool>& use) {
 }
 
 }  // namespace
+
+std::string eventArgProblem(const std::string& arg, bool afterNamed, const std::string& event) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string::npos)
+    return afterNamed ? "positional argument '" + arg + "' after a KEY=VALUE argument in event '" + event + "'"
+                      : std::string();
+  const size_t keyEnd = (eq > 0 && arg[eq - 1] == '!') ? eq - 1 : eq;
+  const std::string key = arg.substr(0, keyEnd);
+  if (!environ::validName(key)) return "invalid variable name '" + key + "' in argument '" + arg + "'";
+  return {};
+}
 
 bool parseEventExprEx(std::string_view text, EventExpr& out, std::string& error, size_t& errorOffset,
                       bool& upstartDiffers) {

@@ -29,6 +29,12 @@ bool parseEventExpr(std::string_view text, EventExpr& out, std::string& error);
 bool parseEventExprEx(std::string_view text, EventExpr& out, std::string& error,
                       size_t& errorOffset, bool& upstartDiffers);
 
+// What is wrong with argument `arg` of the match node for event `event` ("" if nothing), given
+// whether a KEY=VALUE argument came before it: the KEY of KEY=VALUE / KEY!=VALUE must be a
+// variable name, and no positional value may follow a KEY=VALUE. The parser and the Upstart
+// import refuse such arguments, so that every expression prints as text that parses back.
+std::string eventArgProblem(const std::string& arg, bool afterNamed, const std::string& event);
+
 // Canonical text with the fewest parentheses that keep the tree's shape, e.g.
 // "runlevel [2345] and (filesystem or net-device-up IFACE=lo)". Arguments that need it are
 // double-quoted, so parseEventExpr(eventExprToString(e)) gives back e.

@@ -484,6 +484,14 @@ class Importer {
         node.name = text(n.need("name"), n.at("name"));
         if (node.name.empty()) refuse(n.at("name"), "empty event name");
         node.args = n.strs("env");
+        // What a job file may say (Upstart's own parser is more lenient): anything else would
+        // print as a condition baton cannot read back.
+        bool named = false;
+        for (size_t k = 0; k < node.args.size(); ++k) {
+          if (std::string problem = eventArgProblem(node.args[k], named, node.name); !problem.empty())
+            refuse(at(n.at("env"), k), problem);
+          named = named || node.args[k].find('=') != std::string::npos;
+        }
         int64_t ev = n.num("event", -1, INT32_MAX, -1);
         if (ev >= 0) node.eventId = eventId(ev, n.at("event"));
       } else {

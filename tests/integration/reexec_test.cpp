@@ -578,7 +578,9 @@ TEST_F(IntegrationReexec, HeldMultiLineScript) {
 // batond's pending buffer (not in the pipe) when the re-execs happen.
 TEST_F(IntegrationReexec, PartiallyWrittenScript) {
   constexpr int kLines = 4000;  // ~200 KB of script against a 64 KiB pipe
-  std::string job = "task\nscript\n  touch @WORK@/reading\n  sleep 1\n";
+  // The shell waits for `go` (created after the re-execs), however long they take: until then
+  // the pipe is full and batond holds the rest of the script across both re-execs.
+  std::string job = "task\nscript\n  touch @WORK@/reading\n  while [ ! -e @WORK@/go ]; do sleep 0.05; done\n";
   for (int i = 1; i <= kLines; ++i)
     job += "  echo \"line-" + std::to_string(i) + " ........................................\"\n";
   job += "  touch @WORK@/script-end\nend script\n";
@@ -590,6 +592,7 @@ TEST_F(IntegrationReexec, PartiallyWrittenScript) {
   ASSERT_TRUE(reexecOk(b()));
   ASSERT_TRUE(reexecOk(b()));
   EXPECT_FALSE(pathExists(b().work("script-end"))) << "the script finished before the re-execs";
+  writeFile(b().work("go"), "");
   std::string st;
   EXPECT_TRUE(waitFor([&] {
     st = b().status("big");

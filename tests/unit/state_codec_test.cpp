@@ -931,16 +931,17 @@ TEST(Snapshot, FdTableComparisonIsASetComparisonAtAnyFdNumber) {
 }
 
 TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
+  // The snapshot is shared on its own, not through the Restored holding it: the restored model's
+  // held classes keep it mapped, and a model keeping its own holder alive would never be freed.
   struct Restored {
-    Snapshot snapshot;  // kept mapped: the restored model's classes are read from it
+    std::shared_ptr<Snapshot> snapshot = std::make_shared<Snapshot>();
     Model model;
   };
   auto restore = [](int fd) {
     auto r = std::make_shared<Restored>();
     std::string error;
-    EXPECT_TRUE(r->snapshot.open(fd, error)) << error;
-    auto keep = std::shared_ptr<const Snapshot>(r, &r->snapshot);
-    EXPECT_TRUE(loadSnapshotLazily(keep, r->model, error)) << error;
+    EXPECT_TRUE(r->snapshot->open(fd, error)) << error;
+    EXPECT_TRUE(loadSnapshotLazily(r->snapshot, r->model, error)) << error;
     return r;
   };
   auto loadFully = [](int fd, Model& out) {
@@ -1006,8 +1007,8 @@ TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
     ASSERT_TRUE(marked) << error;
     {
       auto r = std::make_shared<Restored>();
-      ASSERT_TRUE(r->snapshot.open(marked.get(), error)) << error;
-      capnp::FlatArrayMessageReader reader(r->snapshot.body(), r->snapshot.readerOptions());
+      ASSERT_TRUE(r->snapshot->open(marked.get(), error)) << error;
+      capnp::FlatArrayMessageReader reader(r->snapshot->body(), r->snapshot->readerOptions());
       std::vector<uint32_t> listed, copied;
       for (uint32_t i : reader.getRoot<state::Model>().getPreverifiedClasses()) listed.push_back(i);
       uint32_t k = 0;
@@ -1016,8 +1017,7 @@ TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
         ++k;
       }
       EXPECT_EQ(listed, copied) << "seed " << seed;
-      auto keep = std::shared_ptr<const Snapshot>(r, &r->snapshot);
-      ASSERT_TRUE(loadSnapshotLazily(keep, r->model, error, /*trustPreverified=*/true)) << error;
+      ASSERT_TRUE(loadSnapshotLazily(r->snapshot, r->model, error, /*trustPreverified=*/true)) << error;
       // Checked or trusted, a restore holds the same classes (the one decoded again too).
       EXPECT_EQ(r->model.classes.encodedCount(), heldByRestore);
       EXPECT_TRUE(r->model == in) << "seed " << seed;
