@@ -10,12 +10,14 @@
 
 namespace baton {
 
+inline bool isControlChar(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
 // Empty if `name` is acceptable, else why not (e.g. "contains a control character (0x0a) at
 // offset 3"). `what` names it in the message ("instance name").
 inline std::string nameProblem(std::string_view what, std::string_view name) {
   for (size_t i = 0; i < name.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(name[i]);
-    if (c < 0x20 || c == 0x7f) {
+    if (isControlChar(c)) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "0x%02x", c);
       return std::string(what) + " contains a control character (" + hex + ") at offset " + std::to_string(i);
@@ -29,7 +31,7 @@ inline std::string escapedName(std::string_view name) {
   std::string out;
   for (char ch : name) {
     const unsigned char c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f) {
+    if (isControlChar(c)) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "\\x%02x", c);
       out += hex;
