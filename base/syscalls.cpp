@@ -180,7 +180,8 @@ bool writeFileAt(int dirFd, const std::string& name, const void* data, size_t le
     error = tmp + ": " + errnoText(errno);
     return false;
   }
-  bool ok = writeAll(fd.get(), data, len);
+  // On disk before the rename, so that the name never points at a partly written file.
+  bool ok = writeAll(fd.get(), data, len) && fsync(fd.get()) == 0;
   if (!ok) error = tmp + ": " + errnoText(errno);
   if (ok && fd.closeChecked() != 0) ok = false, error = tmp + ": " + errnoText(errno);
   if (ok && renameat(dirFd, tmp.c_str(), dirFd, name.c_str()) != 0) ok = false, error = name + ": " + errnoText(errno);

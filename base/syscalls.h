@@ -37,7 +37,7 @@ Fd openDirectory(const std::string& path, bool create, std::string& error);
 // links (one to a file elsewhere would be written through), or contains a '/'.
 Fd openAppendAt(int dirFd, const std::string& name, mode_t mode, std::string& error);
 // Replace NAME in `dirFd` with `data`, atomically: written to a new temporary file (O_EXCL, never
-// an existing file or link), then renamed over NAME. False with `error` if any step fails.
+// an existing file or link) and synced, then renamed over NAME. False with `error` if any step fails.
 bool writeFileAt(int dirFd, const std::string& name, const void* data, size_t len, mode_t mode,
                  std::string& error);
 // Non-empty when users other than batond's own can create or replace entries in `dir` (group or

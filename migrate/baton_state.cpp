@@ -58,12 +58,14 @@ std::string readWhole(const std::string& path) {
 }
 
 void writeWhole(const std::string& path, const std::string& data) {
-  // Atomically: write a temporary file and rename it over the target.
-  std::string tmp = path + ".tmp";
-  sys::Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd || !sys::writeAll(fd.get(), data.data(), data.size()) || fsync(fd.get()) != 0 ||
-      rename(tmp.c_str(), path.c_str()) != 0)
-    throw Failure{kIo, path + ": cannot write: " + sys::errnoText(errno)};
+  // Atomically, as batond keeps a snapshot: a new temporary file beside it, renamed over it.
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  std::string error;
+  sys::Fd dirFd = sys::openDirectory(dir, /*create=*/false, error);
+  if (!dirFd || !sys::writeFileAt(dirFd.get(), name, data.data(), data.size(), 0600, error))
+    throw Failure{kIo, path + ": cannot write: " + error};
 }
 
 
