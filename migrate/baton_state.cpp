@@ -2,7 +2,7 @@
 //
 //   baton-state decode SNAPSHOT [--json|--text]   header, fd table and body
 //   baton-state encode --from-json FILE -o OUT    build a snapshot from decode --json output
-//   baton-state migrate SNAPSHOT --to N -o OUT    upgrade/downgrade to format N
+//   baton-state migrate SNAPSHOT --to N [--map] -o OUT    upgrade/downgrade to format N
 //   baton-state verify SNAPSHOT                   would this build restore it? (like --verify-state)
 //   baton-state diff A B                          semantic diff: job by job, field by field
 //   baton-state import-upstart FILE.json [-o OUT] [--json]   Upstart 1.x state -> baton
@@ -39,7 +39,9 @@ const char* kUsageText =
     "usage: baton-state COMMAND ...\n"
     "  decode SNAPSHOT [--json|--text]    print header, fd table and state\n"
     "  encode --from-json FILE -o OUT     write a snapshot from `decode --json` output\n"
-    "  migrate SNAPSHOT --to N -o OUT     convert to snapshot format N\n"
+    "  migrate SNAPSHOT --to N [--map] -o OUT\n"
+    "                                     convert to snapshot format N (--map: a downgrade may\n"
+    "                                     map what format N lacks, docs/formats.md)\n"
     "  verify SNAPSHOT                    check that this build can restore it\n"
     "  diff A B                           semantic diff of two snapshots\n"
     "  import-upstart FILE.json [-o OUT] [--json]   import Upstart 1.x state\n"
@@ -161,9 +163,11 @@ int cmdEncode(const std::vector<std::string>& args) {
 int cmdMigrate(const std::vector<std::string>& args) {
   std::string path, out;
   std::optional<uint32_t> to;
+  MigrationNotes notes;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--to" && i + 1 < args.size()) to = uint32_t(std::stoul(args[++i]));
     else if (args[i] == "-o" && i + 1 < args.size()) out = args[++i];
+    else if (args[i] == "--map") notes.mayMap = true;
     else if (path.empty()) path = args[i];
     else throw Failure{kUsage, "migrate: unexpected argument '" + args[i] + "'"};
   }
@@ -171,10 +175,11 @@ int cmdMigrate(const std::vector<std::string>& args) {
   Snapshot s;
   openSnapshot(path, s);
   std::string bytes, error;
-  if (!migrateSnapshot(s, *to, bytes, error))
+  if (!migrateSnapshot(s, *to, bytes, error, &notes))
     throw Failure{kRefused, path + " (" + formatLabel(s) + "): " + error};
   writeWhole(out, bytes);
-  std::cout << path << ": format " << s.header().format << " -> " << *to << ": " << out << "\n";
+  std::cout << path << ": format " << formatPath(s.header().format, *to) << ": " << out << "\n";
+  for (const std::string& m : notes.mapped) std::cout << "mapped: " << m << "\n";
   return kOk;
 }
 

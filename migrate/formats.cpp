@@ -6,6 +6,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "migrate/steps.h"
 #include "serialize/codec.h"
 
 #include <unistd.h>
@@ -55,9 +56,19 @@ bool negotiateFormat(const StateFormats& target, uint32_t& format, std::string& 
 }
 
 const std::vector<MigrationStep>& migrationSteps() {
-  // Format 1 is the first format: no steps yet. Add each pair here (see docs/formats.md).
-  static const std::vector<MigrationStep> steps = {};
+  // One pair per format change (docs/formats.md, "Adding a format N+1").
+  static const std::vector<MigrationStep> steps = {
+      {1, 2, "format 2 adds readiness notification (`expect notify`): nothing to change", upgrade1to2},
+      {2, 1, "format 1 has no readiness notification: refused, or mapped to `expect none`", downgrade2to1},
+  };
   return steps;
+}
+
+std::string formatPath(uint32_t from, uint32_t to) {
+  if (from == to) return std::to_string(from) + " (no migration)";
+  const uint32_t steps = from < to ? to - from : from - to;
+  return std::to_string(from) + " -> " + std::to_string(to) + " (" + std::to_string(steps) +
+         (from < to ? " upgrade step" : " downgrade step") + (steps == 1 ? "" : "s") + ")";
 }
 
 namespace {
@@ -71,12 +82,15 @@ const MigrationStep* findStep(const std::vector<MigrationStep>& steps, uint32_t 
 
 }  // namespace
 
-bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, std::string& error) {
-  return migrateSnapshot(snapshot, to, bytes, error, migrationSteps());
+bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, std::string& error,
+                     MigrationNotes* notes) {
+  return migrateSnapshot(snapshot, to, bytes, error, migrationSteps(), notes);
 }
 
 bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, std::string& error,
-                     const std::vector<MigrationStep>& steps) {
+                     const std::vector<MigrationStep>& steps, MigrationNotes* notes) {
+  MigrationNotes none;
+  MigrationNotes& n = notes ? *notes : none;
   const SnapshotHeader& h = snapshot.header();
   uint32_t at = h.format;
   // Walk one step at a time; every intermediate body is a whole message of that format.
@@ -95,7 +109,7 @@ bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, 
     try {
       capnp::FlatArrayMessageReader in(current, snapshot.readerOptions());
       capnp::MallocMessageBuilder out;
-      if (!step->apply(in, out, error)) {
+      if (!step->apply(in, out, n, error)) {
         error = "format " + std::to_string(at) + " -> " + std::to_string(next) + ": " + error;
         return false;
       }
@@ -116,8 +130,13 @@ bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, 
     error = "format " + std::to_string(at) + ": snapshot body is malformed: " + e.getDescription().cStr();
     return false;
   }
+  // A reader refuses an fd role it does not know: the fds of newer roles stay behind (the steps
+  // took them out of the state, and the old image does not hand them over).
+  std::vector<FdEntry> fds;
+  for (const FdEntry& e : snapshot.fds())
+    if (fdRoleFormat(FdRole(e.role)) <= to) fds.push_back(e);
   size_t size = 0;
-  sys::Fd fd = writeSnapshotContainer(copy, snapshot.fds(), to, h.serializeStartNs, size, error);
+  sys::Fd fd = writeSnapshotContainer(copy, fds, to, h.serializeStartNs, size, error);
   if (!fd) return false;
   bytes = readSnapshotFd(fd.get());
   return true;

@@ -34,22 +34,39 @@ bool parseStateFormats(const std::string& text, StateFormats& out, std::string& 
 // The newest format both this build can write and the target can read; false if none.
 bool negotiateFormat(const StateFormats& target, uint32_t& format, std::string& error);
 
+// What a walk of migration steps may do, and what it did.
+struct MigrationNotes {
+  // In: a downgrade may map what the older format cannot hold to its nearest meaning (the
+  // client agreed: `batonctl reexec --allow-downgrade-mapping`, `baton-state migrate --map`).
+  // Without it, a downgrade that needs a mapping is refused, naming what it would map.
+  bool mayMap = false;
+  // Out: one line per mapping made ("job 'sshd': `expect notify` becomes `expect none`, ...").
+  std::vector<std::string> mapped;
+};
+
 // One migration step between adjacent formats: a small pure function from a body message in the
 // schema of `from` to one in the schema of `to`. Each format change adds an upgrade (N -> N+1)
-// and a downgrade (N+1 -> N); a downgrade that would lose something the older format cannot
-// represent fails with a precise reason.
+// and a downgrade (N+1 -> N). A downgrade that would lose something the older format cannot
+// represent either maps it to the nearest older meaning (only with notes.mayMap; each mapping
+// listed in notes.mapped) or fails with a precise reason naming the jobs.
 struct MigrationStep {
   uint32_t from, to;
   const char* what;  // one line: what changes
-  bool (*apply)(capnp::MessageReader& in, capnp::MessageBuilder& out, std::string& error);
+  bool (*apply)(capnp::MessageReader& in, capnp::MessageBuilder& out, MigrationNotes& notes, std::string& error);
 };
 const std::vector<MigrationStep>& migrationSteps();
 
-// Re-encode `snapshot` in format `to` by walking the steps (up or down); the fd table is kept.
-bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, std::string& error);
-// The same over another registry (tests walk chains of steps before a real format change exists).
+// Re-encode `snapshot` in format `to` by walking the steps (up or down). The fd table is kept,
+// except the fds of roles newer than `to` (fdRoleFormat), which its steps drop from the state.
 bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, std::string& error,
-                     const std::vector<MigrationStep>& steps);
+                     MigrationNotes* notes = nullptr);
+// The same over another registry (tests walk made-up chains of steps).
+bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, std::string& error,
+                     const std::vector<MigrationStep>& steps, MigrationNotes* notes);
+
+// The way from format `from` to `to`, as `batonctl reexec` and `status --daemon` show it:
+// "2 (no migration)", "1 -> 2 (1 upgrade step)", "2 -> 1 (1 downgrade step)".
+std::string formatPath(uint32_t from, uint32_t to);
 
 // Migrate (if needed) and decode a validated snapshot into `model`.
 bool loadSnapshot(const Snapshot& snapshot, Model& model, std::string& error);

@@ -33,4 +33,26 @@ const char* jobStateName(JobState s) {
   return i >= 0 && i < kJobStates ? names[i] : "unknown";
 }
 
+const char* expectTypeName(ExpectType e) {
+  switch (e) {
+    case ExpectType::None: return "none";
+    case ExpectType::Stop: return "stop";
+    case ExpectType::Fork: return "fork";
+    case ExpectType::Daemon: return "daemon";
+    case ExpectType::Notify: return "notify";
+  }
+  return "unknown";
+}
+
+const char* readyStateName(ReadyState r) {
+  switch (r) {
+    case ReadyState::None: return "none";
+    case ReadyState::Waiting: return "waiting";
+    case ReadyState::Ready: return "ready";
+    case ReadyState::Reloading: return "reloading";
+    case ReadyState::Stopping: return "stopping";
+  }
+  return "unknown";
+}
+
 }  // namespace baton

@@ -47,7 +47,18 @@ constexpr int kJobStates = 15;
 const char* jobStateName(JobState s);
 
 enum class ConsoleType : uint8_t { Log = 0, None, Output, Owner };
-enum class ExpectType : uint8_t { None = 0, Stop, Fork, Daemon };
+// `expect`: when a started main process counts as started (docs/jobs.md). Notify: format 2.
+enum class ExpectType : uint8_t { None = 0, Stop, Fork, Daemon, Notify };
+const char* expectTypeName(ExpectType e);
+
+// Readiness of an `expect notify` run: what the job said over its NOTIFY_SOCKET (sd_notify(3)).
+//   none       not a notify run (or not spawned yet)
+//   waiting    spawned, READY=1 not seen yet: the instance stays in `spawned` (readyDeadlineNs)
+//   ready      READY=1 seen
+//   reloading  RELOADING=1 seen after ready; READY=1 makes it ready again
+//   stopping   STOPPING=1 seen: the job said it is shutting down
+enum class ReadyState : uint8_t { None = 0, Waiting, Ready, Reloading, Stopping };
+const char* readyStateName(ReadyState r);
 
 // ---------------------------------------------------------------------------------------------
 // Event expressions (`start on` / `stop on`).
@@ -131,6 +142,7 @@ struct JobDef {
   std::vector<CgroupDef> cgroups;
   std::vector<std::string> unsupported;   // "FILE:LINE: stanza 'apparmor' is not supported"
   std::string contentHash;                // identity of the file contents it was parsed from
+  int64_t readyTimeoutMs = 90000;         // `ready timeout`: READY=1 within this (0 = no limit)
 
   bool operator==(const JobDef&) const = default;
 };
@@ -246,6 +258,11 @@ struct Instance {
   uint32_t respawnCount = 0;
   TraceState traceState = TraceState::None;
   uint32_t traceForks = 0;
+  // `expect notify` (format 2): readiness as the job reported it.
+  ReadyState readyState = ReadyState::None;
+  int64_t readyDeadlineNs = 0;        // CLOCK_MONOTONIC; 0 = no readiness deadline
+  std::string statusText;             // the last STATUS= it sent
+  int32_t notifyErrno = 0;            // the last ERRNO= it sent
 
   bool operator==(const Instance& o) const;  // compares *def by value, not the pointer
 };
@@ -501,6 +518,7 @@ struct Reexec {
   int64_t atNs = 0;             // when it completed
   uint64_t snapshotBytes = 0;
   uint32_t count = 0;           // re-execs since boot
+  std::string formatPath;       // the snapshot formats it went through, e.g. "1 -> 2 (1 upgrade step)"
   bool operator==(const Reexec&) const = default;
 };
 
@@ -523,6 +541,11 @@ struct Model {
   // The open-files soft limit batond started with: what jobs get (like systemd's
   // DefaultLimitNOFILE), while batond raises its own to hold thousands of pipes. 0 = not known yet.
   uint64_t jobNofileSoft = 0;
+  // Readiness notification (format 2): the one datagram socket every `expect notify` job sends
+  // to (NOTIFY_SOCKET), and what it refused.
+  int32_t notifyFd = -1;
+  uint64_t notifyRefused = 0;    // messages from a process that is no job's
+  uint64_t notifyMalformed = 0;  // oversized, not UTF-8, or not KEY=VALUE lines
 
   bool operator==(const Model&) const = default;
 };

@@ -8,6 +8,6 @@
 #define BATON_VERSION_STRING "0.1.0"
 
 namespace baton {
-constexpr uint32_t kSnapshotFormat = 1;        // written by this build
+constexpr uint32_t kSnapshotFormat = 2;        // written by this build
 constexpr uint32_t kOldestReadableFormat = 1;  // oldest format this build restores
 }  // namespace baton

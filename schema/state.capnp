@@ -1,7 +1,8 @@
 @0xe7c2a4f19b3d5c08;
 # The whole persistent state of batond: exactly the fields of schema/model.h.
 #
-# This is snapshot format 1 (see serialize/snapshot.h for the container around it). Rules:
+# This is snapshot format 2 (see serialize/snapshot.h for the container around it; format 1 is
+# frozen in schema/state_v1.capnp, and docs/formats.md says what changed). Rules:
 # - ordinals are explicit and never reused; fields are only appended;
 # - enums are append-only, and a reader that meets an enumerant it does not know refuses the
 #   snapshot with a reason (it never guesses);
@@ -19,7 +20,9 @@ enum JobState {
   killed @12; postStopping @13; postStop @14;
 }
 enum ConsoleType { log @0; none @1; output @2; owner @3; }
-enum ExpectType { none @0; stop @1; fork @2; daemon @3; }
+enum ExpectType { none @0; stop @1; fork @2; daemon @3; notify @4; }   # notify: format 2
+# Readiness of an `expect notify` run (format 2): what the job said over its NOTIFY_SOCKET.
+enum ReadyState { none @0; waiting @1; ready @2; reloading @3; stopping @4; }
 enum TraceState { none @0; new @1; newChild @2; normal @3; done @4; }
 enum EventProgress { pending @0; handling @1; finished @2; }
 
@@ -103,6 +106,7 @@ struct JobDef {
   cgroups @34 :List(CgroupDef);
   unsupported @35 :List(Text);
   contentHash @36 :Text;
+  readyTimeoutMs @37 :Int64 = 90000;   # `ready timeout` of an `expect notify` job; 0 = none
 }
 
 struct RequestRef {
@@ -151,6 +155,11 @@ struct Instance {
   respawnCount @17 :UInt32;
   traceState @18 :TraceState;
   traceForks @19 :UInt32;
+  # Format 2: readiness notification (`expect notify`).
+  readyState @20 :ReadyState;
+  readyDeadlineNs @21 :Int64;    # absolute CLOCK_MONOTONIC, 0 = none
+  statusText @22 :Text;          # the last STATUS= it sent
+  notifyErrno @23 :Int32;        # the last ERRNO= it sent (0 = none)
 }
 
 struct JobClass {
@@ -235,6 +244,7 @@ struct Reexec {
   atNs @15 :Int64;
   snapshotBytes @16 :UInt64;
   count @17 :UInt32;             # re-execs since boot
+  formatPath @18 :Text;          # e.g. "1 -> 2 (1 upgrade step)", "2 (no migration)"
 }
 
 struct Model {
@@ -259,4 +269,9 @@ struct Model {
   # classes copied byte for byte from the pre-flight snapshot the target verified. Only a restore
   # whose handoff says so (--preverified-classes) skips their checks; everything else checks all.
   preverifiedClasses @16 :List(UInt32);
+  # Format 2: the datagram socket jobs send readiness notifications to (NOTIFY_SOCKET), -1 = none
+  # (a format-1 snapshot: the restore opens it).
+  notifyFd @17 :Int32 = -1;
+  notifyRefused @18 :UInt64;     # messages from a process that is not a job's (since boot)
+  notifyMalformed @19 :UInt64;   # messages dropped as oversized, not UTF-8 or garbage
 }

@@ -32,11 +32,11 @@ BATON_CODEC_COVERS(ProcessDef, 2);
 BATON_CODEC_COVERS(RLimitDef, 3);
 BATON_CODEC_COVERS(CgroupSetting, 2);
 BATON_CODEC_COVERS(CgroupDef, 3);
-BATON_CODEC_COVERS(JobDef, 37);
+BATON_CODEC_COVERS(JobDef, 38);
 BATON_CODEC_COVERS(RequestRef, 2);
 BATON_CODEC_COVERS(Blocked, 3);
 BATON_CODEC_COVERS(ProcessSlot, 8);
-BATON_CODEC_COVERS(Instance, 20);
+BATON_CODEC_COVERS(Instance, 24);
 BATON_CODEC_COVERS(JobClass, 6);  // 4 of state, and where it is while encoded (not state)
 BATON_CODEC_COVERS(Event, 7);
 BATON_CODEC_COVERS(LogPipe, 3);
@@ -44,8 +44,8 @@ BATON_CODEC_COVERS(PendingRequest, 4);
 BATON_CODEC_COVERS(Connection, 8);
 BATON_CODEC_COVERS(HelperChild, 3);
 BATON_CODEC_COVERS(Config, 8);
-BATON_CODEC_COVERS(Reexec, 18);
-BATON_CODEC_COVERS(Model, 16);
+BATON_CODEC_COVERS(Reexec, 19);
+BATON_CODEC_COVERS(Model, 19);
 
 // ---- helpers ----
 template <class L>
@@ -190,6 +190,7 @@ void encodeDef(const JobDef& d, state::JobDef::Builder b) {
   }
   SET_TEXTS(b, Unsupported, d.unsupported);
   SET_TEXT(b, ContentHash, d.contentHash);
+  b.setReadyTimeoutMs(d.readyTimeoutMs);
 }
 
 void encodeRef(const RequestRef& r, state::RequestRef::Builder b) {
@@ -246,6 +247,10 @@ void encodeInstance(const Instance& in, uint32_t defIndex, state::Instance::Buil
   b.setRespawnCount(in.respawnCount);
   b.setTraceState(state::TraceState(in.traceState));
   b.setTraceForks(in.traceForks);
+  b.setReadyState(state::ReadyState(in.readyState));
+  b.setReadyDeadlineNs(in.readyDeadlineNs);
+  SET_TEXT(b, StatusText, in.statusText);
+  b.setNotifyErrno(in.notifyErrno);
 }
 
 void encodeReexec(const Reexec& r, state::Reexec::Builder b) {
@@ -267,6 +272,7 @@ void encodeReexec(const Reexec& r, state::Reexec::Builder b) {
   b.setAtNs(r.atNs);
   b.setSnapshotBytes(r.snapshotBytes);
   b.setCount(r.count);
+  b.setFormatPath(txt(r.formatPath));
 }
 
 // ---- decode ----
@@ -368,7 +374,7 @@ bool decodeDef(state::JobDef::Reader r, JobDef& d, std::string& error) {
     d.process[int(t)].script = p.getDef().getScript();
     d.process[int(t)].command = textIn(p.getDef().getCommand());
   }
-  if (!enumIn(r.getExpect(), 4, d.expect, "expect type", error)) return false;
+  if (!enumIn(r.getExpect(), 5, d.expect, "expect type", error)) return false;
   d.task = r.getTask();
   d.killSignal = r.getKillSignal();
   d.killTimeoutMs = r.getKillTimeoutMs();
@@ -398,6 +404,7 @@ bool decodeDef(state::JobDef::Reader r, JobDef& d, std::string& error) {
   }
   d.unsupported = textsIn(r.getUnsupported());
   d.contentHash = textIn(r.getContentHash());
+  d.readyTimeoutMs = r.getReadyTimeoutMs();
   return true;
 }
 
@@ -427,7 +434,7 @@ bool checkInstance(state::Instance::Reader r, size_t defCount, std::string& erro
     if (!enumOk(b.getKind(), 2, "blocked kind", error)) return false;
   return enumOk(r.getKillProcess(), kProcessTypes, "process type", error) &&
          enumOk(r.getFailedProcess(), kProcessTypes, "process type", error) &&
-         enumOk(r.getTraceState(), 5, "trace state", error);
+         enumOk(r.getTraceState(), 5, "trace state", error) && enumOk(r.getReadyState(), 5, "ready state", error);
 }
 
 void fillSlot(state::ProcessSlot::Reader p, ProcessSlot& s) {
@@ -464,6 +471,10 @@ void fillInstance(state::Instance::Reader r, const std::vector<DefRef>& defs, In
   in.respawnCount = r.getRespawnCount();
   in.traceState = TraceState(int(r.getTraceState()));
   in.traceForks = r.getTraceForks();
+  in.readyState = ReadyState(int(r.getReadyState()));
+  in.readyDeadlineNs = r.getReadyDeadlineNs();
+  in.statusText = textIn(r.getStatusText());
+  in.notifyErrno = r.getNotifyErrno();
 }
 
 // A class: its definitions exist, its expression and instances pass their checks, and no
@@ -540,6 +551,7 @@ void decodeReexec(state::Reexec::Reader r, Reexec& o) {
   o.atNs = r.getAtNs();
   o.snapshotBytes = r.getSnapshotBytes();
   o.count = r.getCount();
+  o.formatPath = textIn(r.getFormatPath());
 }
 
 // Definitions still in a decoded message (owned by `owner`), decoded one by one on first use.
@@ -649,7 +661,7 @@ class MessageClasses final : public ClassSource {
 bool decodeNow(state::JobClass::Reader c) {
   if (c.getDeleted()) return true;
   for (auto i : c.getInstances()) {
-    if (i.getKillDeadlineNs() != 0) return true;
+    if (i.getKillDeadlineNs() != 0 || i.getReadyDeadlineNs() != 0) return true;
     // A named instance at rest is dropped by the sweep.
     if (i.getName().size() != 0 && i.getState() == state::JobState::WAITING && i.getGoal() == state::Goal::STOP)
       return true;
@@ -873,6 +885,9 @@ void encodeModel(const Model& m, state::Model::Builder b, EncodeHooks* hooks) {
   b.setBootTimeNs(m.bootTimeNs);
   encodeReexec(m.reexec, b.initReexec());
   b.setJobNofileSoft(m.jobNofileSoft);
+  b.setNotifyFd(m.notifyFd);
+  b.setNotifyRefused(m.notifyRefused);
+  b.setNotifyMalformed(m.notifyMalformed);
   if (hooks && hooks->markPreverified && !hooks->pending.empty()) {
     auto list = b.initPreverifiedClasses(unsigned(hooks->pending.size()));
     for (size_t i = 0; i < hooks->pending.size(); ++i) list.set(unsigned(i), hooks->pending[i].listIndex);
@@ -1106,6 +1121,9 @@ bool decodeModelLazily(state::Model::Reader r, std::shared_ptr<const void> owner
   m.bootTimeNs = r.getBootTimeNs();
   decodeReexec(r.getReexec(), m.reexec);
   m.jobNofileSoft = r.getJobNofileSoft();
+  m.notifyFd = r.getNotifyFd();
+  m.notifyRefused = r.getNotifyRefused();
+  m.notifyMalformed = r.getNotifyMalformed();
   return true;
 }
 

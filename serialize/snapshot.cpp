@@ -25,9 +25,12 @@ const char* fdRoleName(FdRole role) {
     case FdRole::StatusPipe: return "status pipe";
     case FdRole::ScriptPipe: return "script pipe";
     case FdRole::LogPipe: return "log pipe";
+    case FdRole::NotifySocket: return "notify socket";
   }
   return "unknown";
 }
+
+uint32_t fdRoleFormat(FdRole role) { return role == FdRole::NotifySocket ? 2 : 1; }
 
 uint64_t snapshotChecksum(const void* data, size_t len, uint64_t h) {
   // Word-at-a-time multiply-rotate mixing: fast (the body is hashed inside the re-exec window)
@@ -66,6 +69,7 @@ std::vector<FdEntry> modelFds(const Model& m, bool withSlots) {
       addSlotFds(out, s);
     });
   for (const LogPipe& lp : m.logPipes) addFd(out, lp.fd, FdRole::LogPipe);
+  addFd(out, m.notifyFd, FdRole::NotifySocket);
   return out;
 }
 
@@ -491,7 +495,7 @@ bool checkFdIdentities(const std::vector<FdEntry>& fds, std::string& error) {
   // inside the re-exec window, and statx without the other fields is cheaper than fstat.
   auto what = [](const FdEntry& e) { return "fd " + std::to_string(e.fd) + " (" + fdRoleName(FdRole(e.role)) + ")"; };
   for (const FdEntry& e : fds) {
-    if (e.role < uint32_t(FdRole::Listen) || e.role > uint32_t(FdRole::LogPipe)) {
+    if (e.role < uint32_t(FdRole::Listen) || e.role > uint32_t(kNewestFdRole)) {
       error = what(e) + ": unknown role";
       return false;
     }

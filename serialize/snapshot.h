@@ -43,8 +43,13 @@ static_assert(sizeof(SnapshotHeader) == 64);
 // More fds than any batond can hold open (its RLIMIT_NOFILE): a larger count is corrupt.
 constexpr uint32_t kMaxSnapshotFds = 1u << 20;
 
-enum class FdRole : uint32_t { Listen = 1, Connection, StatusPipe, ScriptPipe, LogPipe };
+// What a handed fd is. A role is part of the container's format: a reader refuses a role it does
+// not know, so a downgrade drops the fds of roles newer than its target (fdRoleFormat).
+enum class FdRole : uint32_t { Listen = 1, Connection, StatusPipe, ScriptPipe, LogPipe, NotifySocket };
+constexpr FdRole kNewestFdRole = FdRole::NotifySocket;
 const char* fdRoleName(FdRole role);
+// The snapshot format that introduced `role` (NotifySocket: 2; the others: 1).
+uint32_t fdRoleFormat(FdRole role);
 
 struct FdEntry {
   int32_t fd;

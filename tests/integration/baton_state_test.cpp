@@ -1,5 +1,6 @@
 // baton-state, the offline snapshot tool, on the golden snapshots and real Upstart states.
 #include "tests/integration/harness.h"
+#include "schema/release.h"
 
 namespace baton::itest {
 namespace {
@@ -33,13 +34,17 @@ TEST_F(IntegrationBatonState, VerifyDecodeAndJsonRoundTrip) {
   CmdResult text = runCommand({tool(), "decode", golden("timers"), "--text"}, 10s);
   EXPECT_TRUE(contains(text.out, "stubborn")) << text.describe();
 
-  // decode --json, encode it back, and the state is the same (fd identities are not in JSON).
-  CmdResult json = runCommand({tool(), "decode", golden("instances"), "--json"}, 10s);
+  // decode --json, encode it back (in this build's format: the golden one upgraded first), and
+  // the state is the same (fd identities are not in JSON).
+  CmdResult up = runCommand({tool(), "migrate", golden("instances"), "--to", std::to_string(kSnapshotFormat), "-o",
+                             path("current.snapshot")}, 10s);
+  ASSERT_EQ(up.exitCode, 0) << up.describe();
+  CmdResult json = runCommand({tool(), "decode", path("current.snapshot"), "--json"}, 10s);
   ASSERT_EQ(json.exitCode, 0) << json.describe();
   writeFile(path("state.json"), json.out);
   CmdResult enc = runCommand({tool(), "encode", "--from-json", path("state.json"), "-o", path("again.snapshot")}, 10s);
   ASSERT_EQ(enc.exitCode, 0) << enc.describe();
-  CmdResult same = runCommand({tool(), "diff", golden("instances"), path("again.snapshot")}, 10s);
+  CmdResult same = runCommand({tool(), "diff", path("current.snapshot"), path("again.snapshot")}, 10s);
   EXPECT_EQ(same.exitCode, 0) << same.describe();
   EXPECT_TRUE(contains(same.out, "no differences")) << same.describe();
 }
@@ -58,10 +63,22 @@ TEST_F(IntegrationBatonState, MigrateAndRefusals) {
   EXPECT_EQ(r.exitCode, 0) << r.describe();
   r = runCommand({tool(), "diff", golden("idle"), path("m.snapshot")}, 10s);
   EXPECT_EQ(r.exitCode, 0) << r.describe();
+  // Up to format 2 and back: the upgrade changes only the format, the way back restores it.
+  r = runCommand({tool(), "migrate", golden("idle"), "--to", "2", "-o", path("up.snapshot")}, 10s);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.out, "format 1 -> 2 (1 upgrade step)")) << r.describe();
+  r = runCommand({tool(), "diff", golden("idle"), path("up.snapshot")}, 10s);
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_EQ(r.out, "header.format: 1 -> 2\n") << r.describe();
+  r = runCommand({tool(), "migrate", path("up.snapshot"), "--to", "1", "-o", path("down.snapshot")}, 10s);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.out, "format 2 -> 1 (1 downgrade step)")) << r.describe();
+  r = runCommand({tool(), "diff", golden("idle"), path("down.snapshot")}, 10s);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
   r = runCommand({tool(), "migrate", golden("idle"), "--to", "7", "-o", path("n.snapshot")}, 10s);
   EXPECT_EQ(r.exitCode, 1) << r.describe();
   EXPECT_TRUE(contains(r.err, "format 1, written by baton 0.1.0")) << r.describe();
-  EXPECT_TRUE(contains(r.err, "no migration from format 1 to 2")) << r.describe();
+  EXPECT_TRUE(contains(r.err, "no migration from format 2 to 3")) << r.describe();
 
   writeFile(path("junk"), std::string(100, 'x'));
   r = runCommand({tool(), "verify", path("junk")}, 10s);

@@ -161,7 +161,7 @@ TEST_F(IntegrationReexecFailure, VerifyStateRefusesCorruptSnapshotsWithAReason) 
   };
   CmdResult ok = verify(good);
   EXPECT_EQ(ok.exitCode, 0) << ok.describe();
-  EXPECT_TRUE(contains(ok.out, "ok: format 1")) << ok.describe();
+  EXPECT_TRUE(contains(ok.out, "ok: format 2")) << ok.describe();
 
   auto expectRefused = [&](const std::string& bytes, const std::string& why, const std::string& what) {
     CmdResult v = verify(bytes);

@@ -114,7 +114,7 @@ TEST(IntegrationFlags, BadFlagsAreUsageErrors) {
   EXPECT_EQ(r.exitCode, 2) << r.describe();
   r = runCommand({batond, "--state-formats"}, 10s);
   EXPECT_EQ(r.exitCode, 0) << r.describe();
-  EXPECT_TRUE(contains(r.out, "writes 1\nreads 1-1\n")) << r.describe();
+  EXPECT_TRUE(contains(r.out, "writes 2\nreads 1-2\n")) << r.describe();
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ namespace {
 TEST(Handoff, StateFormatsTextIsByteIdentical) {
   // Older releases parse this text: it must not change but by appending options.
   EXPECT_EQ(stateFormatsText(), std::string("baton ") + BATON_VERSION +
-                                    "\nwrites 1\nreads 1-1\n"
+                                    "\nwrites 2\nreads 1-2\n"
                                     "accepts epoll-fd\naccepts unchecksummed-handoff\n"
                                     "accepts preverified-classes\naccepts sigchld-sweep\n");
 }

@@ -101,7 +101,7 @@ class Gen {
       p.script = coin();
       p.command = coin() ? text() : "";
     }
-    d.expect = pick<ExpectType>(4);
+    d.expect = pick<ExpectType>(5);
     d.task = coin();
     d.killSignal = i32();
     d.killTimeoutMs = i64();
@@ -129,6 +129,7 @@ class Gen {
     }
     d.unsupported = texts();
     d.contentHash = text();
+    d.readyTimeoutMs = i64();
     return d;
   }
 
@@ -165,6 +166,10 @@ class Gen {
     in.respawnCount = u32();
     in.traceState = pick<TraceState>(5);
     in.traceForks = u32();
+    in.readyState = pick<ReadyState>(5);
+    in.readyDeadlineNs = i64();
+    in.statusText = text();
+    in.notifyErrno = i32();
     return in;
   }
 
@@ -207,8 +212,11 @@ class Gen {
     m.daemonUid = u32();
     m.bootTimeNs = i64();
     m.jobNofileSoft = u64();
+    m.notifyFd = i32();
+    m.notifyRefused = u64();
+    m.notifyMalformed = u64();
     m.reexec = {u64(), u64(), text(), text(), i64(), i64(), i64(), i64(), i64(), i64(),
-                i64(), i64(), coin(), coin(), text(), i64(), u64(), u32()};
+                i64(), i64(), coin(), coin(), text(), i64(), u64(), u32(), text()};
     return m;
   }
 
@@ -564,6 +572,7 @@ TEST(StateCodec, LazyClassesDecodeWhenAskedAndCopyAcrossUnchanged) {
       EXPECT_FALSE(orig.deleted) << name;
       for (auto& [iname, inst] : orig.instances) {
         EXPECT_EQ(inst.killDeadlineNs, 0) << name;
+        EXPECT_EQ(inst.readyDeadlineNs, 0) << name;  // the timer scans skip held classes
         EXPECT_FALSE(!iname.empty() && inst.state == JobState::Waiting && inst.goal == Goal::Stop) << name;
       }
     }
@@ -1031,6 +1040,7 @@ TEST(Snapshot, UntouchedClassesAreCopiedAsBytes) {
   big.classes.begin()->second.instances.clear();
   big.classes.begin()->second.instances.emplace("", g.instance("", {big.classes.begin()->second.def}));
   big.classes.begin()->second.instances.begin()->second.killDeadlineNs = 0;
+  big.classes.begin()->second.instances.begin()->second.readyDeadlineNs = 0;  // no timer: held
   big.classes.begin()->second.instances.begin()->second.env.push_back("BIG=" + std::string(3 << 20, 'x'));
   big.classes.begin()->second.deleted = false;
   size_t bytes = 0;
@@ -1192,21 +1202,21 @@ TEST(Formats, NegotiationPicksTheNewestCommonFormat) {
   EXPECT_TRUE(f.accepts.empty());
 }
 
-// The walk over the registry, with made-up formats 2 and 3 (no real format change exists yet):
-// up and back down restores the original; a refusing step and a missing step stop the walk with
-// the step named.
+// The walk over a registry of its own, with made-up formats 2 and 3 (the real steps are
+// tests/unit/migration_steps_test.cpp): up and back down restores the original; a refusing step
+// and a missing step stop the walk with the step named. The body is this build's, labelled 1.
 namespace fake {
 bool copyRoot(capnp::MessageReader& in, capnp::MessageBuilder& out) {
   out.setRoot(in.getRoot<capnp::AnyStruct>());
   return true;
 }
-bool up12(capnp::MessageReader& in, capnp::MessageBuilder& out, std::string&) {
+bool up12(capnp::MessageReader& in, capnp::MessageBuilder& out, MigrationNotes&, std::string&) {
   copyRoot(in, out);
   auto cfg = out.getRoot<state::Model>().getConfig();
   cfg.setLogPriority(std::string("v2:") + cfg.getLogPriority().cStr());
   return true;
 }
-bool down21(capnp::MessageReader& in, capnp::MessageBuilder& out, std::string& error) {
+bool down21(capnp::MessageReader& in, capnp::MessageBuilder& out, MigrationNotes&, std::string& error) {
   copyRoot(in, out);
   auto cfg = out.getRoot<state::Model>().getConfig();
   std::string p = cfg.getLogPriority().cStr();
@@ -1217,7 +1227,7 @@ bool down21(capnp::MessageReader& in, capnp::MessageBuilder& out, std::string& e
   cfg.setLogPriority(p.substr(3));
   return true;
 }
-bool up23(capnp::MessageReader&, capnp::MessageBuilder&, std::string& error) {
+bool up23(capnp::MessageReader&, capnp::MessageBuilder&, MigrationNotes&, std::string& error) {
   error = "job 'svc' uses something format 3 cannot hold";
   return false;
 }
@@ -1228,7 +1238,7 @@ TEST(Formats, MigrationWalksTheChainBothWays) {
   Model m = liveModel(status, log);
   size_t bytes = 0;
   std::string error;
-  sys::Fd fd(writeSnapshot(m, kSnapshotFormat, 77, bytes, error));
+  sys::Fd fd(writeSnapshot(m, 1, 77, bytes, error));
   ASSERT_TRUE(fd) << error;
   Snapshot v1;
   ASSERT_TRUE(v1.open(fd.get(), error)) << error;
@@ -1236,7 +1246,7 @@ TEST(Formats, MigrationWalksTheChainBothWays) {
                                             {2, 1, "strip it again", fake::down21},
                                             {2, 3, "refuses", fake::up23}};
   std::string up, down;
-  ASSERT_TRUE(migrateSnapshot(v1, 2, up, error, steps)) << error;
+  ASSERT_TRUE(migrateSnapshot(v1, 2, up, error, steps, nullptr)) << error;
   Snapshot v2;
   ASSERT_TRUE(v2.openBytes(up, error)) << error;
   EXPECT_EQ(v2.header().format, 2u);
@@ -1246,16 +1256,16 @@ TEST(Formats, MigrationWalksTheChainBothWays) {
     capnp::FlatArrayMessageReader r(v2.body());
     EXPECT_EQ(std::string(r.getRoot<state::Model>().getConfig().getLogPriority().cStr()), "v2:" + m.config.logPriority);
   }
-  ASSERT_TRUE(migrateSnapshot(v2, 1, down, error, steps)) << error;
+  ASSERT_TRUE(migrateSnapshot(v2, 1, down, error, steps, nullptr)) << error;
   Snapshot back;
   ASSERT_TRUE(back.openBytes(down, error)) << error;
   Model out;
   ASSERT_TRUE(loadSnapshot(back, out, error)) << error;
   EXPECT_TRUE(m == out);
 
-  EXPECT_FALSE(migrateSnapshot(v1, 3, up, error, steps));
+  EXPECT_FALSE(migrateSnapshot(v1, 3, up, error, steps, nullptr));
   EXPECT_NE(error.find("format 2 -> 3: job 'svc' uses something format 3 cannot hold"), std::string::npos) << error;
-  EXPECT_FALSE(migrateSnapshot(v1, 2, up, error, {}));
+  EXPECT_FALSE(migrateSnapshot(v1, 2, up, error, std::vector<MigrationStep>{}, nullptr));
   EXPECT_NE(error.find("no migration from format 1 to 2"), std::string::npos) << error;
 }
 
