@@ -156,6 +156,11 @@ void set(Table& env, std::string_view key, std::string_view value) {
     env.push_back(std::move(entry));
 }
 
+void erase(Table& env, std::string_view key) {
+  long i = find(env, key);
+  if (i >= 0) env.erase(env.begin() + i);
+}
+
 void merge(Table& env, const Table& from) {
   // Entries of `from` without '=' (or with an empty key) are not valid table entries: skipped.
   for (const std::string& kv : from) set(env, kv);

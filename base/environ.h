@@ -15,6 +15,8 @@ std::optional<std::string> get(const Table& env, std::string_view key);
 // Set "KEY=VALUE" (replacing an existing KEY) ; `kv` without '=' is rejected (returns false).
 bool set(Table& env, std::string_view kv);
 void set(Table& env, std::string_view key, std::string_view value);
+// Remove KEY if present.
+void erase(Table& env, std::string_view key);
 // Append every entry of `from` into `env`, replacing keys that exist.
 void merge(Table& env, const Table& from);
 // Valid variable name: [A-Za-z_][A-Za-z0-9_]*

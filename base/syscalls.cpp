@@ -23,19 +23,26 @@ bool signalPending(int sig) {
   return sigpending(&set) == 0 && sigismember(&set, sig) == 1;
 }
 
-uint64_t procStartTime(pid_t pid) {
+namespace {
+// Field `want` (>= 3) of /proc/PID/stat, 0 if the process is gone or the line is malformed.
+uint64_t procStatField(pid_t pid, int want) {
   std::string stat;
   if (!readFile("/proc/" + std::to_string(pid) + "/stat", stat, 4096)) return 0;
   // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
   size_t close = stat.rfind(')');
   if (close == std::string::npos) return 0;
   const char* p = stat.c_str() + close + 1;
-  for (int field = 3; field < 22; ++field) {
+  for (int field = 3; field < want; ++field) {
     p = strchr(p + 1, ' ');
     if (!p) return 0;
   }
   return strtoull(p + 1, nullptr, 10);
 }
+}  // namespace
+
+uint64_t procStartTime(pid_t pid) { return procStatField(pid, 22); }
+
+pid_t procParentPid(pid_t pid) { return pid_t(procStatField(pid, 4)); }
 
 bool setCloexec(int fd, bool on) {
   // FD_CLOEXEC is the only fd flag Linux has: one call, no read-modify-write (a re-exec clears it

@@ -13,6 +13,8 @@ namespace baton::sys {
 int64_t monotonicNs();                       // CLOCK_MONOTONIC
 // Field 22 (starttime, clock ticks since boot) of /proc/PID/stat; 0 if the process is gone.
 uint64_t procStartTime(pid_t pid);
+// The parent of `pid` (field 4 of /proc/PID/stat; also of a zombie), 0 if it is gone.
+pid_t procParentPid(pid_t pid);
 bool setCloexec(int fd, bool on);
 bool setNonblock(int fd);
 // mkdir -p; true if the directory exists afterwards.

@@ -69,7 +69,8 @@ constexpr const char* kUsage =
     "  reload-configuration                       reread the job files\n"
     "  log-priority [PRIORITY]                    show or set the log priority\n"
     "                                             (debug info message warn error fatal)\n"
-    "  reexec [--binary PATH]                     re-execute batond, keeping all state\n"
+    "  reexec [--binary PATH] [--allow-downgrade-mapping]\n"
+    "                                             re-execute batond, keeping all state\n"
     "  snapshot [-o FILE] [--json]                write batond's state snapshot (raw), or the state as JSON\n"
     "  version                                    show batond's version\n"
     "\n"
@@ -135,6 +136,7 @@ struct Command {
   std::string outputFile;  // snapshot -o; empty: stdout
   bool testRefuseRestore = false;
   bool testRefuseRollback = false;
+  bool allowDowngradeMapping = false;  // reexec
   bool snapshotJson = false;  // snapshot --json
 };
 
@@ -165,6 +167,7 @@ struct VerbArgs {
   std::optional<std::string> output;
   bool testRefuseRestore = false;   // reexec: test hooks of a --test-hooks batond
   bool testRefuseRollback = false;
+  bool allowDowngradeMapping = false;  // reexec: docs/formats.md, "Downgrade policy"
   bool snapshotJson = false;
 };
 
@@ -202,6 +205,8 @@ VerbArgs splitVerbArgs(Verb verb, const std::string& verbWord,
       out.testRefuseRestore = true;
     } else if (verb == Verb::Reexec && a == "--test-refuse-rollback") {
       out.testRefuseRollback = true;
+    } else if (verb == Verb::Reexec && a == "--allow-downgrade-mapping") {
+      out.allowDowngradeMapping = true;
     } else if (verb == Verb::Snapshot && a == "--json") {
       out.snapshotJson = true;  // print the state as JSON instead of the raw snapshot
     } else if (auto binary = verb == Verb::Reexec ? optionValue(args, i, "", "--binary")
@@ -289,6 +294,7 @@ Command parseVerb(Verb verb, const std::string& verbWord, const std::vector<std:
       command.name = va.binary.value_or("");
       command.testRefuseRestore = va.testRefuseRestore;
       command.testRefuseRollback = va.testRefuseRollback;
+      command.allowDowngradeMapping = va.allowDowngradeMapping;
       break;
     case Verb::Snapshot:
       requireNoPositional(va, verbWord);
@@ -396,6 +402,8 @@ void buildRequest(const Command& command, wire::Request::Builder request) {
       r.setBinary(asText(command.name));
       r.setTestRefuseRestore(command.testRefuseRestore);
       r.setTestRefuseRollback(command.testRefuseRollback);
+      r.setAllowDowngradeMapping(command.allowDowngradeMapping);
+      r.setWantsNotes(true);
       break;
     }
     case Verb::Snapshot: request.setSnapshot(); break;
@@ -466,7 +474,16 @@ class Connection {
     send(frame);
     for (;;) {
       std::unique_ptr<ReceivedMessage> received = receive();
-      if (received->response().getId() == id) return received;
+      if (received->response().getId() != id) continue;
+      // Notes on the way to the answer (a re-exec's downgrade): shown as they come.
+      if (received->response().isNotes()) {
+        for (capnp::Text::Reader note : received->response().getNotes()) {
+          const std::string line = std::string(note.cStr()) + "\n";
+          (void)baton::sys::writeAll(STDOUT_FILENO, line.data(), line.size());
+        }
+        continue;
+      }
+      return received;
     }
   }
 

@@ -100,6 +100,8 @@ std::string formatJobStatus(wire::JobStatus::Reader status) {
     }
   }
   out += "\n" + others;
+  if (status.getReadiness().size() > 0) out += "\treadiness: " + text(status.getReadiness()) + "\n";
+  if (status.getStatusText().size() > 0) out += "\tstatus: " + text(status.getStatusText()) + "\n";
   if (status.getFailed()) out += "\tfailed: " + failureText(status) + "\n";
   if (status.getNewerDefinitionPending()) {
     out += "\tnewer definition pending: applies on next start\n";
@@ -148,6 +150,7 @@ std::string formatReexecOutcome(std::string_view label, wire::ReexecOutcome::Rea
   if (outcome.getMessage().size() > 0) out += "  message: " + text(outcome.getMessage()) + "\n";
   if (outcome.getFromBinary().size() > 0) out += "  from: " + text(outcome.getFromBinary()) + "\n";
   if (outcome.getToBinary().size() > 0) out += "  to: " + text(outcome.getToBinary()) + "\n";
+  if (outcome.getFormatPath().size() > 0) out += "  format: " + text(outcome.getFormatPath()) + "\n";
   if (outcome.getSnapshotBytes() > 0) {
     out += "  snapshot: " + std::to_string(outcome.getSnapshotBytes()) + " bytes\n";
   }
@@ -186,6 +189,11 @@ std::string formatDaemonStatus(wire::DaemonStatus::Reader status, int64_t nowMon
   if (status.getSocket().size() > 0) out += "socket: " + text(status.getSocket()) + "\n";
   if (status.getLogPriority().size() > 0) {
     out += "log priority: " + text(status.getLogPriority()) + "\n";
+  }
+  if (status.getSnapshotFormats().size() > 0) out += "snapshot formats: " + text(status.getSnapshotFormats()) + "\n";
+  if (status.getNotifySocket().size() > 0) {
+    out += "notify socket: " + text(status.getNotifySocket()) + " (refused " + std::to_string(status.getNotifyRefused()) +
+           ", malformed " + std::to_string(status.getNotifyMalformed()) + ")\n";
   }
   if (status.getDegraded().size() > 0) out += "degraded: " + text(status.getDegraded()) + "\n";
   out += formatReexecOutcome("last re-exec", status.getLastReexec(), nowMonotonicNs);

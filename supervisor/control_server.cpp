@@ -21,6 +21,7 @@
 #include "base/environ.h"
 #include "base/event_expr.h"
 #include "supervisor/jobfile.h"
+#include "supervisor/notify_socket.h"
 #include "base/syscalls.h"
 
 namespace baton {
@@ -272,6 +273,8 @@ void ControlServer::fillJobStatus(wire::JobStatus::Builder out, const JobClass& 
   out.setNewerDefinitionPending(inst->def && cls.def && inst->def->contentHash != cls.def->contentHash &&
                                 inst->state != JobState::Waiting);
   out.setRespawnCount(inst->respawnCount);
+  if (inst->readyState != ReadyState::None) out.setReadiness(readyStateName(inst->readyState));
+  if (!inst->statusText.empty()) out.setStatusText(inst->statusText);
 }
 
 // =============================================================================================
@@ -668,6 +671,11 @@ void ControlServer::handleDaemonStatus(Call& call) {
   d.setLogPriority(model_.config.logPriority);
   d.setBinary(reexec_.currentBinary());
   d.setDegraded(reexec_.degraded());
+  d.setNotifySocket(model_.notifyFd >= 0 ? notifySocketPath(model_.config) : std::string());
+  d.setNotifyRefused(model_.notifyRefused);
+  d.setNotifyMalformed(model_.notifyMalformed);
+  d.setSnapshotFormats("writes " + std::to_string(kSnapshotFormat) + ", reads " + std::to_string(kOldestReadableFormat) +
+                       "-" + std::to_string(kSnapshotFormat));
   const Reexec& r = model_.reexec;
   if (r.count > 0 || !r.message.empty()) {
     reexec_.fillReexecOutcome(d.initLastReexec());
@@ -678,8 +686,13 @@ void ControlServer::handleDaemonStatus(Call& call) {
 void ControlServer::handleReexec(Call& call, wire::ReexecArgs::Reader args) {
   if (!needPrivilege(call)) return;
   // Answered by the new binary once it serves (or here if it is aborted before execve).
-  reexec_.startReexec(call.connId, call.id, args.getBinary(), args.getTestRefuseRestore(),
-                      args.getTestRefuseRollback());
+  reexec_.startReexec({.connId = call.connId,
+                       .requestId = call.id,
+                       .target = args.getBinary(),
+                       .allowDowngradeMapping = args.getAllowDowngradeMapping(),
+                       .wantsNotes = args.getWantsNotes(),
+                       .testRefuse = args.getTestRefuseRestore(),
+                       .testRefuseRollback = args.getTestRefuseRollback()});
 }
 
 // The live state, as it would be handed across a re-exec (nothing is changed).

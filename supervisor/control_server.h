@@ -29,12 +29,20 @@ namespace baton {
 
 // What the control server asks of the re-exec. An interface, because the re-exec coordinator
 // answers its requests through the control server: it depends on the server, not the reverse.
+// A re-exec as asked for (a `reexec` request, or SIGTERM as PID 1 with no client).
+struct ReexecOrder {
+  uint64_t connId = 0, requestId = 0;  // the client to answer (0: none)
+  std::string target;                  // empty: the binary batond was started from
+  bool allowDowngradeMapping = false;  // the client agrees to the mappings of a downgrade
+  bool wantsNotes = false;             // the client shows interim notes (Response.notes)
+  bool testRefuse = false, testRefuseRollback = false;  // test hooks
+};
+
 class ReexecRequests {
  public:
   // `reexec`: answered by the new binary once it serves, or by the coordinator if the re-exec is
-  // aborted before execve. An empty target is the binary batond was started from.
-  virtual void startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
-                           bool testRefuseRollback) = 0;
+  // aborted before execve.
+  virtual void startReexec(ReexecOrder order) = 0;
   // Non-empty: batond serves in wait-only mode (its state could not be restored), and why.
   virtual const std::string& degraded() const = 0;
   virtual std::string currentBinary() const = 0;

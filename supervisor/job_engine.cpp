@@ -24,6 +24,7 @@
 #include "supervisor/cgroup.h"
 #include "supervisor/job_state.h"
 #include "supervisor/jobfile.h"
+#include "supervisor/notify_socket.h"
 
 namespace baton {
 
@@ -263,6 +264,11 @@ void JobEngine::changeState(JobClass& cls, Instance& inst, JobState state) {
 // Entry action of `state`. Sets `wait` when the instance must rest there until something happens.
 void JobEngine::enterState(JobClass& cls, Instance& inst, JobState& state, bool& wait) {
   const JobDef& def = *inst.def;
+  // Readiness is awaited in `spawned` only: leaving it (ready, or stopped first) ends the wait.
+  if (state != JobState::Spawned) {
+    inst.readyDeadlineNs = 0;
+    if (inst.readyState == ReadyState::Waiting) inst.readyState = ReadyState::None;
+  }
   switch (state) {
     case JobState::Waiting: {
       std::vector<std::string> env = eventEnvFor(cls, inst, true);
@@ -281,6 +287,9 @@ void JobEngine::enterState(JobClass& cls, Instance& inst, JobState& state, bool&
       inst.stopEnv.clear();
       inst.stopOn = inst.def->stopOn;
       eventExprReset(inst.stopOn);
+      inst.readyState = ReadyState::None;
+      inst.statusText.clear();
+      inst.notifyErrno = 0;
       inst.blocker = emitEvent("starting", eventEnvFor(cls, inst, false));
       break;
     }
@@ -293,13 +302,16 @@ void JobEngine::enterState(JobClass& cls, Instance& inst, JobState& state, bool&
     case JobState::Spawning:
       inst.traceState = TraceState::None;
       inst.traceForks = 0;
-      if (def.process[0].present()) spawnProcess(cls, inst, ProcessType::Main);
+      if (def.process[0].present() && spawnProcess(cls, inst, ProcessType::Main) &&
+          def.expect == ExpectType::Notify) {
+        // From the fork: the deadline covers the child's setup and exec as well.
+        inst.readyState = ReadyState::Waiting;
+        inst.readyDeadlineNs = def.readyTimeoutMs ? sys::monotonicNs() + def.readyTimeoutMs * 1000000 : 0;
+      }
       break;
     case JobState::Spawned: {
       const ProcessSlot& main = inst.procs[0];
-      if (main.pid > 0 && (main.spawnValid ||
-                           (def.expect != ExpectType::None && inst.traceState != TraceState::Done)))
-        wait = true;
+      if (main.pid > 0 && (main.spawnValid || !expectMet(inst))) wait = true;
       break;
     }
     case JobState::PostStarting:
@@ -347,24 +359,29 @@ void JobEngine::enterState(JobClass& cls, Instance& inst, JobState& state, bool&
   }
 }
 
-// The scans of the kill timers skip classes held encoded (since a restore or an idle encoding):
-// neither leaves a class with a kill timer encoded (decodeNow in serialize/codec.cpp), and a
-// held class has not changed since.
-int64_t JobEngine::nextKillDeadlineNs() const {
+// The scans of the job timers skip classes held encoded (since a restore or an idle encoding):
+// neither leaves a class with a kill timer or a readiness deadline encoded (decodeNow in
+// serialize/codec.cpp), and a held class has not changed since.
+int64_t JobEngine::nextTimerNs() const {
   int64_t earliest = 0;
+  auto consider = [&](int64_t t) {
+    if (t && (!earliest || t < earliest)) earliest = t;
+  };
   for (auto& [n, cls] : model_.classes) {
     if (cls.encoded) continue;
-    for (auto& [i, inst] : cls.instances)
-      if (inst.killDeadlineNs && (!earliest || inst.killDeadlineNs < earliest))
-        earliest = inst.killDeadlineNs;
+    for (auto& [i, inst] : cls.instances) {
+      consider(inst.killDeadlineNs);
+      consider(inst.readyDeadlineNs);
+    }
   }
   return earliest;
 }
 
-void JobEngine::runKillTimers(int64_t now) {
+void JobEngine::runTimers(int64_t now) {
   for (auto& [n, cls] : model_.classes) {
     if (cls.encoded) continue;
     for (auto& [i, inst] : cls.instances) {
+      if (inst.readyDeadlineNs && inst.readyDeadlineNs <= now) readinessTimedOut(cls, inst);
       if (inst.killDeadlineNs && inst.killDeadlineNs <= now) {
         inst.killDeadlineNs = 0;
         if (inst.procs[int(inst.killProcess)].pid > 0) {
@@ -416,6 +433,10 @@ bool JobEngine::buildPlan(const JobClass& cls, const Instance& inst, ProcessType
   const ProcessDef& proc = def.process[int(type)];
   environ::Table env = inst.env;
   if (type == ProcessType::PreStop || type == ProcessType::PostStop) environ::merge(env, inst.stopEnv);
+  // Only `expect notify` jobs get a NOTIFY_SOCKET (all their processes: a pre-start's message
+  // changes nothing, but a daemon started from a script needs it); no job inherits batond's own.
+  environ::erase(env, "NOTIFY_SOCKET");
+  if (def.expect == ExpectType::Notify) environ::set(env, "NOTIFY_SOCKET", notifySocketPath(model_.config));
   plan.envp = env;
 
   if (proc.script) {
@@ -612,11 +633,22 @@ void JobEngine::onScriptPipe(const std::string& job, const std::string& instance
   sys::closeFd(slot.scriptFd);  // EOF tells the shell the script is complete
 }
 
+bool JobEngine::expectMet(const Instance& inst) {
+  switch (inst.def->expect) {
+    case ExpectType::None: return true;
+    case ExpectType::Stop:
+    case ExpectType::Fork:
+    case ExpectType::Daemon: return inst.traceState == TraceState::Done;
+    case ExpectType::Notify: return inst.readyState != ReadyState::Waiting;
+  }
+  return true;
+}
+
 void JobEngine::maybeLeaveSpawned(JobClass& cls, Instance& inst) {
   if (inst.state != JobState::Spawned) return;
   const ProcessSlot& main = inst.procs[0];
   if (main.spawnValid) return;
-  if (inst.def->expect != ExpectType::None && main.pid > 0 && inst.traceState != TraceState::Done) return;
+  if (main.pid > 0 && !expectMet(inst)) return;
   changeState(cls, inst, nextState(inst.state, inst.goal, main.pid > 0));
 }
 
@@ -652,6 +684,14 @@ void JobEngine::onProcessExit(JobClass& cls, Instance& inst, ProcessType type, i
     case ProcessType::Main: {
       if (inst.state == JobState::Killed) {
         inst.killDeadlineNs = 0;
+        changeState(cls, inst, nextState(inst.state, inst.goal, false));
+        return;
+      }
+      if (inst.readyState == ReadyState::Waiting) {
+        // Gone before it said it was ready: a failed start (no respawn), like a failed spawn.
+        failJob(cls, inst, ProcessType::Main, status,
+                "main process " + statusText(status) + " before its readiness notification");
+        inst.goal = Goal::Stop;
         changeState(cls, inst, nextState(inst.state, inst.goal, false));
         return;
       }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/fd.h"
+#include "base/notify_message.h"
 #include "schema/model.h"
 #include "supervisor/log.h"
 #include "supervisor/resources.h"
@@ -81,9 +82,13 @@ class JobEngine {
   // A child the waitid sweep collected: a job's process (in the pid table) or an orphan.
   void onChildExited(pid_t pid, int status);
   void onChildStopped(pid_t pid, int code, int status);
-  // Kill timeouts: the earliest deadline (0 if none), and SIGKILL for those due at `now`.
-  int64_t nextKillDeadlineNs() const;
-  void runKillTimers(int64_t now);
+  // The job timers: kill timeouts and readiness deadlines (absolute CLOCK_MONOTONIC).
+  int64_t nextTimerNs() const;
+  void runTimers(int64_t now);
+
+  // ---- readiness notification (`expect notify`; job_notify.cpp) ----
+  // Read what jobs sent to the notify socket (Model::notifyFd) and apply it.
+  void onNotifySocket();
 
   // ---- events ----
   uint64_t emitEvent(const std::string& name, std::vector<std::string> env);
@@ -108,6 +113,12 @@ class JobEngine {
   bool buildPlan(const JobClass& cls, const Instance& inst, ProcessType type, SpawnPlan& plan,
                  std::string& pendingScript, std::string& error);
   void maybeLeaveSpawned(JobClass& cls, Instance& inst);
+  // The main process counts as started: its `expect` condition holds.
+  static bool expectMet(const Instance& inst);
+  // Readiness (job_notify.cpp): the instance whose process `pid` is or descends from.
+  bool instanceOfProcess(pid_t pid, ProcKey& key) const;
+  void applyNotify(JobClass& cls, Instance& inst, const ProcKey& key, const notify::Message& msg);
+  void readinessTimedOut(JobClass& cls, Instance& inst);
   void killMain(JobClass& cls, Instance& inst, int sig);
   void failJob(JobClass& cls, Instance& inst, ProcessType type, int status, const std::string& why);
   void finished(JobClass& cls, Instance& inst, bool failed);

@@ -649,6 +649,7 @@ class JobParser {
     if (k == "oom") return oom(args);
     if (k == "limit") return limit(args);
     if (k == "expect") return expect(args);
+    if (k == "ready") return ready(args);
     if (k == "cgroup") return cgroup(args);
     if (k == "apparmor") return apparmor(args);
     if (k == "debug") {
@@ -939,8 +940,26 @@ class JobParser {
       def_.expect = ExpectType::Fork;
     else if (v == "daemon")
       def_.expect = ExpectType::Daemon;
+    else if (v == "notify")
+      def_.expect = ExpectType::Notify;
     else
-      error(args[1].line, "unknown expect type '" + v + "' (expected stop, fork, daemon or none)");
+      error(args[1].line, "unknown expect type '" + v + "' (expected stop, fork, daemon, notify or none)");
+  }
+
+  // ready timeout SECONDS: how long an `expect notify` job may take to send READY=1 (0 = forever).
+  void ready(const std::vector<Arg>& args) {
+    if (args.size() < 2 || args[1].text != "timeout") {
+      if (args.size() < 2)
+        error(args[0].line, "expected 'timeout' after 'ready'");
+      else
+        error(args[1].line, "expected 'timeout' after 'ready', not '" + args[1].text + "'");
+      return;
+    }
+    if (!count(args, 2, 1, 1, "ready timeout")) return;
+    uint64_t sec = 0;
+    Num r = parseUnsigned(args[2].text, INT32_MAX, sec);
+    if (r != Num::Ok) return badNumber(args[2], "ready timeout", r, "0..2147483647 seconds");
+    def_.readyTimeoutMs = static_cast<int64_t>(sec) * 1000;
   }
 
   void umask(const std::vector<Arg>& args) {

@@ -83,9 +83,9 @@ std::string ReexecCoordinator::currentBinary() const {
 // =============================================================================================
 // The old image: steps 1-4, while batond serves until the point of no return
 
-void ReexecCoordinator::startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
-                                    bool testRefuseRollback) {
-  if (target.empty()) target = currentBinary();
+void ReexecCoordinator::startReexec(ReexecOrder order) {
+  const uint64_t connId = order.connId, requestId = order.requestId;
+  const std::string target = order.target.empty() ? currentBinary() : order.target;
   if (reexec_) {
     if (connId)
       control_.answerSimple(connId, requestId, int(wire::ResultCode::FAILED), "a re-exec is already in progress");
@@ -106,8 +106,10 @@ void ReexecCoordinator::startReexec(uint64_t connId, uint64_t requestId, std::st
   reexec_->connId = connId;
   reexec_->requestId = requestId;
   reexec_->target = target;
-  reexec_->testRefuse = testRefuse;
-  reexec_->testRefuseRollback = testRefuseRollback;
+  reexec_->testRefuse = order.testRefuse;
+  reexec_->testRefuseRollback = order.testRefuseRollback;
+  reexec_->allowDowngradeMapping = order.allowDowngradeMapping;
+  reexec_->wantsNotes = order.wantsNotes;
   // Step 1 (docs/design.md): negotiate the format. batond keeps serving while the target answers.
   startReexecHelper({target, "--state-formats"}, -1, kNegotiateTimeoutMs);
 }
@@ -200,11 +202,15 @@ void ReexecCoordinator::negotiated(bool ok, const std::string& outcome) {
   // Step 2 (docs/design.md): pre-flight. The target checks a snapshot of the state as it is now,
   // while batond keeps serving. The snapshot handed over at the point of no return is written by
   // the same code in the same format a moment later, so the verdict holds for it.
+  // A downgrade the older format cannot take is refused here, while nothing has been touched.
   size_t bytes = 0;
   EncodeHooks record;
   record.record = true;
-  r.snapshotFd = serializeFor(r.format, sys::monotonicNs(), bytes, error, nullptr, &record);
+  MigrationNotes notes{.mayMap = r.allowDowngradeMapping};
+  r.snapshotFd = serializeFor(r.format, sys::monotonicNs(), bytes, error, notes, nullptr, &record);
   if (!r.snapshotFd) return abortReexec("serialization failed: " + error);
+  r.mapped = std::move(notes.mapped);
+  if (r.format != kSnapshotFormat) tellDowngrade(r);
   r.images = classImagesOf(r.snapshotFd.get(), record.extents);
   // Memory for the snapshot handed over, allocated now while batond serves: the window then
   // only writes into it. (Without it, writeSnapshot allocates its own.)
@@ -224,9 +230,22 @@ void ReexecCoordinator::preflightDone(bool ok, const std::string& outcome) {
   pointOfNoReturn();
 }
 
+void ReexecCoordinator::tellDowngrade(const ReexecInProgress& r) {
+  std::vector<std::string> notes = {"format: " + formatPath(kSnapshotFormat, r.format)};
+  for (const std::string& m : r.mapped) notes.push_back("mapped: " + m);
+  for (const std::string& n : notes) log(Priority::Message, "re-exec into " + r.target + ": " + n);
+  if (!r.wantsNotes || !control_.findConnection(r.connId)) return;
+  capnp::MallocMessageBuilder msg;
+  auto resp = msg.initRoot<wire::Response>();
+  resp.setId(r.requestId);
+  auto list = resp.initNotes(unsigned(notes.size()));
+  for (size_t i = 0; i < notes.size(); ++i) list.set(unsigned(i), notes[i]);
+  control_.sendResponse(r.connId, msg);
+}
+
 sys::Fd ReexecCoordinator::serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error,
-                                        SnapshotMemory* memory, EncodeHooks* hooks, bool checksum,
-                                        std::vector<FdEntry>* fdTable) {
+                                        MigrationNotes& notes, SnapshotMemory* memory, EncodeHooks* hooks,
+                                        bool checksum, std::vector<FdEntry>* fdTable) {
   auto lookup = [](const void* ctx, int fd) -> const FdIdentity* {
     return static_cast<const FdMap<FdIdentity>*>(ctx)->find(fd);
   };
@@ -240,10 +259,12 @@ sys::Fd ReexecCoordinator::serializeFor(uint32_t format, int64_t t0, size_t& byt
     // before the point of no return.
     Snapshot current;
     std::string older;
-    if (!current.open(snapshot.get(), error) || !migrateSnapshot(current, format, older, error)) {
+    if (!current.open(snapshot.get(), error) || !migrateSnapshot(current, format, older, error, &notes)) {
       error = "downgrade to format " + std::to_string(format) + ": " + error;
       return {};
     }
+    if (fdTable)  // as migrateSnapshot wrote it: without the fds of roles the target does not know
+      std::erase_if(*fdTable, [&](const FdEntry& e) { return fdRoleFormat(FdRole(e.role)) > format; });
     snapshot = sealedMemfd(older, error);
     bytes = older.size();
   }
@@ -269,8 +290,13 @@ void ReexecCoordinator::pointOfNoReturn() {
   place.markPreverified = r.handoff.has(HandoffOption::PreverifiedClasses);
   // Sealed right after: a target that trusts the seals does not need the checksum either.
   std::vector<FdEntry> fds;  // the handoff table, as written
-  sys::Fd snapshot = serializeFor(r.format, t0, bytes, error, &r.memory, &place,
+  MigrationNotes notes{.mayMap = r.allowDowngradeMapping};
+  sys::Fd snapshot = serializeFor(r.format, t0, bytes, error, notes, &r.memory, &place,
                                  !r.handoff.has(HandoffOption::UnchecksummedHandoff), &fds);
+  if (snapshot && notes.mapped != r.mapped) {
+    snapshot.reset();
+    error = "the jobs changed during the pre-flight: the downgrade would map other jobs than the client was told; retry";
+  }
   if (!snapshot) {
     model_.reexec.count--;
     return reexecFailed(r.connId, r.requestId, "serialization failed: " + error);
@@ -468,6 +494,7 @@ void ReexecCoordinator::restore(const RestoreArgs& args) {
   r.restoreNs = restoreNs;
   r.rearmNs = rearmNs;
   r.snapshotBytes = snapshot.size();
+  r.formatPath = formatPath(snapshot.header().format, kSnapshotFormat);
   r.ok = args.rolledBackBecause.empty();
   r.rolledBack = !args.rolledBackBecause.empty();
   r.message = r.ok ? "" : args.rolledBackBecause;
@@ -508,6 +535,7 @@ void ReexecCoordinator::fillReexecOutcome(wire::ReexecOutcome::Builder out) cons
   out.setRolledBack(r.rolledBack);
   out.setAtNs(r.atNs);
   out.setSnapshotBytes(r.snapshotBytes);
+  out.setFormatPath(r.formatPath);
   auto t = out.initTiming();
   t.setSerializeNs(r.serializeNs);
   t.setPreflightNs(r.preflightNs);

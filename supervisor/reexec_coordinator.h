@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/fd.h"
+#include "migrate/formats.h"
 #include "migrate/handoff.h"
 #include "schema/control.capnp.h"
 #include "schema/model.h"
@@ -87,8 +88,7 @@ class ReexecCoordinator final : public ReexecRequests {
   void pinBinary();
 
   // ---- the old image (ReexecRequests; SIGTERM as PID 1 starts one too, without a client) ----
-  void startReexec(uint64_t connId, uint64_t requestId, std::string target, bool testRefuse,
-                   bool testRefuseRollback) override;
+  void startReexec(ReexecOrder order) override;
   bool inProgress() const { return reexec_.has_value(); }
   // The helper of step 1 or 2: its output is readable, it exited, its deadline (0: none).
   void onHelperOutput();
@@ -114,6 +114,10 @@ class ReexecCoordinator final : public ReexecRequests {
     uint64_t connId = 0, requestId = 0;
     std::string target;
     bool testRefuse = false, testRefuseRollback = false;
+    bool allowDowngradeMapping = false, wantsNotes = false;  // ReexecOrder
+    // The mappings of a downgrade as the pre-flight snapshot made them: the snapshot handed over
+    // must make the same ones (the client was told these).
+    std::vector<std::string> mapped;
     pid_t pid = -1;
     sys::Fd outFd;
     std::string output;
@@ -136,9 +140,11 @@ class ReexecCoordinator final : public ReexecRequests {
   void reexecHelperDone();                                        // a helper's phase is over:
   void negotiated(bool ok, const std::string& outcome);           //   step 1, then starts step 2
   void preflightDone(bool ok, const std::string& outcome);        //   step 2, then steps 3-4
-  sys::Fd serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error,
+  sys::Fd serializeFor(uint32_t format, int64_t t0, size_t& bytes, std::string& error, MigrationNotes& notes,
                        SnapshotMemory* memory = nullptr, EncodeHooks* hooks = nullptr, bool checksum = true,
                        std::vector<FdEntry>* fdTable = nullptr);
+  // A downgrade's format path and mappings: logged, and sent to a client that takes notes.
+  void tellDowngrade(const ReexecInProgress& r);
   void pointOfNoReturn();                                         // steps 3 and 4, execve
   // The target's argv: the one place that says what crosses the exec besides the fds.
   std::vector<std::string> targetArgs(const ReexecInProgress& r, const sys::Fd& snapshot,

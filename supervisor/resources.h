@@ -28,7 +28,7 @@ sigset_t handledSignals();
 
 // What an epoll registration stands for.
 struct Watch {
-  enum class Kind { Signal, Listen, Connection, StatusPipe, ScriptPipe, LogPipe, HelperOutput } kind;
+  enum class Kind { Signal, Listen, Connection, StatusPipe, ScriptPipe, LogPipe, HelperOutput, Notify } kind;
   std::string job, instance;  // StatusPipe/ScriptPipe
   ProcessType process = ProcessType::Main;
   uint64_t connId = 0;        // Connection

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "base/syscalls.h"
+#include "supervisor/notify_socket.h"
 
 namespace baton {
 
@@ -96,6 +97,14 @@ bool Supervisor::start(bool emitStartup) {
   return true;
 }
 
+void Supervisor::openNotifySocket() {
+  std::string error;
+  sys::Fd fd = baton::openNotifySocket(notifySocketPath(model_.config), error);
+  // Not fatal: only `expect notify` jobs need it, and they fail at their readiness deadline.
+  if (!fd) return log(Priority::Error, error + ": `expect notify` jobs cannot report readiness");
+  model_.notifyFd = fd.release();
+}
+
 // Build every watch from the model. After a restore this is the only thing that turns values
 // back into live resources.
 void Supervisor::rearm(const ClassMap::SlotVisitor& alsoVisit) {
@@ -103,6 +112,10 @@ void Supervisor::rearm(const ClassMap::SlotVisitor& alsoVisit) {
   pids_.clear();
   watches_.watch(signalFd_.get(), EPOLLIN, {Watch::Kind::Signal});
   if (model_.listenFd >= 0) watches_.watch(model_.listenFd, EPOLLIN, {Watch::Kind::Listen});
+  // The notify socket comes across a re-exec like the control socket; a fresh start, or a
+  // snapshot of format 1 (which has none), opens it here.
+  if (model_.notifyFd < 0) openNotifySocket();
+  if (model_.notifyFd >= 0) watches_.watch(model_.notifyFd, EPOLLIN, {Watch::Kind::Notify});
   for (Connection& c : model_.connections) {
     Watch w{Watch::Kind::Connection};
     w.connId = c.id;
@@ -172,11 +185,12 @@ void Supervisor::dispatch(int fd, uint32_t events) {
     case Watch::Kind::ScriptPipe: jobs_.onScriptPipe(w.job, w.instance, w.process); break;
     case Watch::Kind::LogPipe: jobs_.onLogPipe(fd); break;
     case Watch::Kind::HelperOutput: reexec_.onHelperOutput(); break;
+    case Watch::Kind::Notify: jobs_.onNotifySocket(); break;
   }
 }
 
 int Supervisor::nextTimeoutMs() const {
-  int64_t earliest = jobs_.nextKillDeadlineNs();
+  int64_t earliest = jobs_.nextTimerNs();
   const int64_t reexecDeadline = reexec_.deadlineNs();
   if (reexecDeadline && (!earliest || reexecDeadline < earliest)) earliest = reexecDeadline;
   const int64_t idleEncodeAt = jobs_.idleEncodeAtNs();
@@ -190,7 +204,7 @@ int Supervisor::nextTimeoutMs() const {
 void Supervisor::runTimers() {
   int64_t now = sys::monotonicNs();
   reexec_.runTimer(now);
-  jobs_.runKillTimers(now);
+  jobs_.runTimers(now);
 }
 
 void Supervisor::onSignal() {
@@ -208,7 +222,7 @@ void Supervisor::onSignal() {
           // As PID 1, SIGTERM is the re-exec trigger (Upstart's `telinit u`); SIGINT is
           // ctrl-alt-del, which becomes an event for jobs to act on.
           if (si.ssi_signo == SIGINT) jobs_.emitEvent("control-alt-delete", {});
-          else reexec_.startReexec(0, 0, "", false, false);
+          else reexec_.startReexec({});
           break;
         }
         if (!jobs_.shuttingDown()) {

@@ -74,6 +74,7 @@ class Supervisor : private ReexecHost {
   // ---- resources (also what the re-exec needs of them: ReexecHost) ----
   void raiseFdLimit();
   bool openBaseResources(int adoptEpollFd) override;
+  void openNotifySocket();  // into Model::notifyFd
   // Watches and the pid table from the model. `alsoVisit` (may be null) sees every used process
   // slot of the same pass (a restore checks followed pids there instead of walking all slots
   // twice).

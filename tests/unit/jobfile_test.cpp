@@ -536,7 +536,7 @@ TEST(JobFileErrors, EachMessageWithItsLine) {
       {"console\n", "t.conf:1: missing argument to 'console'"},
       {"console tty\n", "t.conf:1: unknown console type 'tty' (expected none, log, output or owner)"},
       {"expect\n", "t.conf:1: missing argument to 'expect'"},
-      {"expect forks\n", "t.conf:1: unknown expect type 'forks' (expected stop, fork, daemon or none)"},
+      {"expect forks\n", "t.conf:1: unknown expect type 'forks' (expected stop, fork, daemon, notify or none)"},
       {"umask\n", "t.conf:1: missing argument to 'umask'"},
       {"umask 0778\n", "t.conf:1: invalid umask '0778': not an octal number"},
       {"umask abc\n", "t.conf:1: invalid umask 'abc': not an octal number"},
