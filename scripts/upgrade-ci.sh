@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
-# Re-exec from the newest release in RELEASES into this build and back (baton-upgrade-test, all
-# scenarios). The release is built once in a cached worktree (scripts/build-release.sh: about a
-# minute on 2 cores the first time, nothing afterwards).
+# Re-exec between every pair of adjacent releases in RELEASES, both ways, and between the newest
+# release and this build, both ways (baton-upgrade-test, all scenarios): 0.1.0 <-> 0.2.0, then
+# 0.2.0 <-> this build, and so on for every later release. Each release is built once in a cached
+# worktree (scripts/build-release.sh: a minute or two on 2 cores the first time, nothing after).
+# This build's batonctl and tests/baton_notify drive every pair (batonctl speaks to every release).
 # Usage: scripts/upgrade-ci.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
-PREVIOUS=$(awk '!/^#/ && NF >= 3 {v = $1} END {print v}' RELEASES)
-if [ -z "$PREVIOUS" ]; then echo "upgrade-ci: no release in RELEASES"; exit 0; fi
-echo "== building release $PREVIOUS"
-RELEASE_BUILD=$(scripts/build-release.sh "$PREVIOUS")
-echo "== baton-upgrade-test: $PREVIOUS <-> this build"
-scripts/baton-upgrade-test --from "$RELEASE_BUILD/batond" --to "$PWD/$BUILD_DIR/batond" --ctl "$PWD/$BUILD_DIR/batonctl"
+HERE=$PWD/$BUILD_DIR
+VERSIONS=$(awk '!/^#/ && NF >= 3 {print $1}' RELEASES)
+if [ -z "$VERSIONS" ]; then echo "upgrade-ci: no release in RELEASES"; exit 0; fi
+pair() {  # FROM_BATOND TO_BATOND
+  scripts/baton-upgrade-test --from "$1" --to "$2" --ctl "$HERE/batonctl"
+}
+prev=
+for v in $VERSIONS; do
+  echo "== building release $v"
+  build=$(scripts/build-release.sh "$v")
+  if [ -n "$prev" ]; then
+    echo "== baton-upgrade-test: $prev <-> $v"
+    pair "$prev/batond" "$build/batond"
+    pair "$build/batond" "$prev/batond"
+  fi
+  prev=$build
+done
+echo "== baton-upgrade-test: newest release <-> this build"
+pair "$prev/batond" "$HERE/batond"
+pair "$HERE/batond" "$prev/batond"

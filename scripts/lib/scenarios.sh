@@ -4,14 +4,23 @@
 #   scenario_NAME_jobs    writes job files into $W/conf
 #   scenario_NAME_setup   drives batond into the state (returns non-zero if it does not get there)
 #   scenario_NAME_finish  lets the scenario complete and checks the outcome
-# Callers set CTL (batonctl) and call start_batond BATOND / stop_batond.
-SCENARIOS="idle spawn-in-flight log-writer waiting-client timers instances blocked-event"
+#   scenario_NAME_reexec  (optional) re-execs into $1 (label $2) itself, where the outcome
+#                         depends on what the target can hold (the downgrade policy)
+#   scenario_NAME_needs   (optional) the snapshot format the starting binary must write
+# Callers set CTL (batonctl) and call start_batond BATOND / stop_batond. The notify scenarios run
+# NOTIFY_PROG (default: tests/baton_notify of the build CTL comes from).
+SCENARIOS="idle spawn-in-flight log-writer waiting-client timers instances blocked-event notify-waiting notify-ready"
+NOTIFY_PROG=$(readlink -f "${NOTIFY_PROG:-$(dirname "$CTL")/tests/baton_notify}")
 FAILED=0
 W= NS_INIT= UNSHARE=
 ctl() { "$CTL" --socket "$W/sock" "$@"; }
 fail() { echo "FAIL $SCEN: $*"; echo "  batond stderr (last lines):"; tail -n 8 "$W/stderr" | sed 's/^/    /'; FAILED=1; return 1; }
-# Job states and pids, without the lines that legitimately change (nothing should).
-snapshot_list() { ctl list 2>&1; }
+# Job states and pids. Readiness lines are left out: a downgrade to a format without readiness
+# maps it away on purpose, and the notify scenarios check readiness themselves.
+snapshot_list() { ctl list 2>&1 | grep -v -e $'^\treadiness: ' -e $'^\tstatus: '; }
+# What a binary says of its snapshot formats: writes_format BATOND, reads_max BATOND.
+writes_format() { "$1" --state-formats | awk '/^writes/ {print $2}'; }
+reads_max() { "$1" --state-formats | awk '/^reads/ {split($2, r, "-"); print r[2]}'; }
 
 start_batond() {  # $1: the batond binary; runs scenario $SCEN's jobs as PID 1 of a new namespace
   W=$(mktemp -d /tmp/baton-scenario.XXXXXX); mkdir -p "$W/conf" "$W/log"
@@ -28,10 +37,12 @@ stop_batond() {
   [ -n "$UNSHARE" ] && wait "$UNSHARE" 2>/dev/null
   rm -rf "$W"; NS_INIT= UNSHARE=
 }
-reexec_into() {  # $1 binary, $2 label
-  local out; out=$(ctl reexec --binary "$1" 2>&1) || { fail "$2 re-exec failed: $out"; return 1; }
+reexec_into() {  # $1 binary, $2 label [, more batonctl reexec arguments]
+  local out; out=$(ctl reexec --binary "$1" "${@:3}" 2>&1) || { fail "$2 re-exec failed: $out"; return 1; }
   local down; down=$(echo "$out" | awk '/downtime:/ {print $2, $3}')
-  echo "  $2: ok (downtime $down)"
+  local path; path=$(echo "$out" | sed -n 's/^ *format: //p' | paste -sd ';')
+  echo "  $2: ok (downtime $down${path:+; format $path})"
+  REEXEC_OUT=$out
 }
 same_state() {  # $1 label; compares with $BEFORE
   local now; now=$(snapshot_list)
@@ -117,3 +128,53 @@ scenario_blocked_event_finish() {
   wait_for '[ -s "$W/client.rc" ]' && [ "$(cat "$W/client.rc")" = 0 ] || { fail "start main client: $(cat "$W/client.out")"; return 1; }
 }
 
+# `expect notify` (format 2). Each re-exec into a binary that cannot read format 2 follows the
+# downgrade policy of docs/formats.md: a job waiting for readiness is refused (d); a ready one is
+# refused without consent and mapped to `expect none` with --allow-downgrade-mapping (c).
+notify_prog_missing() {
+  [ -x "$NOTIFY_PROG" ] && return 1
+  echo "SKIP $SCEN: $NOTIFY_PROG is missing (build this tree's tests)"; return 0
+}
+scenario_notify_waiting_needs() { echo 2; }
+scenario_notify_waiting_jobs() {
+  printf 'expect notify\nready timeout 600\nexec %s --wait-file %s\n' "$NOTIFY_PROG" "$W/go" > "$W/conf/slow.conf"
+}
+scenario_notify_waiting_setup() {
+  (ctl start slow > "$W/client.out" 2>&1; echo $? > "$W/client.rc") &
+  wait_for 'ctl status slow | grep -q "readiness: waiting"'
+}
+scenario_notify_waiting_reexec() {  # $1 binary, $2 label
+  if [ "$(reads_max "$1")" -ge 2 ]; then reexec_into "$1" "$2"; return; fi
+  local out; out=$(ctl reexec --binary "$1" --allow-downgrade-mapping 2>&1) \
+    && { fail "$2: a downgrade with a job waiting for readiness was not refused: $out"; return 1; }
+  echo "$out" | grep -q "'slow' is still waiting for it" || { fail "$2: refused for another reason: $out"; return 1; }
+  ctl status slow | grep -q "readiness: waiting" || { fail "$2: the refusal changed the job: $(ctl status slow)"; return 1; }
+  echo "  $2: refused as the downgrade policy says (a job waiting for readiness), old binary serving"
+}
+scenario_notify_waiting_finish() {
+  [ -e "$W/client.rc" ] && { fail "the start returned before the job was ready: $(cat "$W/client.out")"; return 1; }
+  touch "$W/go"
+  wait_for '[ -s "$W/client.rc" ]' || { fail "the waiting start never got its answer"; return 1; }
+  [ "$(cat "$W/client.rc")" = 0 ] && grep -q 'slow start/running' "$W/client.out" \
+    || { fail "start slow: $(cat "$W/client.out")"; return 1; }
+}
+
+scenario_notify_ready_needs() { echo 2; }
+scenario_notify_ready_jobs() {
+  printf 'expect notify\nexec %s --status serving\n' "$NOTIFY_PROG" > "$W/conf/up.conf"
+  MAPPED=no
+}
+scenario_notify_ready_setup() { ctl start up >/dev/null && ctl status up | grep -q 'status: serving'; }
+scenario_notify_ready_reexec() {  # $1 binary, $2 label
+  if [ "$(reads_max "$1")" -ge 2 ]; then reexec_into "$1" "$2"; return; fi
+  local out; out=$(ctl reexec --binary "$1" 2>&1) && { fail "$2: mapped without consent: $out"; return 1; }
+  echo "$out" | grep -q -- "--allow-downgrade-mapping" || { fail "$2: refused for another reason: $out"; return 1; }
+  reexec_into "$1" "$2 (mapping allowed)" --allow-downgrade-mapping || return 1
+  echo "$REEXEC_OUT" | grep -q "mapped: job 'up': \`expect notify\` becomes \`expect none\`" \
+    || { fail "$2: the mapping was not listed: $REEXEC_OUT"; return 1; }
+  MAPPED=yes
+}
+scenario_notify_ready_finish() {
+  if [ $MAPPED = no ] && ! ctl status up | grep -q 'readiness: ready'; then fail "readiness lost: $(ctl status up)"; return 1; fi
+  ctl stop up >/dev/null && ctl status up | grep -q 'stop/waiting' || { fail "stop up: $(ctl status up)"; return 1; }
+}
