@@ -509,6 +509,28 @@ void Baton::removeJob(const std::string& name) {
   if (unlink(path.c_str()) != 0) ADD_FAILURE() << "unlink " << path << ": " << std::strerror(errno);
 }
 
+std::string Baton::hold(const std::string& name) {
+  release(name);
+  const std::string path = work(name);
+  if (unlink(path.c_str()) != 0 && errno != ENOENT)
+    ADD_FAILURE() << "unlink " << path << ": " << std::strerror(errno);
+  // O_RDWR: the open does not wait for a reader, and the fd is the writer that holds.
+  // Close-on-exec: batond and batonctl must not inherit it (it would hold them all).
+  int fd = -1;
+  if (mkfifo(path.c_str(), 0600) != 0 || (fd = open(path.c_str(), O_RDWR | O_CLOEXEC)) < 0)
+    ADD_FAILURE() << "hold " << path << ": " << std::strerror(errno);
+  else
+    holds_[name] = fd;
+  return path;
+}
+
+void Baton::release(const std::string& name) {
+  auto it = holds_.find(name);
+  if (it == holds_.end()) return;
+  close(it->second);
+  holds_.erase(it);
+}
+
 void Baton::launch() {
   std::vector<std::string> argv;
   if (opts_.mode == Mode::Namespace) {
@@ -867,6 +889,7 @@ void Baton::teardown() {
   if (tornDown_) return;
   tornDown_ = true;
   killEverything();
+  while (!holds_.empty()) release(holds_.begin()->first);
   removeCgroups();
   const char* keep = getenv("BATON_ITEST_KEEP");
   if (keep && *keep && std::string(keep) != "0") {

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -146,6 +147,14 @@ class Baton {
   void writeJob(const std::string& name, const std::string& content);
   void removeJob(const std::string& name);
 
+  // Held spawns (test hook `BATON_TEST_HOLD_FIFO=PATH`, docs/batond.md). hold(NAME) makes
+  // work(NAME) a new FIFO and keeps it open for writing: a process of a job with
+  // `env BATON_TEST_HOLD_FIFO=@WORK@/NAME` then stays in its setup, asleep in read(2) on it.
+  // release(NAME) closes that writer: every process held on it goes on at once, and any later
+  // one passes straight through (until hold(NAME) again). hold() returns the path.
+  std::string hold(const std::string& name);
+  void release(const std::string& name);
+
   // Start batond and wait (bounded) until `batonctl version` answers. On failure returns false
   // and `why` says what happened (batond exited with status X / timed out), with stderr.
   bool start(std::string* why = nullptr);
@@ -219,6 +228,7 @@ class Baton {
   bool reaped_ = false;
   int exitCode_ = -1;
   std::vector<pid_t> knownDescendants_;  // seen under a subreaper batond, killed on teardown
+  std::map<std::string, int> holds_;     // hold(): name -> the writer's fd
   bool tornDown_ = false;
 };
 

@@ -160,11 +160,13 @@ TEST_F(IntegrationSpawn, ScriptChildrenInheritOnlyStdio) {
 }
 
 TEST_F(IntegrationSpawn, SpawnHoldShowsSpawning) {
-  b().writeJob("held-main", "env BATON_TEST_HOLD=@WORK@/go-main\nexec sleep 1000\n");
-  b().writeJob("held-pre", R"JOB(env BATON_TEST_HOLD=@WORK@/go-pre
+  b().writeJob("held-main", "env BATON_TEST_HOLD_FIFO=@WORK@/go-main\nexec sleep 1000\n");
+  b().writeJob("held-pre", R"JOB(env BATON_TEST_HOLD_FIFO=@WORK@/go-pre
 pre-start exec true
 exec sleep 1000
 )JOB");
+  b().hold("go-main");
+  b().hold("go-pre");
   BATON_START();
   CmdResult r = b().ctl({"start", "held-main", "-n"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -180,25 +182,25 @@ exec sleep 1000
     return contains(s, "held-pre start/pre-start") && contains(s, "pre-start process ") &&
            contains(s, "(spawning)");
   }, 5s)) << b().status("held-pre");
-  // Still held a little later. The child waits for its hold file in a loop of its own: only
-  // time shows that it keeps waiting, so a period is the condition here.
+  // Still held a little later.
   EXPECT_TRUE(staysTrue([&] { return contains(b().status("held-main"), "(spawning)"); }, 200ms,
                         "held-main shows (spawning)"))
       << b().status("held-main");
 
-  writeFile(b().work("go-main"), "");
+  b().release("go-main");
   EXPECT_TRUE(b().waitStatus("held-main", "held-main start/running, process "))
       << b().status("held-main");
   EXPECT_FALSE(contains(b().status("held-main"), "spawning"));
   EXPECT_TRUE(contains(b().status("held-pre"), "start/pre-start")) << b().status("held-pre");
 
-  writeFile(b().work("go-pre"), "");
+  b().release("go-pre");
   EXPECT_TRUE(b().waitStatus("held-pre", "held-pre start/running, process "))
       << b().status("held-pre");
 }
 
 TEST_F(IntegrationSpawn, StopWhileSpawnHeld) {
-  b().writeJob("held", "env BATON_TEST_HOLD=@WORK@/never\nexec sleep 1000\n");
+  b().writeJob("held", "env BATON_TEST_HOLD_FIFO=@WORK@/never\nexec sleep 1000\n");
+  b().hold("never");
   BATON_START();
   CmdResult r = b().ctl({"start", "held", "-n"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
