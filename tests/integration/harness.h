@@ -57,14 +57,6 @@ bool waitFor(const std::function<bool()>& pred, Duration timeout = 10s, Duration
 ::testing::AssertionResult waitUntil(const std::function<bool()>& pred, Duration timeout,
                                      const std::string& what, Duration interval = 20ms);
 
-// The negative check where time itself is the condition: `pred` holds throughout `period`
-// (polled; fails at the first look where it does not). Only for "X stays so for a while" when
-// no event can show that X will not change later: a child held in setup waits for its hold file
-// in a loop of its own, and only time shows that it keeps waiting. Where there is such an event,
-// wait for it instead (Baton::waitIdle, notSignalled).
-::testing::AssertionResult staysTrue(const std::function<bool()>& pred, Duration period,
-                                     const std::string& what, Duration interval = 20ms);
-
 // Time as the subject of a test, never as a wait for something to happen: an action placed at a
 // point in time (a re-exec one second into a kill timeout) or spread over a window on purpose.
 // `why` says which, at the call site.
@@ -192,6 +184,10 @@ class Baton {
   pid_t hostPid(pid_t nsPid);
   // Every host pid in batond's namespace (Namespace) or under batond (Subreaper), batond included.
   std::vector<pid_t> daemonProcesses();
+
+  // The process (a host pid) is held on work(NAME): asleep in read(2) of that FIFO, which nothing
+  // but release(NAME) ends. Proof that a held spawn stays held, without waiting for time to pass.
+  ::testing::AssertionResult heldOn(pid_t hostPid, const std::string& name);
 
   // Wait until batond is at rest: no event pending (`status --daemon`) and no process in its
   // namespace (or under it, as a subreaper) but batond itself and `others` more (the job

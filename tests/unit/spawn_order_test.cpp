@@ -299,6 +299,12 @@ class SpawnOrderTest : public ::testing::Test {
     ASSERT_FALSE(m.earlyExit);
     ASSERT_TRUE(Peer::pidIndexed(s(), m.pid));
     ASSERT_TRUE(Peer::fdWatched(s(), m.statusFd));
+    // Held for real: asleep in read(2) on a hold FIFO, which nothing but a release ends.
+    ASSERT_TRUE(eventually([&] {
+      for (auto& [name, fd] : holds_)
+        if (blockedReading(m.pid, fd)) return true;
+      return false;
+    })) << "not held: /proc/PID/syscall: " << readWhole("/proc/" + std::to_string(m.pid) + "/syscall");
   }
 
   // While the child is held neither handler has anything to apply.
