@@ -26,6 +26,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -181,7 +182,17 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   const bool reapProbeOn = a.probe == "reap";
+  // The held spawns sleep in read(2) on a FIFO (test hook BATON_TEST_HOLD_FIFO) whose writer
+  // this process keeps open until it exits: they cost no CPU, however many there are. (The
+  // hook used to poll for a file: 1,000 held children kept both cores of a small machine busy.)
+  std::string hold;
+  int holdFd = -1, holdErr = 0;
   Daemon d(a.batond, [&](const std::string& conf) {
+    // Beside the confdir, not in it (batond reads that). O_RDWR: the open waits for no reader.
+    hold = conf.substr(0, conf.rfind('/')) + "/hold";
+    if (a.inflight > 0 && (mkfifo(hold.c_str(), 0600) != 0 ||
+                           (holdFd = open(hold.c_str(), O_RDWR | O_CLOEXEC)) < 0))
+      holdErr = errno;
     // Started in batches (see below), not all by `startup`: ten thousand spawns at once would
     // hold a status pipe and a log pipe each until their exec, past batond's fd limit here.
     for (int i = 0; i < a.jobs; ++i) {
@@ -191,7 +202,7 @@ int main(int argc, char** argv) {
     }
     for (int i = 0; i < a.inflight; ++i) {
       std::ofstream f(conf + "/held" + std::to_string(i) + ".conf");
-      f << "start on startup\nenv BATON_TEST_HOLD=/nonexistent/baton-bench-hold\nexec /bin/true\n";
+      f << "start on startup\nenv BATON_TEST_HOLD_FIFO=" << hold << "\nexec /bin/true\n";
     }
     std::ofstream probe(conf + "/probe.conf");
     if (reapProbeOn)
@@ -199,6 +210,10 @@ int main(int argc, char** argv) {
     else
       probe << "exec true\n";
   }, {"--idle-encode-ms", std::to_string(a.idleEncodeMs)});
+  if (a.inflight > 0 && holdFd < 0) {
+    std::cerr << "reexec_downtime: cannot hold spawns on the FIFO " << hold << ": " << strerror(holdErr) << "\n";
+    return 1;
+  }
   if (!d.ready()) {
     std::cerr << "reexec_downtime: batond did not start (see " << d.dir() << "/stderr)\n";
     return 1;

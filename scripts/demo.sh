@@ -11,6 +11,7 @@ SOCK=$WORK/control
 CTL() { echo "\$ batonctl $*"; "$BIN/batonctl" --socket "$SOCK" "$@" || echo "(exit $?)"; }
 
 cleanup() {
+  if [ -n "${HOLDER:-}" ]; then kill "$HOLDER" 2>/dev/null || true; fi
   if [ -n "${NS_INIT:-}" ]; then kill -KILL "$NS_INIT" 2>/dev/null || true; fi
   if [ -n "${UNSHARE_PID:-}" ]; then wait "$UNSHARE_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
@@ -18,12 +19,18 @@ cleanup() {
 trap cleanup EXIT
 
 # The example jobs, plus one whose main process the demo holds in its setup phase (test hook)
-# so that a re-exec happens while it is half-way through being spawned.
+# so that a re-exec happens while it is half-way through being spawned. It is held, asleep on
+# the FIFO $WORK/hold, for as long as a writer has it open: a `sleep` (alone) holds it open.
 mkdir -p "$WORK/jobs"
 cp examples/jobs/*.conf "$WORK/jobs/"
+mkfifo "$WORK/hold"
+exec {HOLD_FD}<>"$WORK/hold"
+sleep 1000000 <&"$HOLD_FD" &
+HOLDER=$!
+exec {HOLD_FD}<&-
 cat > "$WORK/jobs/slowstart.conf" <<JOB
 description "held in setup until the demo releases it"
-env BATON_TEST_HOLD=$WORK/release
+env BATON_TEST_HOLD_FIFO=$WORK/hold
 exec /bin/sh -c 'echo "slowstart: exec confirmed, pid \$\$"; exec sleep 3600'
 JOB
 
@@ -67,7 +74,7 @@ CTL status slowstart
 CTL reexec
 echo "(the client was answered by the new binary; the spawn is still in flight)"
 CTL status slowstart
-touch "$WORK/release"
+kill "$HOLDER"   # the last writer is gone: the held child goes on
 sleep 0.3
 CTL status slowstart
 echo

@@ -142,7 +142,7 @@ constexpr BatondFlag kFlagsAfterHandoff[] = {
      }},
 
     {"--test-hooks", "", "", G::Test,
-     "honour test-only job variables (BATON_TEST_HOLD) and the re-exec failure injections below",
+     "honour test-only job variables (BATON_TEST_HOLD_FIFO) and the re-exec failure injections below",
      [](FlagParse& p) {
        p.args.options.config.testHooks = true;
        return true;

@@ -484,7 +484,7 @@ bool JobEngine::buildPlan(const JobClass& cls, const Instance& inst, ProcessType
   plan.trace = type == ProcessType::Main &&
                (def.expect == ExpectType::Fork || def.expect == ExpectType::Daemon);
   if (model_.config.testHooks)
-    if (auto hold = environ::get(env, "BATON_TEST_HOLD")) plan.holdPath = *hold;
+    if (auto hold = environ::get(env, "BATON_TEST_HOLD_FIFO")) plan.holdPath = *hold;
 
   // Names are resolved here, in the parent: getpwnam and friends are not async-signal-safe.
   if (!def.setuid.empty()) {

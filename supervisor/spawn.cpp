@@ -9,7 +9,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -108,14 +107,18 @@ int moveHigh(int fd) {
   if (setsid() < 0) failChild(statusFd, SpawnStep::Session, errno);
 
   if (!p.holdPath.empty()) {
-    // Test hook: stay in setup until the test creates the file. The pause doubles from 1 ms up
-    // to 64 ms: a release is seen quickly, and a thousand children held for long (benchmarks)
-    // do not keep the CPUs busy polling.
-    struct timespec ts = {0, 1000 * 1000};
-    while (access(p.holdPath.c_str(), F_OK) != 0) {
-      nanosleep(&ts, nullptr);
-      if (ts.tv_nsec < 64 * 1000 * 1000) ts.tv_nsec *= 2;
-    }
+    // Test hook: stay in setup until the hold FIFO releases the child. It sleeps in read(), so a
+    // thousand held children cost no CPU. Closing the last writer releases every child held on
+    // the FIFO at once (EOF), and any that comes later; a byte written releases one. The open
+    // does not wait for a writer: a FIFO without one, or a regular file, lets the child through.
+    int hold = open(p.holdPath.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (hold < 0 || fcntl(hold, F_SETFL, 0) != 0) failChild(statusFd, SpawnStep::Hold, errno);
+    char byte;
+    ssize_t n;
+    do n = read(hold, &byte, 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) failChild(statusFd, SpawnStep::Hold, errno);
+    close(hold);
   }
 
   statusFd = moveHigh(statusFd);

@@ -54,7 +54,7 @@ struct SpawnPlan {
   bool setGroups = false; std::vector<gid_t> groups;
   bool setUid = false; uid_t uid = 0;
   bool trace = false;                   // PTRACE_TRACEME before exec (expect fork/daemon)
-  std::string holdPath;                 // test hook: wait until this path exists
+  std::string holdPath;                 // test hook: read this FIFO until EOF or a byte
   bool script = false;                  // a script is fed through kScriptFd
 };
 

@@ -12,7 +12,7 @@
 SCENARIOS="idle spawn-in-flight log-writer waiting-client timers instances blocked-event notify-waiting notify-ready"
 NOTIFY_PROG=$(readlink -f "${NOTIFY_PROG:-$(dirname "$CTL")/tests/baton_notify}")
 FAILED=0
-W= NS_INIT= UNSHARE=
+W= NS_INIT= UNSHARE= HOLDER=
 ctl() { "$CTL" --socket "$W/sock" "$@"; }
 fail() { echo "FAIL $SCEN: $*"; echo "  batond stderr (last lines):"; tail -n 8 "$W/stderr" | sed 's/^/    /'; FAILED=1; return 1; }
 # Job states and pids. Readiness lines are left out: a downgrade to a format without readiness
@@ -35,7 +35,25 @@ start_batond() {  # $1: the batond binary; runs scenario $SCEN's jobs as PID 1 o
 stop_batond() {
   [ -n "$NS_INIT" ] && kill -KILL "$NS_INIT" 2>/dev/null
   [ -n "$UNSHARE" ] && wait "$UNSHARE" 2>/dev/null
+  release
   rm -rf "$W"; NS_INIT= UNSHARE=
+}
+# Held spawns, under either binary: the jobs set both test hooks. This tree's batond holds a
+# job's process asleep on the FIFO $W/hold until its last writer closes (BATON_TEST_HOLD_FIFO);
+# 0.1.0's polls until $W/release exists (BATON_TEST_HOLD) and does not know the FIFO hook. One
+# path cannot serve both: the FIFO exists from the start, so 0.1.0's children would go at once.
+hold_env() { printf 'env BATON_TEST_HOLD=%s\nenv BATON_TEST_HOLD_FIFO=%s\n' "$W/release" "$W/hold"; }
+hold() {  # the writer: a sleep with the FIFO open, opened here so that it holds from now on
+  local fd
+  mkfifo "$W/hold" && exec {fd}<>"$W/hold" || return 1   # read-write: the open does not wait
+  sleep 1000000 <&"$fd" &
+  HOLDER=$!
+  exec {fd}<&-   # batond, batonctl and the rest must not hold it too
+}
+release() {  # lets every held spawn go, whichever binary forked it
+  [ -n "$W" ] && touch "$W/release"
+  [ -n "$HOLDER" ] && { kill "$HOLDER"; wait "$HOLDER"; } 2>/dev/null
+  HOLDER=
 }
 reexec_into() {  # $1 binary, $2 label [, more batonctl reexec arguments]
   local out; out=$(ctl reexec --binary "$1" "${@:3}" 2>&1) || { fail "$2 re-exec failed: $out"; return 1; }
@@ -59,12 +77,13 @@ scenario_idle_setup() { wait_for 'ctl status svc | grep -q running && ctl status
 scenario_idle_finish() { ctl stop svc >/dev/null && ctl status svc | grep -q 'stop/waiting'; }
 
 scenario_spawn_in_flight_jobs() {
-  printf 'env BATON_TEST_HOLD=%s\nexec sleep 1000\n' "$W/release" > "$W/conf/held.conf"
+  { hold_env; printf 'exec sleep 1000\n'; } > "$W/conf/held.conf"
+  hold
 }
 scenario_spawn_in_flight_setup() { ctl start -n held >/dev/null && wait_for 'ctl status held | grep -q spawning'; }
 scenario_spawn_in_flight_finish() {
   local pid; pid=$(ctl status held | sed -n 's/.*process \([0-9]*\).*/\1/p')
-  touch "$W/release"
+  release
   wait_for "ctl status held | grep -q 'start/running, process $pid\$'" || { fail "held spawn did not reach running as pid $pid: $(ctl status held)"; return 1; }
 }
 
@@ -79,14 +98,15 @@ scenario_log_writer_finish() {
 }
 
 scenario_waiting_client_jobs() {
-  printf 'env BATON_TEST_HOLD=%s\npre-start exec true\nexec sleep 1000\n' "$W/release" > "$W/conf/slow.conf"
+  { hold_env; printf 'pre-start exec true\nexec sleep 1000\n'; } > "$W/conf/slow.conf"
+  hold
 }
 scenario_waiting_client_setup() {
   (ctl start slow > "$W/client.out" 2>&1; echo $? > "$W/client.rc") &
   wait_for 'ctl status slow | grep -q spawning'
 }
 scenario_waiting_client_finish() {
-  touch "$W/release"
+  release
   wait_for '[ -s "$W/client.rc" ]' || { fail "the waiting client never got its answer"; return 1; }
   [ "$(cat "$W/client.rc")" = 0 ] || { fail "the waiting client failed: $(cat "$W/client.out")"; return 1; }
   grep -q 'slow start/running' "$W/client.out" || { fail "unexpected answer: $(cat "$W/client.out")"; return 1; }
@@ -115,15 +135,16 @@ scenario_instances_finish() {
 }
 
 scenario_blocked_event_jobs() {
-  printf 'start on starting main\nenv BATON_TEST_HOLD=%s\ntask\nexec true\n' "$W/release" > "$W/conf/gate.conf"
+  { printf 'start on starting main\n'; hold_env; printf 'task\nexec true\n'; } > "$W/conf/gate.conf"
   printf 'exec sleep 1000\n' > "$W/conf/main.conf"
+  hold
 }
 scenario_blocked_event_setup() {
   (ctl start main > "$W/client.out" 2>&1; echo $? > "$W/client.rc") &
   wait_for 'ctl status gate | grep -q spawning && ctl status main | grep -q "start/starting"'
 }
 scenario_blocked_event_finish() {
-  touch "$W/release"
+  release
   wait_for "ctl status main | grep -q 'start/running'" || { fail "main stayed blocked: $(ctl status main)"; return 1; }
   wait_for '[ -s "$W/client.rc" ]' && [ "$(cat "$W/client.rc")" = 0 ] || { fail "start main client: $(cat "$W/client.out")"; return 1; }
 }

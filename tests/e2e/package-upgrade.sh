@@ -35,17 +35,22 @@ cd "$(dirname "$0")/../.."
 BUILD_DIR=${1:-build}
 T0=$(date +%s.%N)
 FAILED=0
-W='' R='' UNSHARE_PID='' CPID=''
+W='' R='' UNSHARE_PID='' CPID='' HOLDER=''
 
 elapsed() { printf '%.1f s' "$(echo "$(date +%s.%N) - $T0" | bc)"; }
 say() { echo "== [$(elapsed)] $*"; }
 pass() { echo "PASS $PHASE: $*"; }
 fail() { echo "FAIL $PHASE: $*"; FAILED=1; }
 die() { fail "$*"; exit 1; }
+release_holder() {  # the host-side writer of the current hold FIFO (hold_start)
+  if [ -n "$HOLDER" ]; then kill "$HOLDER" 2>/dev/null || true; wait "$HOLDER" 2>/dev/null || true; fi
+  HOLDER=
+}
 
 cleanup() {
   local rc=$? p pid
   trap - EXIT INT TERM
+  release_holder
   if [ -n "$CPID" ] && kill -0 "$CPID" 2>/dev/null; then kill -KILL "$CPID"; fi
   if [ -n "$UNSHARE_PID" ]; then wait "$UNSHARE_PID" 2>/dev/null || true; fi
   if [ -n "$W" ]; then
@@ -130,8 +135,8 @@ printf 'start on startup\nrespawn\nexec /usr/sbin/cron -f\n' > "$J/cron.conf"
 printf 'start on startup\nrespawn\npre-start script\n  mkdir -p /run/dbus\n  dbus-uuidgen --ensure\nend script\nexec /usr/bin/dbus-daemon --system --nofork --nopidfile\n' > "$J/dbus.conf"
 # The log writer: numbered lines, about 100 a second, to its console log.
 printf 'start on startup\nexec /bin/sh -c '"'"'i=0; while :; do i=$((i+1)); echo $i; sleep 0.01; done'"'"'\n' > "$J/counter.conf"
-# Held spawns: each instance is held in its setup until /run/e2e-release-N exists (test hook),
-# then records that it ran, once.
+# Held spawns: each instance is held in its setup (test hooks, see hold_start), then records
+# that it ran, once.
 printf 'instance $N\nexec /bin/sh -c '"'"'echo "$N $$" >> /var/lib/baton-e2e/held.out; exec sleep 1000000'"'"'\n' > "$J/held.conf"
 
 # ---- the container ----
@@ -183,10 +188,21 @@ wait_for 'in_ct ssh-keyscan -T 2 127.0.0.1 2>/dev/null | grep -q ssh-' 50 || tru
 say "container up: batond $PREVIOUS as PID 1 (host pid $CPID); $(for j in $JOBS; do printf '%s=%s ' $j "${PID[$j]}"; done)"
 
 # ---- the checks ----
+# A spawn is held by whichever batond forks it: this tree's sleeps on the FIFO /run/e2e-hold-N
+# until its last writer (a sleep on the host) is gone (BATON_TEST_HOLD_FIFO); $PREVIOUS's polls
+# until /run/e2e-release-N exists (BATON_TEST_HOLD). The FIFO cannot be that file: it exists
+# from the start. check_held releases both.
 hold_start() {  # a spawn held in flight, and a client waiting for it
   HELD=$PHASE
-  (in_ct sh -c "batonctl start held N=$HELD BATON_TEST_HOLD=/run/e2e-release-$HELD > /run/e2e-client-$HELD.out 2>&1;
-                echo \$? > /run/e2e-client-$HELD.rc") &
+  local fd
+  release_holder   # a check that failed early left the last phase's
+  in_ct mkfifo "/run/e2e-hold-$HELD"
+  exec {fd}<>"/proc/$CPID/root/run/e2e-hold-$HELD"   # read-write: the open does not wait
+  sleep 1000000 <&"$fd" &
+  HOLDER=$!
+  exec {fd}<&-
+  (in_ct sh -c "batonctl start held N=$HELD BATON_TEST_HOLD=/run/e2e-release-$HELD BATON_TEST_HOLD_FIFO=/run/e2e-hold-$HELD \
+                  > /run/e2e-client-$HELD.out 2>&1; echo \$? > /run/e2e-client-$HELD.rc") &
   wait_for "ctl status held N=$HELD 2>/dev/null | grep -q '(spawning)'" || die "no held spawn: $(ctl status held N=$HELD 2>&1)"
   HELD_PID=$(ctl status held N=$HELD | sed -n 's/.*process \([0-9]*\) (spawning).*/\1/p')
 }
@@ -194,6 +210,7 @@ check_held() {
   local st; st=$(ctl status held N=$HELD 2>&1)
   [[ "$st" == *"process $HELD_PID (spawning)"* ]] || { fail "held spawn not in flight as pid $HELD_PID: $st"; return; }
   in_ct touch "/run/e2e-release-$HELD"
+  release_holder
   wait_for "in_ct test -s /run/e2e-client-$HELD.rc" 100 || { fail "the waiting client got no answer"; return; }
   local rc out; rc=$(in_ct cat "/run/e2e-client-$HELD.rc"); out=$(in_ct cat "/run/e2e-client-$HELD.out")
   [ "$rc" = 0 ] && [[ "$out" == *"held ($HELD) start/running, process $HELD_PID"* ]] \

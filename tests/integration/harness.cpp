@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -213,16 +214,6 @@ bool waitFor(const std::function<bool()>& pred, Duration timeout, Duration inter
   if (waitFor(pred, timeout, interval)) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "timed out after " << timeout.count()
                                        << " ms waiting until " << what;
-}
-
-::testing::AssertionResult staysTrue(const std::function<bool()>& pred, Duration period,
-                                     const std::string& what, Duration interval) {
-  const auto start = Clock::now();
-  if (!waitFor([&] { return !pred(); }, period, interval)) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << "no longer true after "
-         << std::chrono::duration_cast<Duration>(Clock::now() - start).count() << " of "
-         << period.count() << " ms: " << what;
 }
 
 void deliberateDelay(Duration d, const char* /*why: documentation at the call site*/) {
@@ -507,6 +498,47 @@ void Baton::writeJob(const std::string& name, const std::string& content) {
 void Baton::removeJob(const std::string& name) {
   std::string path = confDir_ + "/" + name + ".conf";
   if (unlink(path.c_str()) != 0) ADD_FAILURE() << "unlink " << path << ": " << std::strerror(errno);
+}
+
+std::string Baton::hold(const std::string& name) {
+  release(name);
+  const std::string path = work(name);
+  if (unlink(path.c_str()) != 0 && errno != ENOENT)
+    ADD_FAILURE() << "unlink " << path << ": " << std::strerror(errno);
+  // O_RDWR: the open does not wait for a reader, and the fd is the writer that holds.
+  // Close-on-exec: batond and batonctl must not inherit it (it would hold them all).
+  int fd = -1;
+  if (mkfifo(path.c_str(), 0600) != 0 || (fd = open(path.c_str(), O_RDWR | O_CLOEXEC)) < 0)
+    ADD_FAILURE() << "hold " << path << ": " << std::strerror(errno);
+  else
+    holds_[name] = fd;
+  return path;
+}
+
+void Baton::release(const std::string& name) {
+  auto it = holds_.find(name);
+  if (it == holds_.end()) return;
+  close(it->second);
+  holds_.erase(it);
+}
+
+::testing::AssertionResult Baton::heldOn(pid_t hostPid, const std::string& name) {
+  const std::string proc = "/proc/" + std::to_string(hostPid);
+  // While a process sleeps in a system call, /proc/PID/syscall shows its number and arguments.
+  std::istringstream call(readFile(proc + "/syscall"));
+  long nr = -1;
+  std::string fdHex;
+  if (!(call >> nr >> fdHex) || nr != SYS_read)
+    return ::testing::AssertionFailure()
+           << "process " << hostPid << " is not asleep in read(2): syscall [" << call.str() << "]";
+  char target[PATH_MAX];
+  const std::string fdLink = proc + "/fd/" + std::to_string(std::stol(fdHex, nullptr, 16));
+  const ssize_t n = readlink(fdLink.c_str(), target, sizeof target - 1);
+  const std::string reading = n > 0 ? std::string(target, static_cast<size_t>(n)) : "?";
+  if (reading != work(name))
+    return ::testing::AssertionFailure()
+           << "process " << hostPid << " reads " << reading << ", not the hold " << work(name);
+  return ::testing::AssertionSuccess();
 }
 
 void Baton::launch() {
@@ -867,6 +899,7 @@ void Baton::teardown() {
   if (tornDown_) return;
   tornDown_ = true;
   killEverything();
+  while (!holds_.empty()) release(holds_.begin()->first);
   removeCgroups();
   const char* keep = getenv("BATON_ITEST_KEEP");
   if (keep && *keep && std::string(keep) != "0") {

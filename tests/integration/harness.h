@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -54,14 +55,6 @@ bool waitFor(const std::function<bool()>& pred, Duration timeout = 10s, Duration
 // waitFor as an assertion: `ASSERT_TRUE(waitUntil(pred, 5s, "the job runs")) << more;` fails
 // with "timed out after 5000 ms waiting until the job runs".
 ::testing::AssertionResult waitUntil(const std::function<bool()>& pred, Duration timeout,
-                                     const std::string& what, Duration interval = 20ms);
-
-// The negative check where time itself is the condition: `pred` holds throughout `period`
-// (polled; fails at the first look where it does not). Only for "X stays so for a while" when
-// no event can show that X will not change later: a child held in setup waits for its hold file
-// in a loop of its own, and only time shows that it keeps waiting. Where there is such an event,
-// wait for it instead (Baton::waitIdle, notSignalled).
-::testing::AssertionResult staysTrue(const std::function<bool()>& pred, Duration period,
                                      const std::string& what, Duration interval = 20ms);
 
 // Time as the subject of a test, never as a wait for something to happen: an action placed at a
@@ -146,6 +139,14 @@ class Baton {
   void writeJob(const std::string& name, const std::string& content);
   void removeJob(const std::string& name);
 
+  // Held spawns (test hook `BATON_TEST_HOLD_FIFO=PATH`, docs/batond.md). hold(NAME) makes
+  // work(NAME) a new FIFO and keeps it open for writing: a process of a job with
+  // `env BATON_TEST_HOLD_FIFO=@WORK@/NAME` then stays in its setup, asleep in read(2) on it.
+  // release(NAME) closes that writer: every process held on it goes on at once, and any later
+  // one passes straight through (until hold(NAME) again). hold() returns the path.
+  std::string hold(const std::string& name);
+  void release(const std::string& name);
+
   // Start batond and wait (bounded) until `batonctl version` answers. On failure returns false
   // and `why` says what happened (batond exited with status X / timed out), with stderr.
   bool start(std::string* why = nullptr);
@@ -184,6 +185,10 @@ class Baton {
   // Every host pid in batond's namespace (Namespace) or under batond (Subreaper), batond included.
   std::vector<pid_t> daemonProcesses();
 
+  // The process (a host pid) is held on work(NAME): asleep in read(2) of that FIFO, which nothing
+  // but release(NAME) ends. Proof that a held spawn stays held, without waiting for time to pass.
+  ::testing::AssertionResult heldOn(pid_t hostPid, const std::string& name);
+
   // Wait until batond is at rest: no event pending (`status --daemon`) and no process in its
   // namespace (or under it, as a subreaper) but batond itself and `others` more (the job
   // processes the test keeps running). A negative check made afterwards ("the task is not run
@@ -219,6 +224,7 @@ class Baton {
   bool reaped_ = false;
   int exitCode_ = -1;
   std::vector<pid_t> knownDescendants_;  // seen under a subreaper batond, killed on teardown
+  std::map<std::string, int> holds_;     // hold(): name -> the writer's fd
   bool tornDown_ = false;
 };
 

@@ -388,13 +388,14 @@ TEST_F(IntegrationLifecycle, StartArgumentWithEqualsInValue) {
 // Upstart semantics: a stop during pre-start waits for the pre-start process to finish (it is
 // not killed); the main process then never runs.
 TEST_F(IntegrationLifecycle, StopDuringHeldPreStartSkipsMain) {
-  b().writeJob("held", R"JOB(env BATON_TEST_HOLD=@WORK@/go
+  b().writeJob("held", R"JOB(env BATON_TEST_HOLD_FIFO=@WORK@/go
 pre-start exec touch @WORK@/pre-ran
 script
   touch @WORK@/main-ran
   exec sleep 1000
 end script
 )JOB");
+  b().hold("go");
   BATON_START();
   CmdResult r = b().ctl({"start", "held", "-n"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -403,7 +404,7 @@ end script
   r = b().ctl({"stop", "held", "-n"});
   EXPECT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_TRUE(b().waitStatus("held", "held stop/pre-start")) << b().status("held");
-  writeFile(b().work("go"), "");
+  b().release("go");
   EXPECT_TRUE(b().waitStatus("held", "held stop/waiting")) << b().status("held");
   EXPECT_TRUE(pathExists(b().work("pre-ran")));
   EXPECT_FALSE(pathExists(b().work("main-ran")));

@@ -99,7 +99,7 @@ TEST_F(IntegrationReexecFailure, PreflightThatHangsIsKilledAtItsDeadline) {
 
 TEST_F(IntegrationReexecFailure, RestoreRefusedRollsBackWithFullState) {
   ASSERT_NO_FATAL_FAILURE(startWithService());
-  b().writeJob("held", "env BATON_TEST_HOLD=" + b().work("release") + "\nexec sleep 1000\n");
+  b().writeJob("held", "env BATON_TEST_HOLD_FIFO=" + b().hold("release") + "\nexec sleep 1000\n");
   ASSERT_EQ(b().ctl({"reload-configuration"}).exitCode, 0);
   ASSERT_EQ(b().ctl({"start", "-n", "held"}).exitCode, 0);
   ASSERT_TRUE(waitFor([&] { return contains(b().statusLine("held"), "(spawning)"); }));
@@ -112,7 +112,7 @@ TEST_F(IntegrationReexecFailure, RestoreRefusedRollsBackWithFullState) {
   expectNothingLost();
   // The in-flight spawn survived the exec into the refusing binary and the rollback.
   EXPECT_EQ(b().mainPid("held"), held);
-  writeFile(b().work("release"), "");
+  b().release("release");
   EXPECT_TRUE(waitFor([&] { return contains(b().statusLine("held"), "start/running"); }))
       << b().status("held");
   EXPECT_EQ(b().mainPid("held"), held);

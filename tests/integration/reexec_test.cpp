@@ -202,8 +202,9 @@ class IntegrationReexecSubreaper : public SubreaperTest {};
 // 1. A child held in setup across a re-exec, then released: same pid, running, output logged.
 
 void heldSpawnSurvives(Baton& b, bool bySigterm) {
-  b.writeJob("held", "env BATON_TEST_HOLD=@WORK@/go\n"
+  b.writeJob("held", "env BATON_TEST_HOLD_FIFO=@WORK@/go\n"
                      "exec /bin/sh -c 'echo \"held pid $$\"; exec sleep 1000'\n");
+  b.hold("go");
   ASSERT_NO_FATAL_FAILURE(startOrFail(b));
   CmdResult r = b.ctl({"start", "held", "-n"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -213,6 +214,7 @@ void heldSpawnSurvives(Baton& b, bool bySigterm) {
   const pid_t host = b.hostPid(pid);
   ASSERT_GT(host, 0);
   const uint64_t started = startTimeOf(host);
+  ASSERT_TRUE(waitUntil([&] { return b.heldOn(host, "go"); }, 5s, "the child is held"));
 
   if (bySigterm) {
     ASSERT_TRUE(sigtermReexec(b));
@@ -221,19 +223,17 @@ void heldSpawnSurvives(Baton& b, bool bySigterm) {
   }
   // Still held, still the same in-flight spawn.
   EXPECT_EQ(b.statusLine("held"), "held start/spawned, process " + std::to_string(pid) + " (spawning)");
-  // Still held a little later. The child waits for its hold file in a loop of its own: only
-  // time shows that it keeps waiting, so a period is the condition here.
-  EXPECT_TRUE(staysTrue([&] { return contains(b.statusLine("held"), "(spawning)"); }, 100ms,
-                        "held shows (spawning) after the re-exec"))
-      << b.status("held");
+  // Still held: asleep on its FIFO, which nothing but the release wakes.
+  EXPECT_TRUE(b.heldOn(host, "go"));
   EXPECT_FALSE(b.logExists("held")) << "the held child ran before it was released";
 
-  writeFile(b.work("go"), "");
+  b.release("go");
   EXPECT_TRUE(b.waitStatus("held", "held start/running, process " + std::to_string(pid)))
       << b.status("held");
   EXPECT_EQ(b.statusLine("held"), "held start/running, process " + std::to_string(pid));
   EXPECT_TRUE(b.waitLog("held", "held pid " + std::to_string(pid) + "\n")) << b.readLog("held");
   EXPECT_EQ(startTimeOf(host), started) << "the job's process is not the one held before";
+  EXPECT_EQ(b.readLog("held"), "held pid " + std::to_string(pid) + "\n") << "it ran more than once";
   r = b.ctl({"stop", "held"});
   EXPECT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_EQ(b.statusLine("held"), "held stop/waiting");
@@ -253,7 +253,8 @@ TEST_F(IntegrationReexec, SetupFailureAfterReexec) {
   const std::string dir = b().work("here");
   ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
   for (const char* job : {"cd-nowait", "cd-wait"})
-    b().writeJob(job, "env BATON_TEST_HOLD=@WORK@/go\nchdir @WORK@/here\nexec sleep 1000\n");
+    b().writeJob(job, "env BATON_TEST_HOLD_FIFO=@WORK@/go\nchdir @WORK@/here\nexec sleep 1000\n");
+  b().hold("go");
   BATON_START();
   CmdResult r = b().ctl({"start", "cd-nowait", "-n"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -264,7 +265,7 @@ TEST_F(IntegrationReexec, SetupFailureAfterReexec) {
 
   ASSERT_TRUE(reexecOk(b()));
   ASSERT_EQ(rmdir(dir.c_str()), 0);
-  writeFile(b().work("go"), "");
+  b().release("go");
 
   for (const char* job : {"cd-nowait", "cd-wait"}) {
     std::string st;
@@ -286,15 +287,15 @@ TEST_F(IntegrationReexec, SetupFailureAfterReexec) {
 // 3. The child exits around the exec window: before its status-pipe EOF is seen, or after.
 
 void exitAroundExecWindow(Baton& b, int rounds) {
-  b.writeJob("quick-task", "task\nenv BATON_TEST_HOLD=@WORK@/go-task\nexec /bin/true\n");
-  b.writeJob("quick-fail", "env BATON_TEST_HOLD=@WORK@/go-fail\nexec /bin/sh -c 'exit 3'\n");
+  b.writeJob("quick-task", "task\nenv BATON_TEST_HOLD_FIFO=@WORK@/go-task\nexec /bin/true\n");
+  b.writeJob("quick-fail", "env BATON_TEST_HOLD_FIFO=@WORK@/go-fail\nexec /bin/sh -c 'exit 3'\n");
   ASSERT_NO_FATAL_FAILURE(startOrFail(b));
   struct Job {
-    std::string name, release, expect;
+    std::string name, hold, expect;
   };
   const std::vector<Job> jobs = {
-      {"quick-task", b.work("go-task"), "quick-task stop/waiting\n"},
-      {"quick-fail", b.work("go-fail"),
+      {"quick-task", "go-task", "quick-task stop/waiting\n"},
+      {"quick-fail", "go-fail",
        "quick-fail stop/waiting\n\tfailed: main process exited with status 3\n"},
   };
   for (bool releaseFirst : {true, false}) {
@@ -302,18 +303,18 @@ void exitAroundExecWindow(Baton& b, int rounds) {
       for (int i = 0; i < rounds; ++i) {
         SCOPED_TRACE(job.name + (releaseFirst ? ": release, then re-exec" : ": re-exec, then release") +
                      ", round " + std::to_string(i));
-        unlink(job.release.c_str());
+        b.hold(job.hold);
         CmdResult r = b.ctl({"start", job.name, "-n"});
         ASSERT_EQ(r.exitCode, 0) << r.describe();
         ASSERT_TRUE(b.waitStatus(job.name, "(spawning)", 5s)) << b.status(job.name);
         if (releaseFirst) {
-          writeFile(job.release, "");
+          b.release(job.hold);
           ASSERT_TRUE(reexecOk(b));
         } else {
           auto rx = inBackground(b, {"reexec"});
           deliberateDelay(std::chrono::milliseconds(2 * i),
                           "spread the release over the re-exec: some land before the exec, some in it");
-          writeFile(job.release, "");
+          b.release(job.hold);
           CmdResult x = rx.get();
           ASSERT_EQ(x.exitCode, 0) << x.describe();
         }
@@ -346,11 +347,12 @@ TEST_F(IntegrationReexecSubreaper, ExitAroundExecWindow) { exitAroundExecWindow(
 TEST_F(IntegrationReexec, ChildrenExitInsideTheExecWindow) {
   const std::string dir = b().work("here");
   ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
-  b().writeJob("quick-task", "task\nenv BATON_TEST_HOLD=@WORK@/go\nexec /bin/true\n");
-  b().writeJob("quick-fail", "env BATON_TEST_HOLD=@WORK@/go\nexec /bin/sh -c 'exit 3'\n");
-  b().writeJob("cd-fail", "env BATON_TEST_HOLD=@WORK@/go\nchdir @WORK@/here\nexec sleep 1000\n");
+  b().writeJob("quick-task", "task\nenv BATON_TEST_HOLD_FIFO=@WORK@/go\nexec /bin/true\n");
+  b().writeJob("quick-fail", "env BATON_TEST_HOLD_FIFO=@WORK@/go\nexec /bin/sh -c 'exit 3'\n");
+  b().writeJob("cd-fail", "env BATON_TEST_HOLD_FIFO=@WORK@/go\nchdir @WORK@/here\nexec sleep 1000\n");
   b().writeJob("victim", "exec sleep 1000\n");
   b().writeJob("phoenix", "respawn\nexec sleep 1000\n");
+  b().hold("go");
   BATON_START();
   const SlowTarget slow = slowTarget(b());
   for (const char* job : {"victim", "phoenix"}) {
@@ -379,7 +381,7 @@ TEST_F(IntegrationReexec, ChildrenExitInsideTheExecWindow) {
     FAIL() << "the re-exec did not reach the exec window: " << rx.get().describe();
   }
   ASSERT_EQ(rmdir(dir.c_str()), 0);
-  writeFile(b().work("go"), "");
+  b().release("go");
   kill(hosts["victim"], SIGKILL);
   kill(hosts["phoenix"], SIGKILL);
   bool zombies = waitFor([&] {
@@ -498,15 +500,17 @@ TEST_F(IntegrationReexec, ExitsSweptTogetherWithThePreflightsAreCollected) {
 // the re-exec comes in between; the EOF arrives in the new binary. The test holds the status
 // pipe's write end open (through /proc) to keep the EOF back until after the re-exec.
 void exitSeenBeforeStatusPipeEof(Baton& b) {
-  b.writeJob("late-fail", "console none\nenv BATON_TEST_HOLD=@WORK@/go-fail\nexec /bin/sh -c 'exit 3'\n");
-  b.writeJob("late-task", "console none\ntask\nenv BATON_TEST_HOLD=@WORK@/go-task\nexec /bin/true\n");
+  b.writeJob("late-fail", "console none\nenv BATON_TEST_HOLD_FIFO=@WORK@/go-fail\nexec /bin/sh -c 'exit 3'\n");
+  b.writeJob("late-task", "console none\ntask\nenv BATON_TEST_HOLD_FIFO=@WORK@/go-task\nexec /bin/true\n");
+  b.hold("go-fail");
+  b.hold("go-task");
   ASSERT_NO_FATAL_FAILURE(startOrFail(b));
   struct Case {
-    std::string job, release, expect;
+    std::string job, hold, expect;
   };
-  for (const Case& c : {Case{"late-fail", b.work("go-fail"),
+  for (const Case& c : {Case{"late-fail", "go-fail",
                              "late-fail stop/waiting\n\tfailed: main process exited with status 3\n"},
-                        Case{"late-task", b.work("go-task"), "late-task stop/waiting\n"}}) {
+                        Case{"late-task", "go-task", "late-task stop/waiting\n"}}) {
     SCOPED_TRACE(c.job);
     CmdResult r = b.ctl({"start", c.job, "-n"});
     ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -517,7 +521,7 @@ void exitSeenBeforeStatusPipeEof(Baton& b) {
     std::string why;
     int held = holdStatusPipe(host, why);
     ASSERT_GE(held, 0) << why;
-    writeFile(c.release, "");
+    b.release(c.hold);
     // Gone from /proc: batond has reaped it (it is batond's child), before any EOF.
     bool reaped = waitFor([&] { return !pidExists(host); }, 10s, 5ms);
     const std::string spawning = c.job + " start/spawned, process " + std::to_string(pid) + " (spawning)";
@@ -545,10 +549,11 @@ TEST_F(IntegrationReexecSubreaper, ExitSeenBeforeStatusPipeEof) { exitSeenBefore
 // 4. Multi-line scripts whose pipe is still to be filled at the re-exec.
 
 TEST_F(IntegrationReexec, HeldMultiLineScript) {
-  std::string job = "task\nenv BATON_TEST_HOLD=@WORK@/go\nscript\n";
+  std::string job = "task\nenv BATON_TEST_HOLD_FIFO=@WORK@/go\nscript\n";
   for (int i = 1; i <= 8; ++i) job += "  echo line-" + std::to_string(i) + "\n";
   job += "end script\n";
   b().writeJob("lines", job);
+  b().hold("go");
   BATON_START();
   CmdResult r = b().ctl({"start", "lines", "-n"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -556,7 +561,7 @@ TEST_F(IntegrationReexec, HeldMultiLineScript) {
   pid_t pid = b().mainPid("lines");
   ASSERT_TRUE(reexecOk(b()));
   EXPECT_EQ(b().statusLine("lines"), "lines start/spawned, process " + std::to_string(pid) + " (spawning)");
-  writeFile(b().work("go"), "");
+  b().release("go");
   std::string st;
   EXPECT_TRUE(waitFor([&] {
     st = b().status("lines");
@@ -1153,7 +1158,8 @@ TEST_F(IntegrationReexec, PidsAndStartTimesUnchanged) {
 
 TEST_F(IntegrationReexec, IntoACopyAndBack) {
   b().writeJob("steady", "exec sleep 1000\n");
-  b().writeJob("held", "env BATON_TEST_HOLD=@WORK@/go\nexec sleep 1000\n");
+  b().writeJob("held", "env BATON_TEST_HOLD_FIFO=@WORK@/go\nexec sleep 1000\n");
+  b().hold("go");
   BATON_START();
   const std::string original = Baton::binDir() + "/batond";
   const std::string copy = b().dir() + "/batond-copy";
@@ -1196,7 +1202,7 @@ TEST_F(IntegrationReexec, IntoACopyAndBack) {
   EXPECT_EQ(std::filesystem::read_symlink("/proc/" + std::to_string(d) + "/exe", ec).string(), original);
   EXPECT_EQ(b().statusLine("steady"), "steady start/running, process " + std::to_string(steady));
 
-  writeFile(b().work("go"), "");
+  b().release("go");
   EXPECT_TRUE(b().waitStatus("held", "held start/running, process " + std::to_string(held)))
       << b().status("held");
   CmdResult s = b().ctl({"status", "--daemon"});
@@ -1296,7 +1302,8 @@ TEST_F(IntegrationIdleEncoding, JobsAreHeldEncodedAfterActivityAndStillWork) {
   b().writeJob("chatty", "start on startup\nscript\n  echo hello-from-chatty\n  exec sleep 1000\nend script\n");
   // Half-way through its spawn (the test hook holds the child before exec) and holding the
   // `startup` event: held encoded as well, and it goes on when the child is let go.
-  b().writeJob("midway", "start on startup\nenv BATON_TEST_HOLD=@WORK@/go\nexec sleep 1000\n");
+  b().writeJob("midway", "start on startup\nenv BATON_TEST_HOLD_FIFO=@WORK@/go\nexec sleep 1000\n");
+  b().hold("go");
   BATON_START();
   for (const char* name : {"a1", "a2", "a3", "a4", "keeper", "chatty"})
     ASSERT_TRUE(b().waitStatus(name, std::string(name) + " start/running")) << b().status(name);
@@ -1307,7 +1314,7 @@ TEST_F(IntegrationIdleEncoding, JobsAreHeldEncodedAfterActivityAndStillWork) {
   // All eight classes (`waiter` has never run) end up held: each status request decodes one,
   // and the next pass holds it again.
   EXPECT_TRUE(waitFor([&] { return encodedJobs(b()) == 8; }, 10s, 100ms)) << encodedJobs(b());
-  writeFile(b().work("go"), "");
+  b().release("go");
   EXPECT_TRUE(b().waitStatus("midway", "midway start/running")) << b().status("midway");
   EXPECT_TRUE(waitFor([&] { return encodedJobs(b()) == 8; }, 10s, 100ms)) << encodedJobs(b());
   EXPECT_TRUE(b().waitLog("chatty", "hello-from-chatty")) << "the log pipe is not a class: it keeps working";

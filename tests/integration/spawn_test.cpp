@@ -160,11 +160,14 @@ TEST_F(IntegrationSpawn, ScriptChildrenInheritOnlyStdio) {
 }
 
 TEST_F(IntegrationSpawn, SpawnHoldShowsSpawning) {
-  b().writeJob("held-main", "env BATON_TEST_HOLD=@WORK@/go-main\nexec sleep 1000\n");
-  b().writeJob("held-pre", R"JOB(env BATON_TEST_HOLD=@WORK@/go-pre
+  b().writeJob("held-main", "env BATON_TEST_HOLD_FIFO=@WORK@/go-main\n"
+                            "exec /bin/sh -c 'echo \"ran $$\"; exec sleep 1000'\n");
+  b().writeJob("held-pre", R"JOB(env BATON_TEST_HOLD_FIFO=@WORK@/go-pre
 pre-start exec true
 exec sleep 1000
 )JOB");
+  b().hold("go-main");
+  b().hold("go-pre");
   BATON_START();
   CmdResult r = b().ctl({"start", "held-main", "-n"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -180,25 +183,78 @@ exec sleep 1000
     return contains(s, "held-pre start/pre-start") && contains(s, "pre-start process ") &&
            contains(s, "(spawning)");
   }, 5s)) << b().status("held-pre");
-  // Still held a little later. The child waits for its hold file in a loop of its own: only
-  // time shows that it keeps waiting, so a period is the condition here.
-  EXPECT_TRUE(staysTrue([&] { return contains(b().status("held-main"), "(spawning)"); }, 200ms,
-                        "held-main shows (spawning)"))
-      << b().status("held-main");
+  // Held for real: each child sleeps in read(2) on its FIFO, which only the release ends.
+  const pid_t pid = b().mainPid("held-main");
+  const pid_t host = b().hostPid(pid);
+  ASSERT_GT(host, 0) << b().status("held-main");
+  EXPECT_TRUE(waitUntil([&] { return b().heldOn(host, "go-main"); }, 5s, "held-main is held"))
+      << b().heldOn(host, "go-main").message();
+  const std::string pre = b().status("held-pre");
+  const pid_t preHost = b().hostPid(std::atoi(pre.c_str() + pre.find("pre-start process ") + 18));
+  EXPECT_TRUE(waitUntil([&] { return b().heldOn(preHost, "go-pre"); }, 5s, "held-pre is held"))
+      << pre;
+  EXPECT_EQ(b().statusLine("held-main"), "held-main start/spawned, process " + std::to_string(pid) +
+                                             " (spawning)");
+  EXPECT_FALSE(b().logExists("held-main")) << "the held child ran before it was released";
 
-  writeFile(b().work("go-main"), "");
-  EXPECT_TRUE(b().waitStatus("held-main", "held-main start/running, process "))
+  b().release("go-main");
+  EXPECT_TRUE(b().waitStatus("held-main", "held-main start/running, process " + std::to_string(pid)))
       << b().status("held-main");
   EXPECT_FALSE(contains(b().status("held-main"), "spawning"));
+  EXPECT_TRUE(b().waitLog("held-main", "ran " + std::to_string(pid) + "\n")) << b().readLog("held-main");
+  EXPECT_FALSE(b().heldOn(host, "go-main")) << "heldOn must not hold for a running process";
   EXPECT_TRUE(contains(b().status("held-pre"), "start/pre-start")) << b().status("held-pre");
+  EXPECT_TRUE(b().heldOn(preHost, "go-pre")) << "one release let another hold go";
 
-  writeFile(b().work("go-pre"), "");
+  b().release("go-pre");
   EXPECT_TRUE(b().waitStatus("held-pre", "held-pre start/running, process "))
       << b().status("held-pre");
+  // Once: the main process that was held ran exactly once.
+  ASSERT_TRUE(b().waitIdle(2));
+  EXPECT_EQ(b().readLog("held-main"), "ran " + std::to_string(pid) + "\n");
+}
+
+// Many processes held on one FIFO sleep there (no CPU), and one release lets all of them go at
+// once; each runs exactly once. A later start passes straight through the released hold.
+TEST_F(IntegrationSpawn, OneReleaseLetsEveryHeldSpawnGo) {
+  constexpr int kHeld = 20;
+  b().writeJob("many", "instance $N\nenv BATON_TEST_HOLD_FIFO=@WORK@/go\n"
+                       "exec /bin/sh -c 'echo \"$N\" >> @WORK@/ran; exec sleep 1000'\n");
+  b().hold("go");
+  BATON_START();
+  for (int i = 0; i < kHeld; ++i) {
+    CmdResult r = b().ctl({"start", "many", "-n", "N=" + std::to_string(i)});
+    ASSERT_EQ(r.exitCode, 0) << r.describe();
+  }
+  std::vector<pid_t> hosts;
+  for (int i = 0; i < kHeld; ++i) {
+    const std::string n = std::to_string(i);
+    ASSERT_TRUE(b().waitStatus("many", "(spawning)", 5s, n)) << b().statusLine("many", n);
+    hosts.push_back(b().hostPid(b().mainPid("many", n)));
+    ASSERT_GT(hosts.back(), 0) << b().statusLine("many", n);
+  }
+  for (pid_t host : hosts)
+    EXPECT_TRUE(waitUntil([&] { return b().heldOn(host, "go"); }, 5s, "the child is held"));
+  EXPECT_FALSE(pathExists(b().work("ran"))) << readFile(b().work("ran"));
+
+  b().release("go");
+  for (int i = 0; i < kHeld; ++i)
+    EXPECT_TRUE(b().waitStatus("many", "start/running", 10s, std::to_string(i)))
+        << b().statusLine("many", std::to_string(i));
+  CmdResult r = b().ctl({"start", "many", "N=late"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  ASSERT_TRUE(b().waitIdle(kHeld + 1));
+  auto ran = splitLines(readFile(b().work("ran")));
+  std::sort(ran.begin(), ran.end());
+  std::vector<std::string> want = {"late"};
+  for (int i = 0; i < kHeld; ++i) want.push_back(std::to_string(i));
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(ran, want) << "every held spawn runs once, and the late one passes through";
 }
 
 TEST_F(IntegrationSpawn, StopWhileSpawnHeld) {
-  b().writeJob("held", "env BATON_TEST_HOLD=@WORK@/never\nexec sleep 1000\n");
+  b().writeJob("held", "env BATON_TEST_HOLD_FIFO=@WORK@/never\nexec sleep 1000\n");
+  b().hold("never");
   BATON_START();
   CmdResult r = b().ctl({"start", "held", "-n"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
@@ -210,17 +266,28 @@ TEST_F(IntegrationSpawn, StopWhileSpawnHeld) {
       << "held child left behind";
 }
 
+// Start `job`, whose setup fails: the start fails, the job rests in stop/waiting failed with
+// `reason` (the step, then strerror), and no child is left behind.
+void expectSetupFailure(Baton& b, const std::string& job, const std::string& reason) {
+  CmdResult r = b.ctl({"start", job});
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  std::string st = b.status(job);
+  EXPECT_TRUE(contains(st, job + " stop/waiting")) << st;
+  EXPECT_TRUE(contains(st, "\tfailed: " + reason + "\n")) << st;
+  EXPECT_TRUE(waitFor([&] { return b.daemonProcesses().size() == 1; }, 5s)) << "a child is left";
+}
+
+// A hold that cannot be opened fails the spawn like any other setup step, with its reason.
+TEST_F(IntegrationSpawn, MissingHoldFailsStart) {
+  b().writeJob("unheld", "env BATON_TEST_HOLD_FIFO=@WORK@/no-such-fifo\nexec sleep 1000\n");
+  BATON_START();
+  expectSetupFailure(b(), "unheld", "hold: No such file or directory");
+}
+
 TEST_F(IntegrationSpawn, ChdirFailureFailsStart) {
   b().writeJob("nodir", "chdir /nonexistent/baton-dir\nexec sleep 1000\n");
   BATON_START();
-  CmdResult r = b().ctl({"start", "nodir"});
-  EXPECT_EQ(r.exitCode, 1) << r.describe();
-  std::string st = b().status("nodir");
-  EXPECT_TRUE(contains(st, "nodir stop/waiting")) << st;
-  EXPECT_TRUE(contains(st, "\tfailed: ")) << st;
-  EXPECT_TRUE(contains(st, "chdir")) << st;
-  // No child is left behind.
-  EXPECT_TRUE(waitFor([&] { return b().daemonProcesses().size() == 1; }, 5s));
+  expectSetupFailure(b(), "nodir", "chdir: No such file or directory");
 }
 
 // batond blocks the signals it reads through signalfd and ignores SIGPIPE; a job starts with an

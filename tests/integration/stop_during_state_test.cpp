@@ -6,11 +6,12 @@
 // leaves its state; only `waiting`, `running` and `spawned` move at once.
 //
 // How each state is held so that the request arrives while the job is in it:
-//   starting      another job, `start on starting J` (a task), held in setup (BATON_TEST_HOLD):
+//   starting      another job, `start on starting J` (a task), held in setup (the test hook
+//                 BATON_TEST_HOLD_FIFO):
 //                 the `starting J` event cannot finish before it.
 //   pre-start     the pre-start process waits for a file.
-//   spawned       the main process is held in setup (BATON_TEST_HOLD applies to every process of
-//                 the job, so the post-stop is held by the same file: it runs once released).
+//   spawned       the main process is held in setup (the hook applies to every process of the
+//                 job, so the post-stop is held by the same FIFO: it runs once released).
 //   post-start    the post-start process waits for a file.
 //   running       nothing to hold.
 //   pre-stop      the pre-stop process waits for a file (the stop request itself enters it; a
@@ -93,9 +94,10 @@ class IntegrationStopDuring : public BatonTest {
 // never run, `started` is never emitted, post-stop runs.
 TEST_F(IntegrationStopDuring, Starting) {
   b().writeJob("J", "pre-start " + mark("pre-start") + mainService() + "post-stop " + mark("post-stop"));
-  b().writeJob("blocker", "start on starting J\ntask\nenv BATON_TEST_HOLD=@WORK@/go-blocker\n" +
+  b().writeJob("blocker", "start on starting J\ntask\nenv BATON_TEST_HOLD_FIFO=@WORK@/go-blocker\n" +
                               mark("blocker"));
   writeStartedWatcher();
+  b().hold("go-blocker");
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J", "-n"}));
   ASSERT_TRUE(inState("start/starting"));
@@ -103,7 +105,7 @@ TEST_F(IntegrationStopDuring, Starting) {
 
   ASSERT_TRUE(ctlOk({"stop", "J", "-n"}));
   EXPECT_TRUE(inState("stop/starting", 2s)) << "the goal changes, the state waits for its event";
-  writeFile(b().work("go-blocker"), "");
+  b().release("go-blocker");
 
   expectStoppedAndClean();
   EXPECT_TRUE(traced("post-stop"));
@@ -146,11 +148,12 @@ TEST_F(IntegrationStopDuring, PreStart) {
 
 // spawned: job_state.h "spawned: ... Goal stop -> stopping at once (the child is killed in
 // `killed`)". The held child dies in setup, so the main command never runs and `started` is never
-// emitted; post-stop (held by the same hold file) runs once released.
+// emitted; post-stop (held by the same hold FIFO) runs once released.
 TEST_F(IntegrationStopDuring, Spawned) {
-  b().writeJob("J", "env BATON_TEST_HOLD=@WORK@/go-hold\n" + mainService() + "post-stop " +
+  b().writeJob("J", "env BATON_TEST_HOLD_FIFO=@WORK@/go-hold\n" + mainService() + "post-stop " +
                         mark("post-stop"));
   writeStartedWatcher();
+  b().hold("go-hold");
   BATON_START();
   ASSERT_TRUE(ctlOk({"start", "J", "-n"}));
   ASSERT_TRUE(inState("start/spawned"));
@@ -160,10 +163,10 @@ TEST_F(IntegrationStopDuring, Spawned) {
 
   ASSERT_TRUE(ctlOk({"stop", "J", "-n"}));
   EXPECT_TRUE(waitFor([&] { return !pidExists(held); }, 5s)) << "the held child was not killed";
-  // Killed without waiting for the hold: now in post-stop, whose process is held by the file.
+  // Killed without waiting for the hold: now in post-stop, whose process is held by the FIFO.
   EXPECT_TRUE(inState("stop/post-stop", 5s));
   EXPECT_TRUE(contains(b().status("J"), "\tpost-stop process ")) << b().status("J");
-  writeFile(b().work("go-hold"), "");
+  b().release("go-hold");
 
   expectStoppedAndClean();
   EXPECT_TRUE(traced("post-stop"));

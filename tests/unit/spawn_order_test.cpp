@@ -2,7 +2,7 @@
 // state_machine_test.cpp.)
 //
 // SpawnOrder*: a real Supervisor (no event loop) is driven by hand through SupervisorTestPeer.
-// Each job's process is held in setup (`BATON_TEST_HOLD`), released, and waited for WITHOUT
+// Each job's process is held in setup (`BATON_TEST_HOLD_FIFO`), released, and waited for WITHOUT
 // reaping it (waitid(..., WNOWAIT)); then the two things the loop could see first, "child exited"
 // (reapChildren) and "status pipe EOF / failure record" (onStatusPipe), are applied in the order
 // under test. job_state.h promises that the outcome of a spawn is applied exactly once, whichever
@@ -28,6 +28,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -48,7 +49,7 @@ namespace baton {
 class SupervisorTestPeer {
  public:
   // What `batonctl start -n JOB` does: the instance gets the job's start environment (which is
-  // where `env BATON_TEST_HOLD=...` comes from), then goal start.
+  // where `env BATON_TEST_HOLD_FIFO=...` comes from), then goal start.
   static ::testing::AssertionResult startJob(Supervisor& s, const std::string& job) {
     JobEngine& jobs = s.jobs_;
     JobClass* cls = jobs.findClass(job);
@@ -96,12 +97,6 @@ std::string readWhole(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-void touch(const std::string& path) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0) << path << ": " << strerror(errno);
-  close(fd);
 }
 
 // Poll `pred` (every millisecond) until it is true or `timeout` passes.
@@ -232,6 +227,7 @@ class SpawnOrderTest : public ::testing::Test {
       if (m.listenFd >= 0) close(m.listenFd);
       sup_.reset();
     }
+    for (auto& [name, fd] : holds_) close(fd);
     // Zombies of children the test released but did not reap (a failed assertion).
     while (waitpid(-1, nullptr, WNOHANG) > 0) {
     }
@@ -243,6 +239,19 @@ class SpawnOrderTest : public ::testing::Test {
   }
 
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  // A hold FIFO for the test hook `BATON_TEST_HOLD_FIFO=PATH`, with a writer kept open here.
+  // The children are forked by this process and inherit that writer until their exec, so
+  // closing it would let none of them go: releaseAndWaitExit() writes one byte instead, which
+  // releases exactly one held child, and the next process spawned is held again. Returns PATH.
+  std::string hold(const std::string& name) {
+    const std::string fifo = path(name);
+    int fd = -1;
+    if (mkfifo(fifo.c_str(), 0600) != 0 || (fd = open(fifo.c_str(), O_RDWR | O_CLOEXEC)) < 0)
+      ADD_FAILURE() << "hold " << fifo << ": " << strerror(errno);
+    holds_[name] = fd;
+    return fifo;
+  }
 
   void writeJob(const std::string& name, const std::string& content) {
     std::ofstream(path("conf/" + name + ".conf")) << content;
@@ -290,6 +299,12 @@ class SpawnOrderTest : public ::testing::Test {
     ASSERT_FALSE(m.earlyExit);
     ASSERT_TRUE(Peer::pidIndexed(s(), m.pid));
     ASSERT_TRUE(Peer::fdWatched(s(), m.statusFd));
+    // Held for real: asleep in read(2) on a hold FIFO, which nothing but a release ends.
+    ASSERT_TRUE(eventually([&] {
+      for (auto& [name, fd] : holds_)
+        if (blockedReading(m.pid, fd)) return true;
+      return false;
+    })) << "not held: /proc/PID/syscall: " << readWhole("/proc/" + std::to_string(m.pid) + "/syscall");
   }
 
   // While the child is held neither handler has anything to apply.
@@ -301,10 +316,13 @@ class SpawnOrderTest : public ::testing::Test {
     EXPECT_TRUE(model() == before) << "a handler acted on a child that is still held in setup";
   }
 
-  // Release the hold and wait until the child has exited (not reaped).
-  void releaseAndWaitExit(const std::string& holdFile, pid_t pid) {
-    ASSERT_NO_FATAL_FAILURE(touch(path(holdFile)));
+  // Release one child held on hold(NAME), and wait until it has exited (not reaped).
+  void releaseAndWaitExit(const std::string& name, pid_t pid) {
+    ASSERT_NO_FATAL_FAILURE(releaseOne(name));
     ASSERT_TRUE(waitExitedNoReap(pid)) << "child " << pid << " did not exit";
+  }
+  void releaseOne(const std::string& name) {
+    ASSERT_EQ(write(holds_.at(name), "x", 1), 1) << strerror(errno);
   }
 
   // Calling every handler again changes nothing: the outcome was applied once.
@@ -318,6 +336,7 @@ class SpawnOrderTest : public ::testing::Test {
   }
 
   std::string dir_;
+  std::map<std::string, int> holds_;  // hold(): name -> the writer's fd
   sigset_t savedMask_;
   std::unique_ptr<Supervisor> sup_;
 };
@@ -326,7 +345,7 @@ class SpawnOrderTest : public ::testing::Test {
 // A task whose main process execs /bin/true: successful exec, then exit 0.
 
 std::string trueTask(const std::string& hold) {
-  return "task\nenv BATON_TEST_HOLD=" + hold + "\nexec /bin/true\n";
+  return "task\nenv BATON_TEST_HOLD_FIFO=" + hold + "\nexec /bin/true\n";
 }
 
 class SpawnOrderSuccess : public SpawnOrderTest {};
@@ -335,7 +354,7 @@ class SpawnOrderSuccess : public SpawnOrderTest {};
 // (emits `started`; a task waits there for its main process). The exit then ends the task:
 // goal stop, stopping -> killed -> post-stop -> waiting, no failure.
 TEST_F(SpawnOrderSuccess, EofThenExit) {
-  writeJob("t", trueTask(path("go")));
+  writeJob("t", trueTask(hold("go")));
   ASSERT_NO_FATAL_FAILURE(startSupervisor());
   const uint64_t ev0 = model().nextEventId;
   ASSERT_NO_FATAL_FAILURE(startHeld("t"));
@@ -377,7 +396,7 @@ TEST_F(SpawnOrderSuccess, EofThenExit) {
 // job_state.h says, an early exit is handled like any exit of the main process there, so the
 // task goes spawned -> stopping without passing `running` (no `started`). Same end result.
 TEST_F(SpawnOrderSuccess, ExitThenEof) {
-  writeJob("t", trueTask(path("go")));
+  writeJob("t", trueTask(hold("go")));
   ASSERT_NO_FATAL_FAILURE(startSupervisor());
   const uint64_t ev0 = model().nextEventId;
   ASSERT_NO_FATAL_FAILURE(startHeld("t"));
@@ -441,12 +460,12 @@ class SpawnOrderFailure : public SpawnOrderTest {
 };
 
 std::string chdirFailTask(const std::string& hold) {
-  return "task\nenv BATON_TEST_HOLD=" + hold + "\nchdir /nonexistent/baton-spawn-order\nexec /bin/true\n";
+  return "task\nenv BATON_TEST_HOLD_FIFO=" + hold + "\nchdir /nonexistent/baton-spawn-order\nexec /bin/true\n";
 }
 
 // (c) failure record first, then the exit.
 TEST_F(SpawnOrderFailure, RecordThenExit) {
-  writeJob("t", chdirFailTask(path("go")));
+  writeJob("t", chdirFailTask(hold("go")));
   ASSERT_NO_FATAL_FAILURE(startSupervisor());
   const uint64_t ev0 = model().nextEventId;
   ASSERT_NO_FATAL_FAILURE(startHeld("t"));
@@ -475,7 +494,7 @@ TEST_F(SpawnOrderFailure, RecordThenExit) {
 // (d) the exit first (stored), then the failure record: failed once, with the record's reason
 // and the real exit status.
 TEST_F(SpawnOrderFailure, ExitThenRecord) {
-  writeJob("t", chdirFailTask(path("go")));
+  writeJob("t", chdirFailTask(hold("go")));
   ASSERT_NO_FATAL_FAILURE(startSupervisor());
   const uint64_t ev0 = model().nextEventId;
   ASSERT_NO_FATAL_FAILURE(startHeld("t"));
@@ -510,7 +529,7 @@ class SpawnOrderFailureRespawn : public SpawnOrderFailure {
 };
 
 void SpawnOrderFailureRespawn::run(bool exitFirst) {
-  writeJob("t", "respawn\nenv BATON_TEST_HOLD=" + path("go") +
+  writeJob("t", "respawn\nenv BATON_TEST_HOLD_FIFO=" + hold("go") +
                     "\nchdir /nonexistent/baton-spawn-order\nexec /bin/sleep 1000\n");
   ASSERT_NO_FATAL_FAILURE(startSupervisor());
   ASSERT_NO_FATAL_FAILURE(startHeld("t"));
@@ -534,11 +553,11 @@ TEST_F(SpawnOrderFailureRespawn, ExitFirst) { run(true); }
 
 // ---------------------------------------------------------------------------------------------
 // A respawning service (main exits 3): each exit counts once towards the respawn limit, in
-// either order. Rounds alternate the orders; each new main process is held again (the hold file
-// is removed before the respawn spawns it).
+// either order. Rounds alternate the orders; each new main process is held again (a release
+// lets one child go).
 
 TEST_F(SpawnOrderSuccess, RespawnCountsEachExitOnce) {
-  writeJob("r", "respawn\nrespawn limit 10 60\nenv BATON_TEST_HOLD=" + path("go") +
+  writeJob("r", "respawn\nrespawn limit 10 60\nenv BATON_TEST_HOLD_FIFO=" + hold("go") +
                     "\nexec /bin/sh -c \"exit 3\"\n");
   ASSERT_NO_FATAL_FAILURE(startSupervisor());
   ASSERT_NO_FATAL_FAILURE(startHeld("r"));
@@ -575,7 +594,6 @@ TEST_F(SpawnOrderSuccess, RespawnCountsEachExitOnce) {
     Peer::onStatusPipe(s(), "r");
     EXPECT_TRUE(model() == before);
 
-    ASSERT_EQ(unlink(path("go").c_str()), 0);  // hold the next main process
     Peer::settle(s());  // stopping -> killed -> post-stop -> starting -> ... -> spawned
     EXPECT_EQ(inst("r").respawnCount, uint32_t(round + 1));
     ASSERT_EQ(inst("r").state, JobState::Spawned) << jobStateName(inst("r").state);
@@ -606,7 +624,7 @@ class SpawnOrderStopWhileHeld : public SpawnOrderTest {
 };
 
 void SpawnOrderStopWhileHeld::run(bool exitFirst) {
-  writeJob("h", "env BATON_TEST_HOLD=" + path("never") + "\nexec /bin/sleep 1000\n");
+  writeJob("h", "env BATON_TEST_HOLD_FIFO=" + hold("never") + "\nexec /bin/sleep 1000\n");
   ASSERT_NO_FATAL_FAILURE(startSupervisor());
   const uint64_t ev0 = model().nextEventId;
   ASSERT_NO_FATAL_FAILURE(startHeld("h"));
@@ -653,7 +671,7 @@ TEST_F(SpawnOrderStopWhileHeld, ExitFirst) { run(true); }
 class SpawnOrderStopAfterEarlyExit : public SpawnOrderTest {
  protected:
   void run(bool stoppingFinishesFirst) {
-    writeJob("t", trueTask(path("go")));
+    writeJob("t", trueTask(hold("go")));
     ASSERT_NO_FATAL_FAILURE(startSupervisor());
     const uint64_t ev0 = model().nextEventId;
     ASSERT_NO_FATAL_FAILURE(startHeld("t"));
@@ -703,7 +721,7 @@ TEST_F(SpawnOrderStopAfterEarlyExit, EofInKilled) { run(true); }
 class SpawnOrderScript : public SpawnOrderTest {};
 
 TEST_F(SpawnOrderScript, WrittenOnlyAfterEof) {
-  writeJob("s", "task\nenv BATON_TEST_HOLD=" + path("go") +
+  writeJob("s", "task\nenv BATON_TEST_HOLD_FIFO=" + hold("go") +
                     "\nscript\n  echo line-one\n  echo line-two\nend script\n");
   ASSERT_NO_FATAL_FAILURE(startSupervisor());
   ASSERT_NO_FATAL_FAILURE(startHeld("s"));
@@ -715,7 +733,7 @@ TEST_F(SpawnOrderScript, WrittenOnlyAfterEof) {
   ASSERT_EQ(model().logPipes.size(), 1u);
   const int logFd = model().logPipes[0].fd;
 
-  ASSERT_NO_FATAL_FAILURE(touch(path("go")));
+  ASSERT_NO_FATAL_FAILURE(releaseOne("go"));
   ASSERT_TRUE(waitReadable(slot("s").statusFd)) << "no exec confirmation";
   // The shell runs but cannot have read anything: nothing was written yet. It waits in read(2)
   // on its script pipe, which is empty, and has written nothing to its log.
@@ -748,7 +766,7 @@ TEST_F(SpawnOrderScript, WrittenOnlyAfterEof) {
 
 // A script whose setup fails: the script is dropped unwritten, its pipe closed, nothing runs.
 TEST_F(SpawnOrderScript, DroppedOnSetupFailure) {
-  writeJob("s", "task\nenv BATON_TEST_HOLD=" + path("go") +
+  writeJob("s", "task\nenv BATON_TEST_HOLD_FIFO=" + hold("go") +
                     "\nchdir /nonexistent/baton-spawn-order\nscript\n  echo line-one\n  echo line-two\nend script\n");
   ASSERT_NO_FATAL_FAILURE(startSupervisor());
   ASSERT_NO_FATAL_FAILURE(startHeld("s"));
