@@ -29,6 +29,12 @@ struct ReexecArgs {
   binary @0 :Text;           # empty: the path batond was started from
   testRefuseRestore @1 :Bool;   # test hooks only: the new binary refuses to restore (rollback)
   testRefuseRollback @2 :Bool;  # test hooks only: the rolled-back binary refuses too (wait-only)
+  # A downgrade to an older snapshot format may map what that format cannot hold to its nearest
+  # meaning (docs/formats.md, "Downgrade policy"); without this, such a downgrade is refused.
+  allowDowngradeMapping @3 :Bool;
+  # The client shows interim `notes` responses (the format path and the mappings of a downgrade,
+  # sent before the point of no return: the older binary that answers cannot report them).
+  wantsNotes @4 :Bool;
 }
 
 struct Request {
@@ -85,6 +91,8 @@ struct JobStatus {
   newerDefinitionPending @10 :Bool;   # file changed; applies to the next start
   task @11 :Bool;
   respawnCount @12 :UInt32;
+  readiness @13 :Text;       # `expect notify`: "waiting", "ready", "reloading", "stopping"; empty: none
+  statusText @14 :Text;      # the last STATUS= the job sent
 }
 
 struct JobConfig {
@@ -125,6 +133,7 @@ struct ReexecOutcome {
   rolledBack @5 :Bool;
   atNs @6 :Int64;
   snapshotBytes @7 :UInt64;
+  formatPath @8 :Text;       # e.g. "1 -> 2 (1 upgrade step)"; empty: not known (an older binary)
 }
 
 struct DaemonStatus {
@@ -144,6 +153,10 @@ struct DaemonStatus {
   degraded @13 :Text;                 # non-empty: wait-only mode and why
   binary @14 :Text;
   encodedJobs @15 :UInt32;            # jobs held encoded: untouched since a restore or an idle encoding
+  notifySocket @16 :Text;             # where `expect notify` jobs send readiness (NOTIFY_SOCKET)
+  notifyRefused @17 :UInt64;          # notify messages from a process that is no job's, since boot
+  notifyMalformed @18 :UInt64;        # notify messages dropped as oversized or garbage, since boot
+  snapshotFormats @19 :Text;          # "writes 2, reads 1-2"
 }
 
 struct Response {
@@ -161,5 +174,8 @@ struct Response {
     reexec @10 :ReexecOutcome;
     snapshot @11 :Data;
     emitted @12 :UInt64;               # event id
+    # Not the answer: a note on the way to it (only to a client that asked, ReexecArgs.wantsNotes).
+    # The answer with the same id follows.
+    notes @13 :List(Text);
   }
 }
