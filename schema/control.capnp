@@ -144,6 +144,24 @@ struct DaemonStatus {
   degraded @13 :Text;                 # non-empty: wait-only mode and why
   binary @14 :Text;
   encodedJobs @15 :UInt32;            # jobs held encoded: untouched since a restore or an idle encoding
+  # Limits on control clients (docs/batonctl.md, "Limits on clients"). maxConnections 0: a batond
+  # without them.
+  maxConnections @16 :UInt32;         # open at once, in all
+  connectionsKeptForRoot @17 :UInt32; # the last of those, for root and batond's own user only
+  maxConnectionsPerUid @18 :UInt32;   # per other user
+  maxUnanswered @19 :UInt32;          # requests of one connection waiting for their answer
+  frameTimeoutMs @20 :UInt32;         # a frame must be complete this long after its first byte; 0: none
+  clientWarningBurst @21 :UInt32;     # warnings about clients: at most this many lines ...
+  clientWarningIntervalMs @22 :UInt32;  # ... per this long
+  # Counters since this image of batond started (CLOCK_MONOTONIC ns); not kept across a re-exec.
+  countersSinceNs @23 :Int64;
+  refusedPerUid @24 :UInt64;          # connections refused: the user's limit
+  refusedTotal @25 :UInt64;           # connections refused: the total limit
+  refusedUnanswered @26 :UInt64;      # requests answered with an error: the unanswered limit
+  malformedFrames @27 :UInt64;        # bad frames and undecodable requests (connection closed)
+  closedMidFrame @28 :UInt64;         # connections closed at the frame timeout
+  droppedNotReading @29 :UInt64;      # connections dropped with 16 MiB of answers unread
+  suppressedWarnings @30 :UInt64;     # warning lines about clients not written (rate limit)
 }
 
 struct Response {
