@@ -157,6 +157,24 @@ struct DaemonStatus {
   notifyRefused @17 :UInt64;          # notify messages from a process that is no job's, since boot
   notifyMalformed @18 :UInt64;        # notify messages dropped as oversized or garbage, since boot
   snapshotFormats @19 :Text;          # "writes 2, reads 1-2"
+  # Limits on control clients (docs/batonctl.md, "Limits on clients"). maxConnections 0: a batond
+  # without them.
+  maxConnections @20 :UInt32;         # open at once, in all
+  connectionsKeptForRoot @21 :UInt32; # the last of those, for root and batond's own user only
+  maxConnectionsPerUid @22 :UInt32;   # per other user
+  maxUnanswered @23 :UInt32;          # requests of one connection waiting for their answer
+  frameTimeoutMs @24 :UInt32;         # a frame must be complete this long after its first byte; 0: none
+  clientWarningBurst @25 :UInt32;     # warnings about clients: at most this many lines ...
+  clientWarningIntervalMs @26 :UInt32;  # ... per this long
+  # Counters since this image of batond started (CLOCK_MONOTONIC ns); not kept across a re-exec.
+  countersSinceNs @27 :Int64;
+  refusedPerUid @28 :UInt64;          # connections refused: the user's limit
+  refusedTotal @29 :UInt64;           # connections refused: the total limit
+  refusedUnanswered @30 :UInt64;      # requests answered with an error: the unanswered limit
+  malformedFrames @31 :UInt64;        # bad frames and undecodable requests (connection closed)
+  closedMidFrame @32 :UInt64;         # connections closed at the frame timeout
+  droppedNotReading @33 :UInt64;      # connections dropped with 16 MiB of answers unread
+  suppressedWarnings @34 :UInt64;     # warning lines about clients not written (rate limit)
 }
 
 struct Response {

@@ -490,8 +490,22 @@ class Connection {
  private:
   void send(const std::string& frame) {
     if (!baton::sys::sendAll(fd_.get(), frame.data(), frame.size())) {
-      throw ClientError{kExitProtocol, "sending the request to batond: " + errnoText(errno)};
+      const std::string why = "sending the request to batond: " + errnoText(errno);
+      // A refused connection may be closed before the request arrived: the refusal is still there.
+      try {
+        receive();
+      } catch (const ClientError& e) {
+        if (e.exitCode == kExitNoConnection) throw;
+      }
+      throw ClientError{kExitProtocol, why};
     }
+  }
+
+  // batond refuses a connection over its limits with one Response of id 0 (before any request),
+  // then closes it: that is a connection that could not be made.
+  static void throwIfRefused(wire::Response::Reader response) {
+    if (response.getId() == 0 && response.getCode() != wire::ResultCode::OK)
+      throw ClientError{kExitNoConnection, response.getMessage().cStr()};
   }
 
   std::unique_ptr<ReceivedMessage> receive() {
@@ -499,8 +513,11 @@ class Connection {
       kj::Array<capnp::word> words;
       std::string error;
       switch (takeFrame(inbuf_, words, error, kMaxResponseBytes)) {
-        case FrameStatus::Complete:
-          return std::make_unique<ReceivedMessage>(kj::mv(words));
+        case FrameStatus::Complete: {
+          auto received = std::make_unique<ReceivedMessage>(kj::mv(words));
+          throwIfRefused(received->response());
+          return received;
+        }
         case FrameStatus::Error:
           throw ClientError{kExitProtocol, "bad frame from batond: " + error};
         case FrameStatus::NeedMore:

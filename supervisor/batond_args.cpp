@@ -2,11 +2,14 @@
 
 #include <errno.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ostream>
+#include <sstream>
+#include <vector>
 
 #include "base/log_priority.h"
 #include "migrate/formats.h"
@@ -17,7 +20,8 @@ namespace baton {
 namespace {
 
 constexpr long long kMaxFd = 1 << 20;
-constexpr long long kMaxIdleEncodeMs = 86400000;
+constexpr uint32_t kMaxIdleEncodeMs = 86400000;
+constexpr uint32_t kMaxLimit = 1 << 20;  // connections and requests: as many as batond's fds
 
 bool parseInt(const std::string& s, long long& out) {
   char* end = nullptr;
@@ -30,6 +34,15 @@ bool parseInt(const std::string& s, long long& out) {
 template <std::string Config::*field>
 bool setConfig(FlagParse& p) {
   p.args.options.config.*field = p.value;
+  return true;
+}
+
+// A flag that sets a limit on control clients (ControlLimits), `what` from `min` to `max`.
+template <uint32_t ControlLimits::*field, uint32_t min, uint32_t max>
+bool setLimit(FlagParse& p) {
+  const char* what = p.flag.valueName == "MS" ? "milliseconds" : "a number";
+  if (!p.number(p.args.options.limits.*field, min, max, what)) return false;
+  p.args.limitFlags.append(p.flag.flag).append(" ").append(p.value).append(" ");
   return true;
 }
 
@@ -81,15 +94,7 @@ constexpr BatondFlag kFlagsBeforeHandoff[] = {
     {"--idle-encode-ms", "", "MS", G::User,
      "this long after activity, hold the jobs at rest encoded again (about a third of the memory; "
      "default 10000, 0 = never)",
-     [](FlagParse& p) {
-       long long n = -1;
-       if (!parseInt(p.value, n) || n < 0 || n > kMaxIdleEncodeMs) {
-         p.err << "batond: --idle-encode-ms needs milliseconds from 0 to 86400000\n";
-         return p.exit(2);
-       }
-       p.args.options.config.idleEncodeMs = uint32_t(n);
-       return true;
-     }},
+     [](FlagParse& p) { return p.number(p.args.options.config.idleEncodeMs, 0, kMaxIdleEncodeMs, "milliseconds"); }},
     {"--version", "", "", G::User, "print the version and exit",
      [](FlagParse& p) {
        p.out << "batond (baton) " << BATON_VERSION << "\n";
@@ -113,6 +118,21 @@ constexpr BatondFlag kFlagsBeforeHandoff[] = {
        p.out << batondUsage();
        return p.exit(0);
      }},
+
+    {"--max-connections", "", "N", G::Limits,
+     "control connections open at once, in all; the last 1/16 (64 of 1024) only for root and batond's own "
+     "user (default 1024)",
+     setLimit<&ControlLimits::maxConnections, 1, kMaxLimit>},
+    {"--max-connections-per-uid", "", "N", G::Limits,
+     "control connections open at once per user other than root and batond's own (default 16; 0: none)",
+     setLimit<&ControlLimits::maxConnectionsPerUid, 0, kMaxLimit>},
+    {"--max-unanswered", "", "N", G::Limits,
+     "requests one connection may have waiting for their answer; the next gets an error (default 64)",
+     setLimit<&ControlLimits::maxUnanswered, 1, kMaxLimit>},
+    {"--frame-timeout-ms", "", "MS", G::Limits,
+     "close a connection whose request frame is not complete this long after its first byte (default "
+     "10000, 0 = never)",
+     setLimit<&ControlLimits::frameTimeoutMs, 0, kMaxIdleEncodeMs>},
 
     {"--restore-fd", "", "FD", G::Internal, "take over the state handed across a re-exec (the snapshot on FD)",
      [](FlagParse& p) { return p.fd(p.args.restore.snapshotFd); }},
@@ -226,6 +246,16 @@ bool FlagParse::exit(int code) {
   return false;
 }
 
+bool FlagParse::number(uint32_t& into, uint32_t min, uint32_t max, std::string_view what) {
+  long long n = -1;
+  if (!parseInt(value, n) || n < min || n > max) {
+    err << "batond: " << given << " needs " << what << " from " << min << " to " << max << "\n";
+    return exit(2);
+  }
+  into = uint32_t(n);
+  return true;
+}
+
 bool FlagParse::fd(int& into) {
   long long n = -1;
   if (!parseInt(value, n) || n < 0 || n > kMaxFd) {
@@ -241,6 +271,7 @@ std::span<const BatondFlag> batondFlags() { return kFlags; }
 std::string_view flagGroupHeading(FlagGroup group) {
   switch (group) {
     case FlagGroup::User: return "Options:";
+    case FlagGroup::Limits: return "Limits on control clients (a re-exec keeps them):";
     case FlagGroup::Internal: return "Internal: the re-exec handoff (a re-exec passes these to the new binary):";
     case FlagGroup::Test: return "Tests and benchmarks:";
     case FlagGroup::Upstart: return "Upstart compatibility (what Upstart 1.x passes when it re-execs /sbin/init):";
@@ -250,7 +281,7 @@ std::string_view flagGroupHeading(FlagGroup group) {
 
 std::string batondUsage() {
   std::string out = "usage: batond [OPTIONS]\n";
-  for (FlagGroup g : {FlagGroup::User, FlagGroup::Internal, FlagGroup::Test, FlagGroup::Upstart}) {
+  for (FlagGroup g : {FlagGroup::User, FlagGroup::Limits, FlagGroup::Internal, FlagGroup::Test, FlagGroup::Upstart}) {
     out.append("\n").append(flagGroupHeading(g)).append("\n");
     for (const BatondFlag& f : batondFlags()) {
       if (f.group != g) continue;
@@ -304,6 +335,30 @@ void parseBatondArgs(int argc, const char* const* argv, BatondArgs& args, std::o
   if (!parseLogPriority(config.logPriority)) {
     err << "batond: unknown log priority '" << config.logPriority << "' (" << logPriorityNames(", ") << ")\n";
     return usageError();
+  }
+}
+
+void parseCarriedLimits(std::string_view words, BatondArgs& args, std::ostream& err) {
+  std::vector<std::string> w;
+  for (size_t at = 0; at < words.size();) {
+    const size_t end = std::min(words.find(' ', at), words.size());
+    if (end > at) w.emplace_back(words.substr(at, end - at));
+    at = end + 1;
+  }
+  std::ostringstream out;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const BatondFlag* f = findFlag(w[i]);
+    if (!f || f->group != FlagGroup::Limits || i + 1 == w.size()) {
+      err << "batond: ignoring '" << w[i] << "' in $" << kCarriedLimitsVar << "\n";
+      continue;
+    }
+    FlagParse p{args, *f, w[i], w[i + 1], out, err};
+    ++i;
+    if (!f->handle(p)) {  // a bad value: the usage error is printed; the limit keeps its default
+      err << "batond: ignoring it (in $" << kCarriedLimitsVar << ")\n";
+      args.action = BatondAction::Run;
+      args.exitCode = 0;
+    }
   }
 }
 

@@ -15,6 +15,7 @@ namespace baton {
 // The headings of --help, in this order.
 enum class FlagGroup : uint8_t {
   User,      // what a user or an init script passes
+  Limits,    // limits on control clients (ControlLimits); a re-exec hands them on
   Internal,  // the re-exec handoff: batond passes these to the binary it re-execs into
   Test,      // tests and benchmarks
   Upstart,   // Upstart 1.x's re-exec contract (`telinit u`)
@@ -38,7 +39,14 @@ struct BatondArgs {
   BatondAction action = BatondAction::Run;
   int exitCode = 0;
   int verifyStateFd = -1;
+  // The limit flags given (FlagGroup::Limits), as "FLAG VALUE " words: what main() puts in
+  // kCarriedLimitsVar for the image a re-exec starts, which has no other way to learn them (they
+  // are not in the snapshot).
+  std::string limitFlags;
 };
+
+// The environment variable that carries the limit flags across a re-exec (and a rollback).
+constexpr const char* kCarriedLimitsVar = "BATON_CONTROL_LIMITS";
 
 struct BatondFlag;
 
@@ -55,6 +63,9 @@ struct FlagParse {
   bool exit(int code);
   // The value as a file descriptor number (0 to 2^20); else the usage error, and false.
   bool fd(int& into);
+  // The value as a whole number from `min` to `max`; else the usage error ("FLAG needs `what`
+  // from MIN to MAX"), and false.
+  bool number(uint32_t& into, uint32_t min, uint32_t max, std::string_view what);
 };
 
 struct BatondFlag {
@@ -82,5 +93,10 @@ std::string batondUsage();
 // (--version, --help, --state-formats) and `err` (usage errors, ignored Upstart options). A usage
 // error leaves action Exit with exitCode 2.
 void parseBatondArgs(int argc, const char* const* argv, BatondArgs& args, std::ostream& out, std::ostream& err);
+
+// On a restore: the limit flags the previous image carried (kCarriedLimitsVar's value, "FLAG VALUE"
+// words). Anything else, or a bad value, is ignored with a word on `err`: never a usage error
+// inside a re-exec, and an older or newer image's flags may differ.
+void parseCarriedLimits(std::string_view words, BatondArgs& args, std::ostream& err);
 
 }  // namespace baton

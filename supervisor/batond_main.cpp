@@ -69,6 +69,12 @@ int main(int argc, char** argv) {
   baton::parseBatondArgs(argc, argv, args, std::cout, std::cerr);
   if (args.action == baton::BatondAction::Exit) return args.exitCode;
   if (args.action == baton::BatondAction::VerifyState) return verifyState(args.verifyStateFd);
+  // The limits on control clients are not in the snapshot: the limit flags given at start travel
+  // in the environment, which execve (a re-exec, a rollback) hands on (docs/batond.md).
+  if (args.restore.snapshotFd >= 0)
+    if (const char* carried = getenv(baton::kCarriedLimitsVar)) baton::parseCarriedLimits(carried, args, std::cerr);
+  if (args.limitFlags.empty()) unsetenv(baton::kCarriedLimitsVar);
+  else setenv(baton::kCarriedLimitsVar, args.limitFlags.c_str(), 1);
   opts.selfPath = selfPath();
   baton::Supervisor supervisor(std::move(opts));
   if (args.restore.snapshotFd >= 0) {

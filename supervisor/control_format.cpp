@@ -36,6 +36,52 @@ std::string microseconds(int64_t ns) {
 
 std::string yesNo(bool b) { return b ? "yes" : "no"; }
 
+// ", 2.5 s ago", or "" if either time is unknown or `at` is later than `now`.
+std::string secondsAgo(int64_t nowNs, int64_t atNs) {
+  if (nowNs <= 0 || atNs <= 0 || nowNs < atNs) return {};
+  char buf[48];
+  std::snprintf(buf, sizeof buf, ", %.1f s ago", double(nowNs - atNs) / 1e9);
+  return buf;
+}
+
+// "10 s" or "250 ms".
+std::string milliseconds(uint32_t ms) {
+  return ms % 1000 ? std::to_string(ms) + " ms" : std::to_string(ms / 1000) + " s";
+}
+
+// The limits on control clients and what they refused (`status --daemon`); "" from a batond
+// without them.
+std::string clientLimitsText(wire::DaemonStatus::Reader status) {
+  if (status.getMaxConnections() == 0) return {};
+  const uint32_t perUid = status.getMaxConnectionsPerUid();
+  std::string out = "connection limits: " + std::to_string(status.getMaxConnections()) + " in all, the last " +
+                    std::to_string(status.getConnectionsKeptForRoot()) + " for root; " +
+                    (perUid ? std::to_string(perUid) + " per other user" : std::string("none for other users")) +
+                    "; " + std::to_string(status.getMaxUnanswered()) + " unanswered requests each; " +
+                    (status.getFrameTimeoutMs() ? "a frame within " + milliseconds(status.getFrameTimeoutMs())
+                                                : std::string("no frame timeout")) +
+                    "\n";
+  out += "warnings about clients: at most " + std::to_string(status.getClientWarningBurst()) + " lines per " +
+         milliseconds(status.getClientWarningIntervalMs()) + "\n";
+  return out;
+}
+
+std::string clientCountersText(wire::DaemonStatus::Reader status, int64_t nowMonotonicNs) {
+  if (status.getMaxConnections() == 0) return {};
+  const std::array<std::pair<const char*, uint64_t>, 7> counters = {{
+      {"connections refused, per-user limit", status.getRefusedPerUid()},
+      {"connections refused, total limit", status.getRefusedTotal()},
+      {"requests refused, unanswered limit", status.getRefusedUnanswered()},
+      {"malformed frames", status.getMalformedFrames()},
+      {"connections closed mid-frame", status.getClosedMidFrame()},
+      {"connections dropped, not reading", status.getDroppedNotReading()},
+      {"warnings about clients suppressed", status.getSuppressedWarnings()},
+  }};
+  std::string out = "control counters (since this image started" + secondsAgo(nowMonotonicNs, status.getCountersSinceNs()) + "):\n";
+  for (const auto& [name, n] : counters) out += std::string("  ") + name + ": " + std::to_string(n) + "\n";
+  return out;
+}
+
 }  // namespace
 
 int exitCodeFor(wire::ResultCode code) {
@@ -140,13 +186,7 @@ std::string formatReexecOutcome(std::string_view label, wire::ReexecOutcome::Rea
 
   out += outcome.getOk() ? ": ok" : ": failed";
   if (outcome.getRolledBack()) out += ", rolled back";
-  if (nowMonotonicNs > 0 && outcome.getAtNs() > 0 && nowMonotonicNs >= outcome.getAtNs()) {
-    char buf[48];
-    std::snprintf(buf, sizeof buf, ", %.1f s ago",
-                  double(nowMonotonicNs - outcome.getAtNs()) / 1e9);
-    out += buf;
-  }
-  out += "\n";
+  out += secondsAgo(nowMonotonicNs, outcome.getAtNs()) + "\n";
   if (outcome.getMessage().size() > 0) out += "  message: " + text(outcome.getMessage()) + "\n";
   if (outcome.getFromBinary().size() > 0) out += "  from: " + text(outcome.getFromBinary()) + "\n";
   if (outcome.getToBinary().size() > 0) out += "  to: " + text(outcome.getToBinary()) + "\n";
@@ -184,6 +224,7 @@ std::string formatDaemonStatus(wire::DaemonStatus::Reader status, int64_t nowMon
     out += "jobs held encoded (untouched since a restore or an idle encoding): " + std::to_string(status.getEncodedJobs()) + "\n";
   out += "pending events: " + std::to_string(status.getPendingEvents()) + "\n";
   out += "connections: " + std::to_string(status.getConnections()) + "\n";
+  out += clientLimitsText(status);
   if (status.getConfDir().size() > 0) out += "conf dir: " + text(status.getConfDir()) + "\n";
   if (status.getLogDir().size() > 0) out += "log dir: " + text(status.getLogDir()) + "\n";
   if (status.getSocket().size() > 0) out += "socket: " + text(status.getSocket()) + "\n";
@@ -196,6 +237,7 @@ std::string formatDaemonStatus(wire::DaemonStatus::Reader status, int64_t nowMon
            ", malformed " + std::to_string(status.getNotifyMalformed()) + ")\n";
   }
   if (status.getDegraded().size() > 0) out += "degraded: " + text(status.getDegraded()) + "\n";
+  out += clientCountersText(status, nowMonotonicNs);
   out += formatReexecOutcome("last re-exec", status.getLastReexec(), nowMonotonicNs);
   return out;
 }

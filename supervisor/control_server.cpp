@@ -30,6 +30,12 @@ namespace {
 
 constexpr size_t kMaxPendingOutput = 16 << 20;  // a client that never reads is dropped
 
+// How warnings name a connection.
+std::string connectionName(const Connection& c) {
+  return "control connection " + std::to_string(c.id) + " (pid " + std::to_string(c.pid) + ", uid " +
+         std::to_string(c.uid) + ")";
+}
+
 bool splitEnv(capnp::List<capnp::Text>::Reader list, std::vector<std::string>& out, std::string& error) {
   for (auto t : list) {
     std::string kv = t;
@@ -46,8 +52,15 @@ bool splitEnv(capnp::List<capnp::Text>::Reader list, std::vector<std::string>& o
 }  // namespace
 
 ControlServer::ControlServer(Model& model, const Log& log, Watches& watches, JobEngine& jobs,
-                             ReexecRequests& reexec, bool pid1)
-    : model_(model), log_(log), watches_(watches), jobs_(jobs), reexec_(reexec), pid1_(pid1) {}
+                             ReexecRequests& reexec, bool pid1, const ControlLimits& limits, int64_t imageStartNs)
+    : model_(model),
+      log_(log),
+      watches_(watches),
+      jobs_(jobs),
+      reexec_(reexec),
+      pid1_(pid1),
+      limits_(limits),
+      imageStartNs_(imageStartNs) {}
 
 // =============================================================================================
 // The socket and its connections
@@ -90,7 +103,7 @@ void ControlServer::acceptConnections() {
     }
     ucred cred{};
     socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || refuseOverLimit(fd, cred.uid, cred.pid)) {
       close(fd);
       continue;
     }
@@ -104,6 +117,79 @@ void ControlServer::acceptConnections() {
     w.connId = c.id;
     watches_.watch(fd, EPOLLIN, w);
   }
+}
+
+bool ControlServer::refuseOverLimit(int fd, uint32_t uid, int32_t pid) {
+  size_t ofUid = 0;
+  for (const Connection& c : model_.connections) ofUid += c.uid == uid;
+  const size_t open = model_.connections.size();
+  const ConnectionRefusal why = admitConnection(limits_, uid == 0 || uid == model_.daemonUid, open, ofUid);
+  if (why == ConnectionRefusal::None) return false;
+  ++(why == ConnectionRefusal::PerUid ? counters_.refusedPerUid : counters_.refusedTotal);
+  const std::string text = refusalMessage(why, limits_, uid, open, ofUid);
+  // One small frame into an empty socket buffer: it fits, and MSG_DONTWAIT keeps the loop from
+  // ever waiting on it. The client may not read it; the connection is closed either way.
+  capnp::MallocMessageBuilder msg;
+  auto resp = msg.initRoot<wire::Response>();
+  resp.setId(0);  // before any request: the refusal of the connection (docs/batonctl.md)
+  resp.setCode(wire::ResultCode::FAILED);
+  resp.setMessage("connection refused: " + text);
+  resp.setNone();
+  const std::string frame = encodeFrame(msg);
+  (void)send(fd, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  warnAboutClient("control connection from pid " + std::to_string(pid) + " refused: " + text);
+  return true;
+}
+
+void ControlServer::armFrameDeadlines() {
+  for (const Connection& c : model_.connections) trackPartialFrame(c, /*frameTaken=*/false);
+}
+
+void ControlServer::trackPartialFrame(const Connection& conn, bool frameTaken) {
+  // A connection whose client shut down its side reads nothing more: its partial frame can never
+  // complete, and it closes once its answers are sent.
+  if (conn.inBuf.empty() || conn.closing || !limits_.frameTimeoutMs) {
+    frameDeadlines_.erase(conn.id);
+    return;
+  }
+  const int64_t deadline = sys::monotonicNs() + int64_t(limits_.frameTimeoutMs) * 1'000'000;
+  if (frameTaken) frameDeadlines_[conn.id] = deadline;
+  else frameDeadlines_.try_emplace(conn.id, deadline);
+}
+
+int64_t ControlServer::nextDeadlineNs() const {
+  int64_t earliest = clientWarnings_.summaryDueNs();
+  for (const auto& [id, at] : frameDeadlines_)
+    if (!earliest || at < earliest) earliest = at;
+  return earliest;
+}
+
+void ControlServer::runTimers(int64_t now) {
+  std::vector<uint64_t> expired;
+  for (const auto& [id, at] : frameDeadlines_)
+    if (at <= now) expired.push_back(id);
+  for (uint64_t id : expired) {
+    frameDeadlines_.erase(id);
+    const Connection* conn = findConnection(id);
+    if (!conn) continue;
+    ++counters_.closedMidFrame;
+    warnAboutClient(connectionName(*conn) + ": " + std::to_string(conn->inBuf.size()) +
+                    " bytes of a frame not completed within " + std::to_string(limits_.frameTimeoutMs) +
+                    " ms; closing it");
+    closeConnection(id);
+  }
+  logWarningSummary(now);
+}
+
+void ControlServer::warnAboutClient(const std::string& text) {
+  const int64_t now = sys::monotonicNs();
+  logWarningSummary(now);
+  if (clientWarnings_.allow(now)) log(Priority::Warn, text);
+}
+
+void ControlServer::logWarningSummary(int64_t now) {
+  const std::string summary = clientWarnings_.summary(now);
+  if (!summary.empty()) log(Priority::Warn, summary);
 }
 
 uint32_t ControlServer::connectionEvents(const Connection& conn) {
@@ -122,6 +208,7 @@ void ControlServer::closeConnection(uint64_t connId) {
   if (it == model_.connections.end()) return;
   watches_.unwatch(it->fd);
   close(it->fd);
+  frameDeadlines_.erase(connId);
   // Requests it was waiting for stay referenced by jobs and events; answering a vanished
   // connection is a no-op.
   model_.connections.erase(it);
@@ -166,6 +253,7 @@ void ControlServer::onConnection(uint64_t connId, uint32_t events) {
     if (n == 0 || errno != EAGAIN) eof = true;
     break;
   }
+  bool frameTaken = false;
   for (;;) {
     conn = findConnection(connId);
     if (!conn) return;
@@ -173,21 +261,21 @@ void ControlServer::onConnection(uint64_t connId, uint32_t events) {
     std::string error;
     FrameStatus st = takeFrame(conn->inBuf, words, error);
     if (st == FrameStatus::NeedMore) break;
-    if (st == FrameStatus::Error) {
-      log(Priority::Warn, "control connection " + std::to_string(connId) + " (pid " +
-                              std::to_string(conn->pid) + "): " + error + "; closing it");
-      closeConnection(connId);
-      return;
+    if (st == FrameStatus::Complete) {
+      frameTaken = true;
+      try {
+        capnp::FlatArrayMessageReader reader(words, controlReaderOptions());
+        handleRequest(connId, reader.getRoot<wire::Request>());
+        continue;
+      } catch (const kj::Exception& e) {
+        error = std::string("malformed request: ") + e.getDescription().cStr();
+      }
+      if (!(conn = findConnection(connId))) return;  // the handler may have closed it
     }
-    try {
-      capnp::FlatArrayMessageReader reader(words, controlReaderOptions());
-      handleRequest(connId, reader.getRoot<wire::Request>());
-    } catch (const kj::Exception& e) {
-      log(Priority::Warn, "control connection " + std::to_string(connId) +
-                              ": malformed request: " + e.getDescription().cStr() + "; closing it");
-      closeConnection(connId);
-      return;
-    }
+    ++counters_.malformedFrames;
+    warnAboutClient(connectionName(*conn) + ": " + error + "; closing it");
+    closeConnection(connId);
+    return;
   }
   if (eof) {
     // The client is gone (or half-closed): nothing more can be read; pending answers to it are
@@ -196,10 +284,13 @@ void ControlServer::onConnection(uint64_t connId, uint32_t events) {
     if (conn && conn->outBuf.empty() && conn->pending.empty()) closeConnection(connId);
     else if (conn) {
       conn->closing = true;
+      frameDeadlines_.erase(connId);
       if (conn->pending.empty()) flushConnection(*conn);
       else watches_.modify(conn->fd, connectionEvents(*conn));
     }
+    return;
   }
+  if ((conn = findConnection(connId))) trackPartialFrame(*conn, frameTaken);
 }
 
 // =============================================================================================
@@ -222,7 +313,8 @@ void ControlServer::sendResponse(uint64_t connId, capnp::MessageBuilder& message
     conn->outBuf += encodeFrame(small);
   }
   if (conn->outBuf.size() > kMaxPendingOutput) {
-    log(Priority::Warn, "control connection " + std::to_string(connId) + " does not read; closing it");
+    ++counters_.droppedNotReading;
+    warnAboutClient(connectionName(*conn) + " does not read its answers; closing it");
     closeConnection(connId);
     return;
   }
@@ -363,6 +455,15 @@ void ControlServer::handleRequest(uint64_t connId, wire::Request::Reader req) {
       req.which() != wire::Request::VERSION && req.which() != wire::Request::LIST &&
       req.which() != wire::Request::STATUS)
     return fail(call, wire::ResultCode::FAILED, "batond is in wait-only mode: " + degraded);
+  // Requests held for an answer cross every re-exec: a connection may hold only so many. The excess
+  // is answered at once, with nothing done.
+  if (conn->pending.size() >= limits_.maxUnanswered) {
+    ++counters_.refusedUnanswered;
+    return fail(call, wire::ResultCode::FAILED,
+                "too many unanswered requests on this connection: " + std::to_string(conn->pending.size()) +
+                    " wait for their answer (the limit is " + std::to_string(limits_.maxUnanswered) +
+                    "); wait for some of them first");
+  }
 
   switch (req.which()) {
     case wire::Request::START: return handleStart(call, req.getStart());
@@ -680,6 +781,21 @@ void ControlServer::handleDaemonStatus(Call& call) {
   if (r.count > 0 || !r.message.empty()) {
     reexec_.fillReexecOutcome(d.initLastReexec());
   }
+  d.setMaxConnections(limits_.maxConnections);
+  d.setConnectionsKeptForRoot(limits_.reservedForRoot());
+  d.setMaxConnectionsPerUid(limits_.maxConnectionsPerUid);
+  d.setMaxUnanswered(limits_.maxUnanswered);
+  d.setFrameTimeoutMs(limits_.frameTimeoutMs);
+  d.setClientWarningBurst(clientWarnings_.burst());
+  d.setClientWarningIntervalMs(uint32_t(clientWarnings_.intervalNs() / 1'000'000));
+  d.setCountersSinceNs(imageStartNs_);
+  d.setRefusedPerUid(counters_.refusedPerUid);
+  d.setRefusedTotal(counters_.refusedTotal);
+  d.setRefusedUnanswered(counters_.refusedUnanswered);
+  d.setMalformedFrames(counters_.malformedFrames);
+  d.setClosedMidFrame(counters_.closedMidFrame);
+  d.setDroppedNotReading(counters_.droppedNotReading);
+  d.setSuppressedWarnings(clientWarnings_.suppressedTotal());
   reply(call);
 }
 

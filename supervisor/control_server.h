@@ -6,6 +6,10 @@
 // they can be carried across a re-exec. Authorization is by SO_PEERCRED: root or the user batond
 // runs as may change things; anyone else may only read.
 //
+// Limits on clients (control_limits.h) bound what any user can make batond hold: connections per
+// user and in all (room kept for root), requests waiting per connection, the time a started frame
+// may take; warnings about clients are rate-limited. The deadlines and counters are not state.
+//
 // It owns nothing but what the model holds: the listening socket and the connections are fds in
 // Model::listenFd and Model::connections (registered in the shared Watches). It asks the job
 // engine to start, stop and emit, and is told through RequestOutcomes when what a request waits
@@ -14,6 +18,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -21,6 +26,7 @@
 
 #include "schema/control.capnp.h"
 #include "schema/model.h"
+#include "supervisor/control_limits.h"
 #include "supervisor/job_engine.h"
 #include "supervisor/log.h"
 #include "supervisor/resources.h"
@@ -56,9 +62,10 @@ class ReexecRequests {
 class ControlServer final : public RequestOutcomes {
  public:
   // Everything by reference is owned by Supervisor and outlives the server; `jobs` may not be
-  // constructed yet (it is only stored here). `pid1`: what `status --daemon` reports.
+  // constructed yet (it is only stored here). `pid1`: what `status --daemon` reports;
+  // `imageStartNs`: when this image started (CLOCK_MONOTONIC), what the counters count from.
   ControlServer(Model& model, const Log& log, Watches& watches, JobEngine& jobs, ReexecRequests& reexec,
-                bool pid1);
+                bool pid1, const ControlLimits& limits, int64_t imageStartNs);
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
@@ -71,6 +78,13 @@ class ControlServer final : public RequestOutcomes {
   // The epoll mask a connection needs: reads until the client shut down its side, writes while
   // answers are queued. One function, so rearm() and the handlers cannot disagree.
   static uint32_t connectionEvents(const Connection& conn);
+  // After rearm() watched the model's connections (start, restore): a connection that holds part
+  // of a frame and has no frame deadline yet (a restore) gets one from now.
+  void armFrameDeadlines();
+
+  // ---- timers: frame deadlines, the warning summary ----
+  int64_t nextDeadlineNs() const;  // 0: none
+  void runTimers(int64_t now);
 
   // ---- answers ----
   void sendResponse(uint64_t connId, capnp::MessageBuilder& message);
@@ -97,6 +111,15 @@ class ControlServer final : public RequestOutcomes {
 
   void closeConnection(uint64_t connId);
   void flushConnection(Connection& conn);
+  // A new connection over a limit: one error frame, written without blocking, then closed.
+  // False: accepted (within the limits).
+  bool refuseOverLimit(int fd, uint32_t uid, int32_t pid);
+  // After reading: a partial frame left in inBuf has a deadline (from its first byte, or from now
+  // if `frameTaken`: the partial frame started in this read); none if inBuf is empty.
+  void trackPartialFrame(const Connection& conn, bool frameTaken);
+  // A warning caused by a client: rate-limited (WarningLimiter), so no client can flood the log.
+  void warnAboutClient(const std::string& text);
+  void logWarningSummary(int64_t now);
   // The answer to a held job or event request: OK or FAILED, with the job's status.
   void answerHeld(uint64_t connId, uint64_t requestId, bool failed);
   void fillJobStatus(wire::JobStatus::Builder out, const JobClass& cls, const Instance* inst) const;
@@ -157,6 +180,14 @@ class ControlServer final : public RequestOutcomes {
   const bool pid1_;
   // Held requests whose job reached its goal during this loop iteration, with `failed`.
   std::vector<std::pair<RequestRef, bool>> deferredAnswers_;
+  // Limits, counters and deadlines: configuration and diagnostics of this image, not state.
+  const ControlLimits limits_;
+  const int64_t imageStartNs_;
+  ControlCounters counters_;
+  WarningLimiter clientWarnings_;
+  // Connection id -> when its partial frame must be complete (CLOCK_MONOTONIC ns); only
+  // connections holding part of a frame, so a scan is short.
+  std::unordered_map<uint64_t, int64_t> frameDeadlines_;
 };
 
 }  // namespace baton

@@ -28,7 +28,7 @@ Supervisor::Supervisor(Options options)
       pid1_(getpid() == 1),
       reexec_(model_, log_, watches_, pids_, jobs_, control_, /*host=*/*this, options_.selfPath,
               options_.mainStartNs),
-      control_(model_, log_, watches_, jobs_, reexec_, pid1_),
+      control_(model_, log_, watches_, jobs_, reexec_, pid1_, options_.limits, options_.mainStartNs),
       jobs_(model_, log_, watches_, pids_, tablePool_, /*outcomes=*/control_, pid1_) {
   model_.config = options_.config;
   model_.daemonUid = getuid();
@@ -121,6 +121,7 @@ void Supervisor::rearm(const ClassMap::SlotVisitor& alsoVisit) {
     w.connId = c.id;
     watches_.watch(c.fd, ControlServer::connectionEvents(c), w);
   }
+  control_.armFrameDeadlines();
   for (LogPipe& lp : model_.logPipes) watches_.watch(lp.fd, EPOLLIN, {Watch::Kind::LogPipe});
   // From every class as it is, decoded or still encoded after a restore (nothing is decoded).
   model_.classes.forEachSlot([&](const std::string& jobName, const std::string& instName, ProcessType t,
@@ -195,6 +196,8 @@ int Supervisor::nextTimeoutMs() const {
   if (reexecDeadline && (!earliest || reexecDeadline < earliest)) earliest = reexecDeadline;
   const int64_t idleEncodeAt = jobs_.idleEncodeAtNs();
   if (idleEncodeAt && (!earliest || idleEncodeAt < earliest)) earliest = idleEncodeAt;
+  const int64_t controlAt = control_.nextDeadlineNs();  // frame deadlines, the warning summary
+  if (controlAt && (!earliest || controlAt < earliest)) earliest = controlAt;
   if (!earliest) return -1;
   int64_t delta = earliest - sys::monotonicNs();
   if (delta <= 0) return 0;
@@ -203,6 +206,7 @@ int Supervisor::nextTimeoutMs() const {
 
 void Supervisor::runTimers() {
   int64_t now = sys::monotonicNs();
+  control_.runTimers(now);
   reexec_.runTimer(now);
   jobs_.runTimers(now);
 }

@@ -38,6 +38,7 @@ struct Options {
   bool socketGiven = false;
   std::string selfPath;  // the binary batond was started from
   int64_t mainStartNs = 0;  // CLOCK_MONOTONIC at the top of main()
+  ControlLimits limits;     // not in the model: see control_limits.h
 };
 
 class SupervisorTestPeer;  // tests/unit: drives handlers in a chosen order

@@ -1,11 +1,9 @@
 // The control socket and batonctl: authorization, robustness against malformed input, a waiting
 // client that goes away, `emit -n`, `log-priority`, `--json` output, exit codes.
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <poll.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <random>
 
 #include "harness.h"
@@ -47,29 +45,6 @@ TEST_F(IntegrationControl, NobodyMayReadButNotChange) {
   EXPECT_EQ(b().mainPid("svc"), pid);
 }
 
-int connectTo(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool sendAll(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
-
 // True if the peer closes (EOF or reset) within the timeout; anything it sends is skipped.
 bool peerCloses(int fd, Duration timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -83,12 +58,6 @@ bool peerCloses(int fd, Duration timeout) {
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return true;
   }
-}
-
-std::string le32(uint32_t v) {
-  std::string s(4, '\0');
-  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  return s;
 }
 
 TEST_F(IntegrationControl, SurvivesGarbageOnTheSocket) {

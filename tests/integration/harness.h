@@ -93,6 +93,14 @@ std::vector<std::string> fdTargets(pid_t pid);
 // that request or anything before it.
 ::testing::AssertionResult notSignalled(pid_t hostPid);
 
+// A client of the unix stream socket bound at `path` (blocking, close-on-exec); -1 if it cannot
+// connect.
+int connectTo(const std::string& path);
+// send() all of `data` (MSG_NOSIGNAL); false on an error.
+bool sendAll(int fd, const std::string& data);
+// `v` as 4 little-endian bytes: the length prefix of a control frame.
+std::string le32(uint32_t v);
+
 // Connections waiting in the listen queue of the unix socket bound at `path`, not accepted yet
 // (the kernel's socket diagnostics, NETLINK_SOCK_DIAG); -1 if no socket listens there.
 int pendingConnections(const std::string& path);

@@ -41,7 +41,7 @@ bool exits(const Parsed& p, int code) { return p.args.action == BatondAction::Ex
 // A valid value for each value name of the table.
 std::string sampleValue(std::string_view valueName) {
   static const std::map<std::string_view, std::string> samples = {
-      {"FD", "5"}, {"MS", "250"}, {"P", "warn"}, {"S:P:E", "1:2:3"}, {"NAME", "grp"}, {"WHY", "because"}};
+      {"FD", "5"}, {"MS", "250"}, {"N", "8"}, {"P", "warn"}, {"S:P:E", "1:2:3"}, {"NAME", "grp"}, {"WHY", "because"}};
   auto it = samples.find(valueName);
   return it == samples.end() ? "/some/where" : it->second;
 }
@@ -151,6 +151,61 @@ TEST(BatondArgs, WhatEachFlagSets) {
   EXPECT_EQ(p.args.upstartStateFd, 9);
 }
 
+TEST(BatondArgs, LimitsOnControlClients) {
+  Parsed p = parse({});
+  const ControlLimits defaults;
+  EXPECT_EQ(p.args.options.limits.maxConnections, defaults.maxConnections);
+  EXPECT_EQ(p.args.limitFlags, "");
+  p = parse({"--max-connections", "8", "--max-connections-per-uid", "0", "--max-unanswered", "2",
+             "--frame-timeout-ms", "300", "--max-connections", "9"});
+  ASSERT_TRUE(runs(p)) << p.err;
+  const ControlLimits& l = p.args.options.limits;
+  EXPECT_EQ(l.maxConnections, 9u);  // the last one wins
+  EXPECT_EQ(l.maxConnectionsPerUid, 0u);
+  EXPECT_EQ(l.maxUnanswered, 2u);
+  EXPECT_EQ(l.frameTimeoutMs, 300u);
+  // What a re-exec hands on: the flags as given, which parse back to the same limits.
+  EXPECT_EQ(p.args.limitFlags,
+            "--max-connections 8 --max-connections-per-uid 0 --max-unanswered 2 --frame-timeout-ms 300 "
+            "--max-connections 9 ");
+  BatondArgs carried;
+  std::ostringstream err;
+  parseCarriedLimits(p.args.limitFlags, carried, err);
+  EXPECT_EQ(err.str(), "");
+  EXPECT_EQ(carried.action, BatondAction::Run);
+  EXPECT_EQ(carried.options.limits.maxConnections, 9u);
+  EXPECT_EQ(carried.options.limits.maxConnectionsPerUid, 0u);
+  EXPECT_EQ(carried.options.limits.maxUnanswered, 2u);
+  EXPECT_EQ(carried.options.limits.frameTimeoutMs, 300u);
+  EXPECT_EQ(carried.limitFlags, p.args.limitFlags);  // and are handed on again
+  for (const BatondFlag& f : batondFlags()) {
+    if (f.group != FlagGroup::Limits) continue;
+    EXPECT_EQ(f.valueName.empty(), false) << f.flag;
+    EXPECT_NE(parse({std::string(f.flag), "5"}).args.limitFlags, "") << f.flag;
+  }
+}
+
+TEST(BatondArgs, CarriedLimitsIgnoreWhatIsNotALimitAndBadValues) {
+  BatondArgs args;
+  std::ostringstream err;
+  parseCarriedLimits("  --max-unanswered 3 --confdir /x --future-limit 7 --max-connections x --max-connections-per-uid",
+                     args, err);
+  EXPECT_EQ(args.action, BatondAction::Run);
+  EXPECT_EQ(args.exitCode, 0);
+  EXPECT_EQ(args.options.limits.maxUnanswered, 3u);
+  EXPECT_EQ(args.options.config.confDir, Config().confDir);
+  EXPECT_EQ(args.options.limits.maxConnections, ControlLimits().maxConnections);
+  EXPECT_EQ(err.str(),
+            "batond: ignoring '--confdir' in $BATON_CONTROL_LIMITS\n"
+            "batond: ignoring '/x' in $BATON_CONTROL_LIMITS\n"
+            "batond: ignoring '--future-limit' in $BATON_CONTROL_LIMITS\n"
+            "batond: ignoring '7' in $BATON_CONTROL_LIMITS\n"
+            "batond: --max-connections needs a number from 1 to 1048576\n"
+            "batond: ignoring it (in $BATON_CONTROL_LIMITS)\n"
+            "batond: ignoring '--max-connections-per-uid' in $BATON_CONTROL_LIMITS\n");
+  EXPECT_EQ(args.limitFlags, "--max-unanswered 3 ");
+}
+
 TEST(BatondArgs, Outputs) {
   Parsed p = parse({"--version"});
   EXPECT_EQ(p.out, std::string("batond (baton) ") + BATON_VERSION + "\n");
@@ -202,11 +257,25 @@ TEST(BatondArgs, BadFileDescriptorNumbers) {
 }
 
 TEST(BatondArgs, BadValues) {
-  for (const char* bad : {"", "x", "-1", "86400001", "1.5"}) {
-    Parsed p = parse({"--idle-encode-ms", bad});
-    EXPECT_TRUE(exits(p, 2)) << bad;
-    EXPECT_EQ(p.err, "batond: --idle-encode-ms needs milliseconds from 0 to 86400000\n");
-  }
+  // The flags that take a whole number in a range.
+  struct BadNumbers {
+    const char* flag;
+    std::vector<const char*> values;
+    const char* needs;
+  };
+  const BadNumbers numbers[] = {
+      {"--idle-encode-ms", {"", "x", "-1", "86400001", "1.5"}, "milliseconds from 0 to 86400000"},
+      {"--max-connections", {"", "x", "0", "-1", "1048577", "2.5"}, "a number from 1 to 1048576"},
+      {"--max-unanswered", {"", "x", "0", "-1", "1048577"}, "a number from 1 to 1048576"},
+      {"--max-connections-per-uid", {"", "-1", "1048577"}, "a number from 0 to 1048576"},
+      {"--frame-timeout-ms", {"", "x", "-1", "86400001"}, "milliseconds from 0 to 86400000"},
+  };
+  for (const BadNumbers& n : numbers)
+    for (const char* bad : n.values) {
+      Parsed p = parse({n.flag, bad});
+      EXPECT_TRUE(exits(p, 2)) << n.flag << " " << bad;
+      EXPECT_EQ(p.err, std::string("batond: ") + n.flag + " needs " + n.needs + "\n");
+    }
   for (const char* bad : {"", "/abs", "a/../b", ".."}) {
     Parsed p = parse({"--cgroup-base", bad});
     EXPECT_TRUE(exits(p, 2)) << bad;
@@ -262,7 +331,7 @@ TEST(BatondArgs, HelpListsEveryFlagUnderItsGroup) {
   const std::string usage = batondUsage();
   EXPECT_EQ(usage.rfind("usage: batond [OPTIONS]\n", 0), 0u);
   std::vector<size_t> headings;
-  for (FlagGroup g : {FlagGroup::User, FlagGroup::Internal, FlagGroup::Test, FlagGroup::Upstart}) {
+  for (FlagGroup g : {FlagGroup::User, FlagGroup::Limits, FlagGroup::Internal, FlagGroup::Test, FlagGroup::Upstart}) {
     std::string heading("\n");
     heading.append(flagGroupHeading(g)).append("\n");
     const size_t at = usage.find(heading);

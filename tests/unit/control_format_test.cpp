@@ -236,5 +236,57 @@ TEST(ControlFormat, DaemonStatus) {
             std::string::npos);
 }
 
+// The limits on clients follow the connections, the counters come before the last re-exec; a
+// batond without limits (maxConnections 0) shows neither.
+TEST(ControlFormat, DaemonStatusLimitsAndCounters) {
+  capnp::MallocMessageBuilder message;
+  auto status = message.initRoot<wire::DaemonStatus>();
+  status.setConnections(3);
+  status.setMaxConnections(1024);
+  status.setConnectionsKeptForRoot(64);
+  status.setMaxConnectionsPerUid(16);
+  status.setMaxUnanswered(64);
+  status.setFrameTimeoutMs(10000);
+  status.setClientWarningBurst(10);
+  status.setClientWarningIntervalMs(5000);
+  status.setCountersSinceNs(1'000'000'000);
+  status.setRefusedPerUid(1);
+  status.setRefusedTotal(2);
+  status.setRefusedUnanswered(3);
+  status.setMalformedFrames(4);
+  status.setClosedMidFrame(5);
+  status.setDroppedNotReading(6);
+  status.setSuppressedWarnings(7);
+  const std::string text = formatDaemonStatus(status.asReader(), 3'500'000'000);
+  EXPECT_NE(text.find("connections: 3\n"
+                      "connection limits: 1024 in all, the last 64 for root; 16 per other user; 64 unanswered "
+                      "requests each; a frame within 10 s\n"
+                      "warnings about clients: at most 10 lines per 5 s\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("control counters (since this image started, 2.5 s ago):\n"
+                      "  connections refused, per-user limit: 1\n"
+                      "  connections refused, total limit: 2\n"
+                      "  requests refused, unanswered limit: 3\n"
+                      "  malformed frames: 4\n"
+                      "  connections closed mid-frame: 5\n"
+                      "  connections dropped, not reading: 6\n"
+                      "  warnings about clients suppressed: 7\n"
+                      "last re-exec: none\n"),
+            std::string::npos)
+      << text;
+  status.setMaxConnectionsPerUid(0);
+  status.setFrameTimeoutMs(250);
+  EXPECT_NE(formatDaemonStatus(status.asReader(), 0).find("; none for other users; 64 unanswered requests each; "
+                                                          "a frame within 250 ms\n"),
+            std::string::npos);
+  status.setFrameTimeoutMs(0);
+  EXPECT_NE(formatDaemonStatus(status.asReader(), 0).find("; no frame timeout\n"), std::string::npos);
+  status.setMaxConnections(0);
+  const std::string old = formatDaemonStatus(status.asReader(), 0);
+  EXPECT_EQ(old.find("connection limits"), std::string::npos) << old;
+  EXPECT_EQ(old.find("control counters"), std::string::npos) << old;
+}
+
 }  // namespace
 }  // namespace baton
