@@ -5,7 +5,7 @@
 #pragma once
 #include <cstdint>
 
-#define BATON_VERSION_STRING "0.1.0"
+#define BATON_VERSION_STRING "0.2.0"
 
 namespace baton {
 constexpr uint32_t kSnapshotFormat = 2;        // written by this build

@@ -344,8 +344,8 @@ hold_start
 dpkg_install baton-old.deb
 expect_output "batond now runs the binary just installed"
 check_exe installed
-if in_ct /proc/1/exe --state-formats | grep -q '^accepts'; then
-  fail "PID 1 announces handoff options: it is not $PREVIOUS"
+if [ "$(in_ct /proc/1/exe --state-formats | head -n 1)" != "baton $PREVIOUS" ]; then
+  fail "PID 1 is not $PREVIOUS: $(in_ct /proc/1/exe --state-formats | head -n 1)"
 else
   pass "PID 1 is $PREVIOUS ($(in_ct /proc/1/exe --state-formats | paste -sd ' '))"
 fi
