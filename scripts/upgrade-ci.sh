@@ -14,17 +14,17 @@ if [ -z "$VERSIONS" ]; then echo "upgrade-ci: no release in RELEASES"; exit 0; f
 pair() {  # FROM_BATOND TO_BATOND
   scripts/baton-upgrade-test --from "$1" --to "$2" --ctl "$HERE/batonctl"
 }
-prev=
+prev= prevVersion=
 for v in $VERSIONS; do
   echo "== building release $v"
   build=$(scripts/build-release.sh "$v")
   if [ -n "$prev" ]; then
-    echo "== baton-upgrade-test: $prev <-> $v"
+    echo "== baton-upgrade-test: $prevVersion <-> $v"
     pair "$prev/batond" "$build/batond"
     pair "$build/batond" "$prev/batond"
   fi
-  prev=$build
+  prev=$build prevVersion=$v
 done
-echo "== baton-upgrade-test: newest release <-> this build"
+echo "== baton-upgrade-test: $prevVersion <-> this build"
 pair "$prev/batond" "$HERE/batond"
 pair "$HERE/batond" "$prev/batond"
