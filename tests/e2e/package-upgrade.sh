@@ -129,8 +129,12 @@ grep -q "nothing to re-exec" "$W/install-old.out" && pass "$PREVIOUS installed b
 sed -i '/imklog/s/^/#/' "$R/etc/rsyslog.conf"   # /proc/kmsg is the host's: never read it
 mkdir -p "$R/var/lib/baton-e2e"
 J=$R/etc/baton/jobs
-printf 'start on startup\nrespawn\nexec /usr/sbin/rsyslogd -n -iNONE\n' > "$J/rsyslog.conf"
-printf 'start on startup\nrespawn\npre-start script\n  mkdir -p /run/sshd\n  chmod 0755 /run/sshd\n  ssh-keygen -A\nend script\nexec /usr/sbin/sshd -D\n' > "$J/sshd.conf"
+# rsyslogd and sshd call sd_notify when NOTIFY_SOCKET is set (Debian links both with libsystemd):
+# `expect notify` where the previous release knows it (snapshot format 2, 0.2.0 and later).
+NOTIFY=
+[ "$(awk -v v="$PREVIOUS" '$1 == v {print $2}' RELEASES)" -ge 2 ] && NOTIFY='expect notify\nready timeout 60\n'
+printf "start on startup\nrespawn\n${NOTIFY}exec /usr/sbin/rsyslogd -n -iNONE\n" > "$J/rsyslog.conf"
+printf "start on startup\nrespawn\n${NOTIFY}pre-start script\n  mkdir -p /run/sshd\n  chmod 0755 /run/sshd\n  ssh-keygen -A\nend script\nexec /usr/sbin/sshd -D\n" > "$J/sshd.conf"
 printf 'start on startup\nrespawn\nexec /usr/sbin/cron -f\n' > "$J/cron.conf"
 printf 'start on startup\nrespawn\npre-start script\n  mkdir -p /run/dbus\n  dbus-uuidgen --ensure\nend script\nexec /usr/bin/dbus-daemon --system --nofork --nopidfile\n' > "$J/dbus.conf"
 # The log writer: numbered lines, about 100 a second, to its console log.
@@ -231,6 +235,12 @@ check_daemons() {
   done
   [ -z "$bad" ] && pass "same daemons, same pids" || fail "daemons changed:$bad"
 }
+check_ready() {  # the `expect notify` daemons said they were ready, and it was not lost
+  [ -n "$NOTIFY" ] || return 0
+  local j bad=
+  for j in rsyslog sshd; do ctl status $j | grep -q $'^\treadiness: ready$' || bad="$bad $j"; done
+  [ -z "$bad" ] && pass "rsyslogd and sshd ready by sd_notify (expect notify)" || fail "not ready:$bad: $(ctl status rsyslog; ctl status sshd)"
+}
 check_log() {
   local f=$R/var/log/baton/counter.log n1 n2 bad
   n1=$(wc -l < "$f"); sleep 0.3; n2=$(wc -l < "$f")
@@ -269,7 +279,7 @@ check_daemon_status() {  # $1: expected "last re-exec" line (a prefix)
     fail "status --daemon does not say 'last re-exec: $1':"$'\n'"$st"
   fi
 }
-check_all() { check_daemons; check_held; check_log; check_syslog; check_sshd; check_dbus; }
+check_all() { check_daemons; check_ready; check_held; check_log; check_syslog; check_sshd; check_dbus; }
 dpkg_install() {  # $1: .deb in the container's /tmp; prints dpkg's output, indented
   local out rc=0 t
   t=$(date +%s.%N)
