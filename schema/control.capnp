@@ -93,6 +93,7 @@ struct JobStatus {
   respawnCount @12 :UInt32;
   readiness @13 :Text;       # `expect notify`: "waiting", "ready", "reloading", "stopping"; empty: none
   statusText @14 :Text;      # the last STATUS= the job sent
+  notifyErrno @15 :Int32;    # the last ERRNO= the job sent (0: none)
 }
 
 struct JobConfig {

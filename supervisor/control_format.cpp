@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstring>
 
 namespace baton {
 
@@ -148,6 +149,10 @@ std::string formatJobStatus(wire::JobStatus::Reader status) {
   out += "\n" + others;
   if (status.getReadiness().size() > 0) out += "\treadiness: " + text(status.getReadiness()) + "\n";
   if (status.getStatusText().size() > 0) out += "\tstatus: " + text(status.getStatusText()) + "\n";
+  if (status.getNotifyErrno() != 0) {
+    const char* name = strerrorname_np(status.getNotifyErrno());
+    out += "\terrno: " + std::to_string(status.getNotifyErrno()) + (name ? std::string(" (") + name + ")" : "") + "\n";
+  }
   if (status.getFailed()) out += "\tfailed: " + failureText(status) + "\n";
   if (status.getNewerDefinitionPending()) {
     out += "\tnewer definition pending: applies on next start\n";

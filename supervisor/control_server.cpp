@@ -367,6 +367,7 @@ void ControlServer::fillJobStatus(wire::JobStatus::Builder out, const JobClass& 
   out.setRespawnCount(inst->respawnCount);
   if (inst->readyState != ReadyState::None) out.setReadiness(readyStateName(inst->readyState));
   if (!inst->statusText.empty()) out.setStatusText(inst->statusText);
+  out.setNotifyErrno(inst->notifyErrno);
 }
 
 // =============================================================================================

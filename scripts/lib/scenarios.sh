@@ -9,7 +9,8 @@
 #   scenario_NAME_needs   (optional) the snapshot format the starting binary must write
 # Callers set CTL (batonctl) and call start_batond BATOND / stop_batond. The notify scenarios run
 # NOTIFY_PROG (default: tests/baton_notify of the build CTL comes from).
-SCENARIOS="idle spawn-in-flight log-writer waiting-client timers instances blocked-event notify-waiting notify-ready"
+SCENARIOS="idle spawn-in-flight log-writer waiting-client timers instances blocked-event notify-waiting notify-ready
+           notify-defined"
 NOTIFY_PROG=$(readlink -f "${NOTIFY_PROG:-$(dirname "$CTL")/tests/baton_notify}")
 FAILED=0
 W= NS_INIT= UNSHARE= HOLDER=
@@ -186,16 +187,38 @@ scenario_notify_ready_jobs() {
   MAPPED=no
 }
 scenario_notify_ready_setup() { ctl start up >/dev/null && ctl status up | grep -q 'status: serving'; }
-scenario_notify_ready_reexec() {  # $1 binary, $2 label
+# A re-exec of a state with notify job $3 into $1 (label $2): into a format-1 binary it must be
+# refused without consent and mapped (and listed) with it.
+reexec_mapping_notify_job() {
   if [ "$(reads_max "$1")" -ge 2 ]; then reexec_into "$1" "$2"; return; fi
   local out; out=$(ctl reexec --binary "$1" 2>&1) && { fail "$2: mapped without consent: $out"; return 1; }
   echo "$out" | grep -q -- "--allow-downgrade-mapping" || { fail "$2: refused for another reason: $out"; return 1; }
   reexec_into "$1" "$2 (mapping allowed)" --allow-downgrade-mapping || return 1
-  echo "$REEXEC_OUT" | grep -q "mapped: job 'up': \`expect notify\` becomes \`expect none\`" \
+  echo "$REEXEC_OUT" | grep -q "mapped: job '$3': \`expect notify\` becomes \`expect none\`" \
     || { fail "$2: the mapping was not listed: $REEXEC_OUT"; return 1; }
   MAPPED=yes
 }
+scenario_notify_ready_reexec() { reexec_mapping_notify_job "$1" "$2" up; }
 scenario_notify_ready_finish() {
   if [ $MAPPED = no ] && ! ctl status up | grep -q 'readiness: ready'; then fail "readiness lost: $(ctl status up)"; return 1; fi
   ctl stop up >/dev/null && ctl status up | grep -q 'stop/waiting' || { fail "stop up: $(ctl status up)"; return 1; }
+}
+
+# Row (b) of the downgrade policy: an `expect notify` job defined, no instance. Mapped, it starts
+# as `expect none` (no readiness shown); not mapped, it starts ready as before.
+scenario_notify_defined_needs() { echo 2; }
+scenario_notify_defined_jobs() {
+  printf 'expect notify\nexec %s\n' "$NOTIFY_PROG" > "$W/conf/later.conf"
+  MAPPED=no
+}
+scenario_notify_defined_setup() { ctl status later | grep -q 'stop/waiting'; }
+scenario_notify_defined_reexec() { reexec_mapping_notify_job "$1" "$2" later; }
+scenario_notify_defined_finish() {
+  ctl start later >/dev/null || { fail "start later: $(ctl status later)"; return 1; }
+  if [ $MAPPED = yes ]; then
+    ctl status later | grep -q 'readiness:' && { fail "still a notify job after the mapping: $(ctl status later)"; return 1; }
+  else
+    ctl status later | grep -q 'readiness: ready' || { fail "not ready: $(ctl status later)"; return 1; }
+  fi
+  return 0
 }

@@ -80,6 +80,24 @@ TEST_F(IntegrationBatonState, MigrateAndRefusals) {
   EXPECT_TRUE(contains(r.err, "format 1, written by baton 0.1.0")) << r.describe();
   EXPECT_TRUE(contains(r.err, "no migration from format 2 to 3")) << r.describe();
 
+  // The downgrade policy offline: 0.2.0's snapshot with a ready `expect notify` job needs --map;
+  // one with a job still waiting for readiness is refused even with it.
+  const std::string ready = std::string(BATON_SOURCE_DIR) + "/tests/data/snapshots/format2-0.2.0-notify-ready.snapshot";
+  const std::string waiting = std::string(BATON_SOURCE_DIR) + "/tests/data/snapshots/format2-0.2.0-notify-waiting.snapshot";
+  r = runCommand({tool(), "migrate", ready, "--to", "1", "-o", path("r1.snapshot")}, 10s);
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_TRUE(contains(r.err, "job 'up' would be mapped from `expect notify` to `expect none`")) << r.describe();
+  r = runCommand({tool(), "migrate", ready, "--to", "1", "--map", "-o", path("r1.snapshot")}, 10s);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(contains(r.out, "format 2 -> 1 (1 downgrade step)")) << r.describe();
+  EXPECT_TRUE(contains(r.out, "mapped: job 'up': `expect notify` becomes `expect none`")) << r.describe();
+  r = runCommand({tool(), "verify", path("r1.snapshot")}, 10s);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  r = runCommand({tool(), "migrate", waiting, "--to", "1", "--map", "-o", path("w1.snapshot")}, 10s);
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_TRUE(contains(r.err, "'slow' is still waiting for it")) << r.describe();
+  EXPECT_FALSE(pathExists(path("w1.snapshot")));
+
   writeFile(path("junk"), std::string(100, 'x'));
   r = runCommand({tool(), "verify", path("junk")}, 10s);
   EXPECT_EQ(r.exitCode, 1) << r.describe();

@@ -139,6 +139,21 @@ TEST_F(IntegrationNotify, ReloadingThenReadyAgain) {
   EXPECT_TRUE(contains(b().status("reloader"), "readiness: ready")) << b().status("reloader");
 }
 
+// STOPPING=1 (and ERRNO=) while it shuts down: shown until it is gone.
+TEST_F(IntegrationNotify, StoppingAndErrnoAreShown) {
+  b().writeJob("leaving", notifyJob("--stopping @WORK@/gone"));
+  BATON_START();
+  ASSERT_EQ(b().ctl({"start", "leaving"}).exitCode, 0);
+  ASSERT_EQ(b().ctl({"stop", "-n", "leaving"}).exitCode, 0);
+  ASSERT_TRUE(waitUntil([&] { return contains(b().status("leaving"), "readiness: stopping"); }, 10s,
+                        "the job says it is stopping"))
+      << b().status("leaving");
+  EXPECT_TRUE(contains(b().status("leaving"), "errno: 5 (EIO)")) << b().status("leaving");
+  writeFile(b().work("gone"), "");
+  EXPECT_TRUE(b().waitStatus("leaving", "stop/waiting"));
+  EXPECT_FALSE(contains(b().status("leaving"), "failed")) << b().status("leaving");
+}
+
 // Debian's systemd-notify sends READY=1 in the name of its parent (the job's shell) and waits
 // (BARRIER=1) until batond has read it: reliable even though it exits right after.
 TEST_F(IntegrationNotify, SystemdNotifyFromAScript) {

@@ -12,7 +12,7 @@
 //   --orphan          READY=1 is sent by a grandchild whose parent exited first: reparented to
 //                     batond, it is no process of the job any more ("orphan sent")
 //   --reload          on SIGHUP: RELOADING=1, then READY=1 again
-//   --stopping        on SIGTERM: STOPPING=1, then exit 0
+//   --stopping FILE   on SIGTERM: STOPPING=1 and ERRNO=5, then exit 0 once FILE exists
 // Every READY=1 is followed by BARRIER=1 (sd_notify_barrier): the sender waits until batond has
 // read it, as systemd-notify does.
 #include <fcntl.h>
@@ -95,7 +95,8 @@ int main(int argc, char** argv) {
   int delayMs = 0, exitCode = -1;
   std::string waitFile;
   bool never = false, garbage = false, mainpidChild = false, grandchild = false, orphan = false;
-  bool reload = false, stopping = false;
+  bool reload = false;
+  std::string stopFile;
   std::string status;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
     else if (a == "--grandchild") grandchild = true;
     else if (a == "--orphan") orphan = true;
     else if (a == "--reload") reload = true;
-    else if (a == "--stopping") stopping = true;
+    else if (a == "--stopping" && i + 1 < argc) stopFile = argv[++i];
     else {
       std::fprintf(stderr, "baton_notify: unknown argument %s\n", a.c_str());
       return 2;
@@ -168,7 +169,7 @@ int main(int argc, char** argv) {
   struct sigaction sa{};
   sa.sa_handler = [](int sig) { (sig == SIGHUP ? hup : term) = 1; };
   if (reload) sigaction(SIGHUP, &sa, nullptr);
-  if (stopping) sigaction(SIGTERM, &sa, nullptr);
+  if (!stopFile.empty()) sigaction(SIGTERM, &sa, nullptr);
   ready(extra);
   for (;;) {
     pause();
@@ -181,8 +182,9 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
     if (term) {
-      send("STOPPING=1");
+      send("STOPPING=1\nERRNO=5");
       barrier();
+      while (access(stopFile.c_str(), F_OK) != 0) usleep(10 * 1000);
       return 0;
     }
   }
