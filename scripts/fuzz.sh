@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets (tests/fuzz) with clang and run each for SECONDS, one at a time.
 # Usage: scripts/fuzz.sh [SECONDS] [BUILD_DIR]   (defaults: 60, build-fuzz)
-#   FUZZ_TARGETS="snapshot control jobfile upstart"   the targets to run (default: all four)
+#   FUZZ_TARGETS="snapshot control jobfile upstart notify"   the targets to run (default: all five)
 #   FUZZ_ARGS="..."                                    more libFuzzer flags (e.g. -jobs=1)
 #
 # Each target starts from its seeds (tests/fuzz/corpus/TARGET, only read) and the corpus it grew
@@ -14,12 +14,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
 BUILD_DIR=${2:-build-fuzz}
-TARGETS=${FUZZ_TARGETS:-snapshot control jobfile upstart}
+TARGETS=${FUZZ_TARGETS:-snapshot control jobfile upstart notify}
 
-declare -A EXT=([snapshot]=snapshot [control]=frame [jobfile]=conf [upstart]=json)
+declare -A EXT=([snapshot]=snapshot [control]=frame [jobfile]=conf [upstart]=json [notify]=notify)
 # Largest input per target: a few times the seeds (snapshots of a few jobs are 2-3 KiB, the
 # Upstart seeds up to 8 KiB); longer inputs only slow the search down.
-declare -A MAX_LEN=([snapshot]=16384 [control]=4096 [jobfile]=4096 [upstart]=16384)
+declare -A MAX_LEN=([snapshot]=16384 [control]=4096 [jobfile]=4096 [upstart]=16384 [notify]=8192)
 
 echo "== building the fuzzers in $BUILD_DIR (clang, ASan, UBSan, libFuzzer)"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -16,6 +16,7 @@
 //   .conf      a job file; a NUL byte splits it into the .conf and its .override. The whole
 //              text is also parsed as an event expression.
 //   .json      an Upstart state (migrate/upstart_import.h).
+//   .notify    one datagram on the notify socket (base/notify_message.h).
 #pragma once
 #include <cstdint>
 #include <cstdio>
@@ -29,6 +30,7 @@ std::string checkSnapshot(std::string_view input);
 std::string checkControl(std::string_view input);
 std::string checkJobFile(std::string_view input);
 std::string checkUpstart(std::string_view input);
+std::string checkNotify(std::string_view input);
 
 }  // namespace baton::fuzz
 

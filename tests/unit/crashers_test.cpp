@@ -64,6 +64,7 @@ TEST(Crashers, EveryCrasherPassesItsFuzzersChecks) {
       {".snapshot", fuzz::checkSnapshot},
       {".frame", fuzz::checkControl},
       {".conf", fuzz::checkJobFile},
+      {".notify", fuzz::checkNotify},
       {".json", fuzz::checkUpstart},
   };
   size_t total = 0;
