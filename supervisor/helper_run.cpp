@@ -7,13 +7,26 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "base/syscalls.h"
 
 namespace baton {
 
+namespace {
+// What the child writes when execv fails, followed by errno in decimal (the child may only make
+// async-signal-safe calls, so the parent turns the number into text).
+constexpr char kExecFailed[] = "cannot execute the target: errno ";
+}  // namespace
+
 std::string describeHelperOutcome(int status, bool timedOut, const std::string& output) {
   std::string out = output;
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  if (out.rfind(kExecFailed, 0) == 0) {
+    const int err = atoi(out.c_str() + sizeof kExecFailed - 1);
+    out = "cannot execute the target: " + sys::errnoText(err);
+  }
   if (timedOut) return "did not answer in time (killed)" + (out.empty() ? "" : ": " + out);
   std::string what = WIFSIGNALED(status) ? "crashed (signal " + std::to_string(WTERMSIG(status)) + ")"
                                          : "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -48,8 +61,16 @@ HelperProcess startHelper(const std::vector<std::string>& argv, int passFd) {
     if (passFd >= 0 && dup2(passFd, 3) < 0) _exit(127);
     syscall(SYS_close_range, passFd >= 0 ? 4u : 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
     execv(args[0], args.data());
-    const char msg[] = "cannot execute the target\n";
-    ssize_t ignored = write(2, msg, sizeof msg - 1);
+    // "cannot execute the target: errno N\n", with N written by hand (no snprintf after fork).
+    char msg[sizeof kExecFailed + 16];
+    memcpy(msg, kExecFailed, sizeof kExecFailed - 1);
+    size_t len = sizeof kExecFailed - 1;
+    char digits[12];
+    int n = 0;
+    for (unsigned e = unsigned(errno); n == 0 || e > 0; e /= 10) digits[n++] = char('0' + e % 10);
+    while (n > 0) msg[len++] = digits[--n];
+    msg[len++] = '\n';
+    ssize_t ignored = write(2, msg, len);
     (void)ignored;
     _exit(127);
   }

@@ -322,7 +322,7 @@ for kind in noexec crash refuse restore-fails; do
   dpkg_install "baton-$kind.deb"
   expect_output "batond still runs the previous binary"
   case $kind in
-    noexec) expect_output "cannot execute the target"; check_daemon_status "failed" ;;
+    noexec) expect_output "cannot execute the target: Permission denied"; check_daemon_status "failed" ;;
     crash) expect_output "signal 11"; check_daemon_status "failed" ;;
     refuse) expect_output "refused: this test package refuses every snapshot"; check_daemon_status "failed" ;;
     restore-fails) expect_output "rolled back to the previous binary"; check_daemon_status "failed, rolled back" ;;

@@ -49,9 +49,9 @@ TEST_F(IntegrationReexecFailure, PreflightFailuresKeepTheOldBinary) {
     std::string name, path, expect;
   };
   std::vector<Case> cases = {
-      {"missing", b().dir() + "/no-such-binary", "cannot execute the target"},
-      {"not executable", script("plain", "#!/bin/sh\nexit 0\n", 0644), "cannot execute the target"},
-      {"not an ELF", script("garbage", "\x7f" "ELG this is not a program\n"), "cannot execute the target"},
+      {"missing", b().dir() + "/no-such-binary", "cannot execute the target: No such file or directory"},
+      {"not executable", script("plain", "#!/bin/sh\nexit 0\n", 0644), "cannot execute the target: Permission denied"},
+      {"not an ELF", script("garbage", "\x7f" "ELG this is not a program\n"), "cannot execute the target: Exec format error"},
       {"exits non-zero", script("exit3", fakeTarget(good, "echo nope; exit 3")), "exited with status 3: nope"},
       {"crashes", script("crash", fakeTarget(good, "kill -SEGV $$")), "crashed (signal 11)"},
       {"newer format only", script("newer", fakeTarget("baton 9.0\\nwrites 9\\nreads 9-9\\n", "exit 0")),
