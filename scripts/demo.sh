@@ -34,6 +34,15 @@ env BATON_TEST_HOLD_FIFO=$WORK/hold
 exec /bin/sh -c 'echo "slowstart: exec confirmed, pid \$\$"; exec sleep 3600'
 JOB
 
+# A job that says when it is ready (sd_notify, as rsyslogd or sshd do): this tree's test program
+# sends READY=1 and a STATUS= two seconds after its exec.
+cat > "$WORK/jobs/warmup.conf" <<JOB
+description "ready only once it says so (expect notify)"
+expect notify
+ready timeout 30
+exec $BIN/tests/baton_notify --delay 2000 --status "warmed up, serving"
+JOB
+
 echo "== starting batond as PID 1 of a new PID namespace (logs in $WORK/log)"
 unshare --pid --fork --mount-proc "$BIN/batond" --confdir "$WORK/jobs" --socket "$SOCK" \
   --logdir "$WORK/log" --cgroup-base "baton-demo-$$" --test-hooks 2>"$WORK/batond.stderr" &
@@ -64,6 +73,12 @@ echo
 echo "== stop one instance; restart the service"
 CTL stop worker NAME=alpha
 CTL restart ticker
+echo
+echo "== readiness notification: start returns once warmup sends READY=1 (about 2 s)"
+time_start=$(date +%s.%N)
+CTL start warmup
+echo "(start took $(printf '%.1f' "$(echo "$(date +%s.%N) - $time_start" | bc)") s)"
+CTL status warmup
 echo
 echo "== show-config of ticker"
 CTL show-config ticker
