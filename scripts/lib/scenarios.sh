@@ -9,8 +9,8 @@
 #   scenario_NAME_needs   (optional) the snapshot format the starting binary must write
 # Callers set CTL (batonctl) and call start_batond BATOND / stop_batond. The notify scenarios run
 # NOTIFY_PROG (default: tests/baton_notify of the build CTL comes from).
-SCENARIOS="idle spawn-in-flight log-writer waiting-client timers instances blocked-event notify-waiting notify-ready
-           notify-defined"
+SCENARIOS="idle spawn-in-flight log-writer waiting-client timers instances blocked-event"
+SCENARIOS="$SCENARIOS notify-waiting notify-ready notify-defined"
 NOTIFY_PROG=$(readlink -f "${NOTIFY_PROG:-$(dirname "$CTL")/tests/baton_notify}")
 FAILED=0
 W= NS_INIT= UNSHARE= HOLDER=
