@@ -12,6 +12,8 @@ echo "== benchmark smoke run (checks the benchmarks run, not their speed)"
 bench/run-all.sh --smoke --build "$BUILD_DIR"
 echo "== running tests"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j2 --timeout 300)
+echo "== soak: 200 re-execs under churn (scripts/soak.sh; 10,000 once by hand, figures in the README)"
+scripts/soak.sh 200 "$BUILD_DIR"
 echo "== fuzzers: 20 s of each libFuzzer target (scripts/fuzz.sh; a crash fails the run and is kept)"
 scripts/fuzz.sh 20 "$BUILD_DIR-fuzz"
 echo "== end-to-end: the Debian package upgraded, re-exec'd and downgraded in a Debian container"
