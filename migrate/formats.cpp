@@ -132,9 +132,8 @@ bool migrateSnapshot(const Snapshot& snapshot, uint32_t to, std::string& bytes, 
   }
   // A reader refuses an fd role it does not know: the fds of newer roles stay behind (the steps
   // took them out of the state, and the old image does not hand them over).
-  std::vector<FdEntry> fds;
-  for (const FdEntry& e : snapshot.fds())
-    if (fdRoleFormat(FdRole(e.role)) <= to) fds.push_back(e);
+  std::vector<FdEntry> fds = snapshot.fds();
+  dropFdsNewerThan(fds, to);
   size_t size = 0;
   sys::Fd fd = writeSnapshotContainer(copy, fds, to, h.serializeStartNs, size, error);
   if (!fd) return false;

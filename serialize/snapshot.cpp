@@ -32,6 +32,10 @@ const char* fdRoleName(FdRole role) {
 
 uint32_t fdRoleFormat(FdRole role) { return role == FdRole::NotifySocket ? 2 : 1; }
 
+void dropFdsNewerThan(std::vector<FdEntry>& table, uint32_t format) {
+  std::erase_if(table, [&](const FdEntry& e) { return fdRoleFormat(FdRole(e.role)) > format; });
+}
+
 uint64_t snapshotChecksum(const void* data, size_t len, uint64_t h) {
   // Word-at-a-time multiply-rotate mixing: fast (the body is hashed inside the re-exec window)
   // and good at catching truncation and flipped bits; not meant to resist an adversary.

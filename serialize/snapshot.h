@@ -60,6 +60,8 @@ struct FdEntry {
   uint32_t reserved;
 };
 static_assert(sizeof(FdEntry) == 32);
+// Drop the entries of roles a reader of `format` does not know (a downgrade's fd table).
+void dropFdsNewerThan(std::vector<FdEntry>& table, uint32_t format);
 
 // Every fd the model refers to, with its role (identity left zero). `withSlots` false leaves out
 // the process slots' pipes, for a caller that walks the slots anyway and adds them itself with

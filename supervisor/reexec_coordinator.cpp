@@ -264,7 +264,7 @@ sys::Fd ReexecCoordinator::serializeFor(uint32_t format, int64_t t0, size_t& byt
       return {};
     }
     if (fdTable)  // as migrateSnapshot wrote it: without the fds of roles the target does not know
-      std::erase_if(*fdTable, [&](const FdEntry& e) { return fdRoleFormat(FdRole(e.role)) > format; });
+      dropFdsNewerThan(*fdTable, format);
     snapshot = sealedMemfd(older, error);
     bytes = older.size();
   }
